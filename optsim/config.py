@@ -142,7 +142,9 @@ class FeedConfig(Section):
     seed: int = 42
     trade_probability: float = Field(0.02, ge=0, le=1)  # per series per tick
     trades_kept: int = Field(2000, ge=10)  # ring of recent prints in quotes.json
-    max_spread_widen: float = Field(1.0, ge=0)
+    max_spread_widen: float = Field(1.0, ge=0)  # extra half-spread, as a multiple, in a fast market
+    refresh_s: float = Field(5.0, gt=0)  # requote a series this often even when its theo has not moved
+    session_open: dt.time = dt.time(9, 30)  # the feed's simulated clock starts here on the as-of date
 
 
 class MonitorConfig(Section):
