@@ -29,6 +29,7 @@ class ServiceConfig(Section):
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     market_close: dt.time = dt.time(16, 0)  # expiry-day cut-off, exchange local time
     quote_poll_interval_s: float = Field(0.25, gt=0)  # background refresh of quotes.json
+    durability: Literal["process", "power"] = "process"  # survive a killed process / also power loss
 
 
 class TickClass(Section):

@@ -1,0 +1,99 @@
+"""The options routing service: a Flask app built by ``create_app``, served by waitress.
+
+``python options_service.py`` serves the service alone; ``run_simulator.py`` is the usual entry,
+which can also start the quote feed and the monitor.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from typing import Any
+
+from flask import Flask
+
+from optsim import errors
+from optsim.config import Config, cli_overrides, load_config
+from optsim.desk import OrderDesk
+
+
+def create_app(config: Config | dict[str, Any] | None = None, *, execution=None, clock=None) -> Flask:
+    """Build the service. ``config`` is a Config, or a nested override mapping applied to the defaults."""
+    if not isinstance(config, Config):
+        config = load_config(overrides=config or {})
+    app = Flask(__name__, static_folder="static", static_url_path="/static")
+    app.config["OPTSIM_CONFIG"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config.service.max_body_bytes
+    app.json.sort_keys = False
+    desk_kwargs = {"execution": execution} | ({"clock": clock} if clock else {})
+    app.extensions["desk"] = OrderDesk(config, **desk_kwargs)
+    errors.init_app(app)
+
+    from optsim.api import admin, ops, orders
+    app.register_blueprint(orders.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(admin.bp)
+    for optional in ("incidents", "dashboard"):
+        try:
+            module = __import__(f"optsim.api.{optional}", fromlist=["bp"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"optsim.api.{optional}":
+                raise
+            continue
+        app.register_blueprint(module.bp)
+    return app
+
+
+def start_background(app: Flask) -> threading.Event:
+    """Poll the feed and advance resting orders on an interval; returns the event that stops it."""
+    desk: OrderDesk = app.extensions["desk"]
+    stop = threading.Event()
+    interval = app.config["OPTSIM_CONFIG"].service.quote_poll_interval_s
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                desk.poll()
+            except Exception:  # keep polling: one bad snapshot must not stop fills for the day
+                app.logger.exception("background poll failed")
+
+    threading.Thread(target=loop, name="quote-poller", daemon=True).start()
+    return stop
+
+
+def serve(app: Flask) -> None:
+    import waitress
+
+    cfg: Config = app.config["OPTSIM_CONFIG"]
+    start_background(app)
+    logging.getLogger("optsim").info("serving on http://%s:%s (data dir %s, trading date %s)",
+                                     cfg.service.host, cfg.service.port, cfg.data_dir, cfg.as_of)
+    waitress.serve(app, host=cfg.service.host, port=cfg.service.port, threads=cfg.service.threads,
+                   ident="optsim", clear_untrusted_proxy_headers=True)
+
+
+def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="HTTP port (default 8081)")
+    parser.add_argument("--data-dir", help="directory for quotes, orders.db, incidents (default ./data)")
+    parser.add_argument("--as-of", help="simulated trading date YYYY-MM-DD (default today)")
+    parser.add_argument("--config", help="TOML file with limits, venues and thresholds")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return load_config(args.config, cli_overrides(host=args.host, port=args.port, data_dir=args.data_dir,
+                                                  as_of=args.as_of))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_flags(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(create_app(config_from_args(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Operations endpoints: /health, /livez, /readyz, /metrics, /quotes/status, /api/summary."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ..health import health_report
+from ..timefmt import rfc3339
+
+bp = Blueprint("ops", __name__)
+
+
+def desk():
+    return current_app.extensions["desk"]
+
+
+@bp.get("/health")
+def health():
+    status, body = health_report(desk())
+    return Response(json.dumps(body), status=status, mimetype="application/health+json")
+
+
+@bp.get("/livez")
+def livez():
+    """Liveness: the process answers. Never checks dependencies (a feed blip must not restart us)."""
+    return Response(json.dumps({"status": "pass"}), mimetype="application/health+json")
+
+
+@bp.get("/readyz")
+def readyz():
+    status, body = health_report(desk())
+    return Response(json.dumps({"status": body["status"]}), status=status, mimetype="application/health+json")
+
+
+@bp.get("/metrics")
+def metrics():
+    d = desk()
+    d.quotes.refresh()
+    d.update_gauges()
+    return Response(generate_latest(d.metrics.registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
+                    headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@bp.get("/quotes/status")
+def quotes_status():
+    """Feed freshness as the service sees it."""
+    d = desk()
+    d.quotes.refresh()
+    snap, hb = d.quotes.snapshot, d.quotes.heartbeat()
+    cfg = d.config.monitor
+    age = d.quotes.age()
+    hb_age = round(d.clock() - hb["ts"], 3) if hb and isinstance(hb.get("ts"), (int, float)) else None
+    state = ("absent" if age is None else "stale" if age > cfg.feed_stale_after_s
+             else "slow" if age > cfg.feed_warn_after_s else "fresh")
+    return jsonify({
+        "state": state, "snapshot_seq": snap.seq if snap else None, "snapshot_time": rfc3339(snap.ts) if snap else None,
+        "snapshot_age_s": round(age, 3) if age is not None else None, "heartbeat": hb, "heartbeat_age_s": hb_age,
+        "series": len(snap) if snap else 0, "locked_crossed": snap.locked_crossed if snap else 0,
+        "venues_down": sorted(snap.venues_down) if snap else [], "missed_trades": d.quotes.missed_trades,
+        "read_errors": d.quotes.read_errors, "stale_after_s": cfg.feed_stale_after_s, "warn_after_s": cfg.feed_warn_after_s,
+    })

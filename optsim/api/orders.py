@@ -1,0 +1,141 @@
+"""Order entry and lifecycle: POST /orders, POST /orders/multi, GET /orders, GET/DELETE /orders/<id>."""
+from __future__ import annotations
+
+import json
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..desk import DeskError, OrderDesk
+from ..errors import ApiError, detail, validation_failed
+from ..models import parse_order
+from ..occ import OccError, parse_symbol
+
+bp = Blueprint("orders", __name__)
+
+STATUSES = ("working", "partially_filled", "filled", "cancelled", "rejected", "expired")
+
+
+def desk() -> OrderDesk:
+    return current_app.extensions["desk"]
+
+
+def json_body():
+    """The decoded JSON body, or 415/400 in the common error shape (413 comes from MAX_CONTENT_LENGTH)."""
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type", "send the order as JSON with Content-Type: application/json",
+                       [detail("Content-Type", "UNSUPPORTED_MEDIA_TYPE", f"got {mimetype or 'none'!r}")])
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw, parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "malformed_json", "the body is not valid JSON",
+                       [detail("", "MALFORMED_JSON", str(exc))]) from None
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _enter(endpoint: str):
+    started = time.perf_counter()
+    d = desk()
+    try:
+        body = json_body()
+        spec = parse_order(body, endpoint=endpoint)
+    except ApiError:
+        d.record_invalid()
+        d.stats.latency(time.perf_counter() - started)
+        d.metrics.latency.observe(time.perf_counter() - started)
+        raise
+    status, order = d.submit(spec)
+    elapsed = time.perf_counter() - started
+    d.metrics.latency.observe(elapsed)
+    d.stats.latency(elapsed)
+    if order["status"] == "rejected":
+        r = order["reject"]
+        raise ApiError(status, "risk_reject", r["message"], [detail(r["field"], r["reason"], r["message"])],
+                       reason=r["reason"], order=order)
+    response = jsonify(order)
+    response.status_code = status
+    response.headers["Location"] = f"/orders/{order['order_id']}"
+    if status == 200:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.post("/orders")
+def post_order():
+    """Single-leg order (a multi-leg body is accepted here too, by its strategy_type)."""
+    return _enter("single")
+
+
+@bp.post("/orders/multi")
+def post_multi():
+    """Multi-leg order: legs with absolute quantities, filled as one package at a net price."""
+    return _enter("multi")
+
+
+@bp.get("/orders")
+def list_orders():
+    args = request.args
+    faults = []
+    unknown = set(args) - {"symbol", "underlying", "status", "account", "limit", "before"}
+    faults += [detail(name, "UNKNOWN_FILTER", f"{name} is not a filter") for name in sorted(unknown)]
+    status = args.get("status")
+    if status and status not in STATUSES:
+        faults.append(detail("status", "BAD_FILTER", f"status must be one of {', '.join(STATUSES)}"))
+    symbol = args.get("symbol")
+    if symbol:
+        try:
+            symbol = parse_symbol(symbol).padded
+        except OccError as exc:
+            faults.append(detail("symbol", exc.code, str(exc)))
+    limit = _int_arg("limit", 100, 1, 1000, faults)
+    before = _int_arg("before", 0, 0, 10**12, faults) if not (args.get("before") or "").startswith("ORD-") \
+        else _int_arg_from_id(args["before"], faults)
+    if faults:
+        raise validation_failed(faults)
+    orders = desk().store.list_orders(underlying=(args.get("underlying") or "").upper() or None, symbol=symbol,
+                                      status=status, account=args.get("account"), limit=limit,
+                                      before_seq=before or None)
+    views = [desk().view(o) for o in orders]
+    return jsonify({"orders": views, "count": len(views),
+                    "next_before": views[-1]["order_id"] if len(views) == limit else None})
+
+
+def _int_arg(name: str, default: int, low: int, high: int, faults: list) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        faults.append(detail(name, "BAD_FILTER", f"{name} must be an integer {low}..{high}"))
+        return default
+    return int(raw)
+
+
+def _int_arg_from_id(order_id: str, faults: list) -> int:
+    digits = order_id[4:]
+    if not digits.isdigit():
+        faults.append(detail("before", "BAD_FILTER", "before must be an order id like ORD-00000042"))
+        return 0
+    return int(digits)
+
+
+@bp.get("/orders/<order_id>")
+def get_order(order_id: str):
+    order = desk().store.get_order(order_id)
+    if order is None:
+        raise ApiError(404, "not_found", f"no order {order_id}", [detail("order_id", "NOT_FOUND", order_id)])
+    return jsonify(desk().view(order))
+
+
+@bp.delete("/orders/<order_id>")
+def cancel_order(order_id: str):
+    try:
+        return jsonify(desk().cancel(order_id))
+    except DeskError as exc:
+        extra = {"order": exc.order} if exc.order else {}
+        raise ApiError(exc.status, exc.error, exc.message, [detail("order_id", exc.error.upper(), exc.message)],
+                       **extra) from None

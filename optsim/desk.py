@@ -1,0 +1,323 @@
+"""The order desk: the order path from a validated request to a stored answer, and the order lifecycle.
+
+parse (models) -> idempotency -> risk -> route -> fill step (execution) -> store -> answer.
+One lock serialises the path, so risk sees every accepted order before the next is checked and an
+answer always follows its commit. Everything the desk keeps in memory (exposure, working orders,
+counters) is rebuilt from the store at start-up.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from .chain import Chain
+from .config import Config
+from .execution import Execution, ImmediateExecution, Report
+from .metrics import Metrics
+from .occ import parse_symbol
+from .quotes import QuoteBook
+from .risk import Reject, RiskEngine, TradingState
+from .router import Route, Router
+from .spec import LegSpec, OrderSpec
+from .stats import Stats
+from .store import FillRow, Store
+from .timefmt import rfc3339
+
+
+class DeskError(Exception):
+    """A lifecycle request that cannot be honoured (unknown order, already closed)."""
+
+    def __init__(self, status: int, error: str, message: str, order: dict | None = None):
+        super().__init__(message)
+        self.status, self.error, self.message, self.order = status, error, message, order
+
+
+class OrderDesk:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.time, execution: Execution | None = None):
+        self.config, self.clock = config, clock
+        data_dir = Path(config.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.chain = Chain(config)
+        self.quotes = QuoteBook(data_dir, clock)
+        self.store = Store(data_dir / "orders.db", config.service.durability)
+        self.risk = RiskEngine(config, self.chain, self.quotes, clock)
+        self.router = Router(config, self.quotes)
+        self.execution: Execution = execution or ImmediateExecution()
+        self.metrics = Metrics([v.name for v in config.venues], self.execution.engine)
+        self.stats = Stats()
+        self.lock = threading.RLock()
+        self._working: dict[str, OrderSpec] = {}
+        self._seq = self.store.max_seq()
+        self._restore()
+
+    # ------------------------------------------------------------------ order entry
+    def submit(self, spec: OrderSpec) -> tuple[int, dict]:
+        """Run the order path; returns (HTTP status, order view). The order is committed before return."""
+        self.quotes.refresh()
+        with self.lock:
+            if spec.client_order_id:
+                prior = self.store.find_client_order(spec.account, spec.client_order_id)
+                if prior is not None:
+                    if prior["body"] == spec.body:
+                        return 200, self.view(prior)
+                    return self._reject(spec, Reject(
+                        "DUPLICATE", "client_order_id",
+                        f"client_order_id {spec.client_order_id} was already used by {prior['id']} "
+                        "with a different order", 409), keep_client_id=False)
+            reject = self.risk.check(spec)
+            route = None if reject else self.router.route(spec)
+            if isinstance(route, Reject):
+                reject = route
+            if reject:
+                return self._reject(spec, reject)
+            return 201, self._accept(spec, route)
+
+    def _accept(self, spec: OrderSpec, route: Route) -> dict:
+        order_id = self._next_id()
+        now = self.clock()
+        with self.store.transaction() as db:
+            Store.insert_order(db, self._order_row(order_id, spec, "working", now, venue=route.venue),
+                               self._leg_rows(spec))
+        self._working[order_id] = spec
+        self.risk.on_working(spec, spec.qty)
+        self.risk.on_premium(spec.account, self.risk.notional(spec))
+        self.metrics.orders.labels(spec.underlying, route.venue, "accepted").inc()
+        self.stats.order(spec.underlying, route.venue, "accepted")
+        self._apply(self.execution.submit(order_id, spec, route))
+        return self.view(self.store.get_order(order_id))
+
+    def _reject(self, spec: OrderSpec, reject: Reject, keep_client_id: bool = True) -> tuple[int, dict]:
+        order_id = self._next_id()
+        row = self._order_row(order_id, spec, "rejected", self.clock(), reason=reject.reason,
+                              reason_field=reject.field, message=reject.message)
+        if not keep_client_id:
+            row["client_order_id"] = None
+        with self.store.transaction() as db:
+            Store.insert_order(db, row, self._leg_rows(spec))
+        self.metrics.orders.labels(spec.underlying, "none", "rejected").inc()
+        self.metrics.rejects.labels(reject.reason).inc()
+        self.stats.order(spec.underlying, None, "rejected", reject.reason)
+        return reject.status, self.view(self.store.get_order(order_id))
+
+    def record_invalid(self) -> None:
+        """Count a request that failed validation (not stored: there is no valid order to store)."""
+        self.metrics.orders.labels("unknown", "none", "invalid").inc()
+        self.metrics.rejects.labels("VALIDATION").inc()
+        self.stats.order(None, None, "invalid", "VALIDATION")
+
+    # ------------------------------------------------------------------ lifecycle
+    def cancel(self, order_id: str, cause: str = "client") -> dict:
+        with self.lock:
+            order = self.store.get_order(order_id)
+            if order is None:
+                raise DeskError(404, "not_found", f"no order {order_id}")
+            if order_id not in self._working:
+                raise DeskError(409, "conflict", f"order {order_id} is {order['status']}; nothing to cancel",
+                                self.view(order))
+            reports = self.execution.cancel(order_id)
+            self._apply(reports, cause=cause)
+            order = self.view(self.store.get_order(order_id))
+            if order["status"] not in ("cancelled",) and any(r.kind == "cancel_rejected" for r in reports):
+                raise DeskError(409, "conflict", f"cancel of {order_id} lost the race: the order is {order['status']}",
+                                order)
+            return order
+
+    def set_trading_state(self, state: TradingState) -> list[str]:
+        """Move the kill switch; HALTED cancels every working order. Returns the orders cancelled."""
+        with self.lock:
+            self.risk.state = state
+            self.metrics.set_state(state.value)
+            cancelled = []
+            if state is TradingState.HALTED:
+                for order_id in list(self._working):
+                    self._apply(self.execution.cancel(order_id), cause="kill_switch")
+                    if order_id not in self._working:
+                        cancelled.append(order_id)
+            return cancelled
+
+    def poll(self) -> None:
+        """Take new quotes and trade prints, let resting orders fill, refresh gauges (background thread)."""
+        self.quotes.refresh()
+        with self.lock:
+            self._apply(self.execution.on_market())
+        self.update_gauges()
+
+    # ------------------------------------------------------------------ applying venue reports
+    def _apply(self, reports: list[Report], cause: str = "venue") -> None:
+        """Store what the venue did (fills, cancels, expiries) and move exposure; one transaction."""
+        if not reports:
+            return
+        touched: dict[str, OrderSpec] = {}
+        with self.store.transaction() as db:
+            for rep in reports:
+                spec = self._working.get(rep.order_id)
+                if spec is None:
+                    continue
+                touched[rep.order_id] = spec
+                if rep.kind == "fill":
+                    self._store_fill(db, rep, spec)
+                elif rep.kind in ("cancelled", "expired"):
+                    order = db.execute("SELECT qty, filled_qty FROM orders WHERE id = ?", (rep.order_id,)).fetchone()
+                    leaves = order["qty"] - order["filled_qty"]
+                    self.risk.on_working(spec, leaves, -1)
+                    self.risk.on_premium(spec.account, -self.risk.notional(spec) * leaves / spec.qty)
+                    Store.update_order(db, rep.order_id, status=rep.kind, updated_at=self.clock(),
+                                       message=f"{rep.kind} ({cause})" if rep.kind == "cancelled" else None)
+                    self._working.pop(rep.order_id, None)
+                    self.metrics.cancels.labels(cause if rep.kind == "cancelled" else "expired").inc()
+                if rep.queue_ahead is not None:
+                    Store.update_order(db, rep.order_id, queue_ahead=rep.queue_ahead)
+            for order_id in touched:
+                self._settle(db, order_id)
+
+    def _store_fill(self, db, rep: Report, spec: OrderSpec) -> None:
+        leg = spec.legs[rep.leg_no]
+        venue = db.execute("SELECT venue FROM orders WHERE id = ?", (rep.order_id,)).fetchone()["venue"]
+        fees = self.router.venues[venue]
+        fee = (fees.fee_make if rep.liquidity == "maker" else fees.fee_take) * rep.qty
+        contract = self.chain.get(leg.symbol)
+        Store.insert_fill(db, FillRow(rep.order_id, rep.leg_no, leg.symbol.padded, venue, leg.side, rep.price, rep.qty,
+                                      rep.liquidity, fee, rep.exch_ts_ns, rep.local_ts_ns, self.clock()),
+                          spec.underlying, spec.account, contract.multiplier if contract else 100)
+        self.risk.on_fill(spec.account, leg.symbol.padded, leg.side, rep.qty)
+        self.metrics.fills.labels(venue).inc()
+        self.metrics.filled_contracts.labels(venue).inc(rep.qty)
+        self.stats.fill(venue, rep.qty)
+
+    def _settle(self, db, order_id: str) -> None:
+        """Recompute filled packages, average (net) price and status of one order from its fills."""
+        spec = self._working.get(order_id)
+        order = db.execute("SELECT qty, filled_qty, status FROM orders WHERE id = ?", (order_id,)).fetchone()
+        legs = {r["leg_no"]: r for r in db.execute(
+            "SELECT leg_no, SUM(qty) AS q, SUM(price * qty) AS pq FROM fills WHERE order_id = ? GROUP BY leg_no",
+            (order_id,))}
+        if spec is None or not legs:
+            return
+        packages = min((legs[i]["q"] if i in legs else 0) // leg.ratio for i, leg in enumerate(spec.legs))
+        avg = None
+        if packages:
+            avg = sum(leg.sign * leg.ratio * legs[i]["pq"] / legs[i]["q"] for i, leg in enumerate(spec.legs))
+            avg = round(avg if spec.kind == "multi" else abs(avg), 6)
+        newly = packages - order["filled_qty"]
+        if newly > 0:
+            self.risk.on_working(spec, newly, -1)
+        status = order["status"]
+        if status in ("working", "partially_filled"):
+            status = "filled" if packages >= order["qty"] else "partially_filled" if packages else "working"
+        Store.update_order(db, order_id, filled_qty=packages, avg_price=avg, status=status, updated_at=self.clock())
+        if status not in ("working", "partially_filled"):
+            self._working.pop(order_id, None)
+
+    # ------------------------------------------------------------------ views and gauges
+    def view(self, order: dict) -> dict:
+        """The public JSON shape of an order (see README 'Order answers')."""
+        legs = []
+        for leg in order["legs"]:
+            sym = parse_symbol(leg["symbol"])
+            legs.append({"leg_no": leg["leg_no"], "occ_symbol": leg["symbol"], "underlying": sym.root,
+                         "expiry": sym.expiry.isoformat(), "strike": float(sym.strike), "option_type": sym.right,
+                         "side": leg["side"], "ratio": leg["ratio"], "qty": leg["qty"],
+                         "price": float(leg["price"]) if leg["price"] is not None else None,
+                         "filled_qty": leg["filled_qty"]})
+        limit = Decimal(order["limit_price"]) if order["limit_price"] is not None else None
+        view = {
+            "order_id": order["id"], "client_order_id": order["client_order_id"], "account": order["account"],
+            "status": order["status"], "kind": order["kind"], "strategy_type": order["strategy_type"],
+            "strategy_detected": order["strategy_detected"], "underlying": order["underlying"],
+            "side": order["side"], "qty": order["qty"], "order_type": order["order_type"],
+            "time_in_force": order["time_in_force"], "price": float(limit) if limit is not None else None,
+            "venue": order["venue"], "filled_qty": order["filled_qty"],
+            "leaves_qty": order["qty"] - order["filled_qty"] if order["status"] in ("working", "partially_filled") else 0,
+            "avg_price": order["avg_price"], "queue_ahead": self._queue_ahead(order),
+            "legs": legs, "fills": [self._fill_view(f) for f in order["fills"]],
+            "reject": ({"reason": order["reason"], "field": order["reason_field"], "message": order["message"]}
+                       if order["status"] == "rejected" else None),
+            "created_at": rfc3339(order["created_at"]), "updated_at": rfc3339(order["updated_at"]),
+        }
+        if order["kind"] == "multi" and limit is not None:
+            view["net_price"] = float(limit)
+            view["net_type"] = "debit" if limit > 0 else "credit" if limit < 0 else "even"
+        return view
+
+    def _queue_ahead(self, order: dict) -> float | None:
+        if order["status"] not in ("working", "partially_filled"):
+            return None
+        live = self.execution.queue_ahead(order["id"])
+        return live if live is not None else order["queue_ahead"]
+
+    @staticmethod
+    def _fill_view(fill: dict) -> dict:
+        return {"fill_id": fill["fill_id"], "leg_no": fill["leg_no"], "occ_symbol": fill["symbol"],
+                "venue": fill["venue"], "side": fill["side"], "price": fill["price"], "qty": fill["qty"],
+                "liquidity": fill["liquidity"], "fee": round(fill["fee"], 4), "exch_ts_ns": fill["exch_ts_ns"],
+                "local_ts_ns": fill["local_ts_ns"], "ts": rfc3339(fill["ts"])}
+
+    def update_gauges(self) -> None:
+        m, snap = self.metrics, self.quotes.snapshot
+        hb = self.quotes.heartbeat()
+        if hb and isinstance(hb.get("ts"), (int, float)):
+            m.heartbeat_ts.set(hb["ts"])
+        if snap is not None:
+            m.quote_age.set(self.quotes.age() or 0.0)
+            m.feed_seq.set(snap.seq)
+            m.locked_crossed.set(snap.locked_crossed)
+        m.missed_trades.set(self.quotes.missed_trades)
+        for venue, up in self.router.status().items():
+            m.route_up.labels(venue).set(1 if up else 0)
+        with self.lock:
+            for limit, ratio in self.risk.utilization().items():
+                m.risk.labels(limit).set(ratio)
+            m.open_orders.set(len(self._working))
+
+    @property
+    def working_count(self) -> int:
+        return len(self._working)
+
+    # ------------------------------------------------------------------ rows and restore
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"ORD-{self._seq:08d}"
+
+    def _order_row(self, order_id: str, spec: OrderSpec, status: str, now: float, **extra) -> dict:
+        row = {"seq": self._seq, "id": order_id, "client_order_id": spec.client_order_id, "account": spec.account,
+               "kind": spec.kind, "strategy_type": spec.strategy_type, "strategy_detected": spec.strategy_detected,
+               "underlying": spec.underlying, "side": spec.side, "qty": spec.qty,
+               "limit_price": str(spec.limit_price) if spec.limit_price is not None else None,
+               "order_type": spec.order_type, "time_in_force": spec.time_in_force, "status": status,
+               "created_at": now, "updated_at": now, "body": json.dumps(spec.body, sort_keys=True)}
+        row.update(extra)
+        return row
+
+    @staticmethod
+    def _leg_rows(spec: OrderSpec) -> list[dict]:
+        return [{"leg_no": i, "symbol": leg.symbol.padded, "side": leg.side, "ratio": leg.ratio, "qty": leg.qty,
+                 "price": str(leg.price) if leg.price is not None else None} for i, leg in enumerate(spec.legs)]
+
+    def _restore(self) -> None:
+        """Rebuild exposure, working orders and counters from the store after a restart."""
+        for pos in self.store.positions():
+            self.risk.exposure.filled[(pos["account"], pos["symbol"])] += pos["qty"]
+        db = self.store.conn()
+        for row in db.execute("SELECT account, SUM(ABS(CAST(limit_price AS REAL)) * 100 * CASE WHEN status IN "
+                              "('working', 'partially_filled', 'filled') THEN qty ELSE filled_qty END) AS premium "
+                              "FROM orders WHERE status != 'rejected' GROUP BY account"):
+            self.risk.on_premium(row["account"], row["premium"] or 0.0)
+        for order in self.store.open_orders():
+            spec = self._spec_from_row(order)
+            self._working[order["id"]] = spec
+            self.risk.on_working(spec, order["qty"] - order["filled_qty"])
+            self.execution.restore(order["id"], spec, order["venue"], order["qty"] - order["filled_qty"])
+        self.stats.load(db)
+
+    @staticmethod
+    def _spec_from_row(order: dict) -> OrderSpec:
+        legs = tuple(LegSpec(parse_symbol(leg["symbol"]), leg["side"], leg["ratio"], leg["qty"],
+                             Decimal(leg["price"]) if leg["price"] is not None else None) for leg in order["legs"])
+        return OrderSpec(order["kind"], order["strategy_type"], order["strategy_detected"], legs, order["qty"],
+                         Decimal(order["limit_price"]) if order["limit_price"] is not None else None,
+                         order["order_type"], order["time_in_force"], order["account"], order["client_order_id"],
+                         order["body"])

@@ -1,0 +1,84 @@
+"""Health in the IETF health-check draft's shape: pass / warn / fail with one entry per check.
+
+fail (503) = the service cannot route safely: feed stale or absent, every venue down, database gone.
+warn (200) = it can, with a concern: one venue down, feed slow, a locked/crossed market, a risk limit
+at its edge, trading not ACTIVE.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from . import __version__
+from .timefmt import rfc3339
+
+RANK = {"pass": 0, "warn": 1, "fail": 2}
+
+
+def _check(component: str, value: Any, status: str, unit: str | None = None, output: str | None = None,
+           ctype: str = "component", now: float | None = None) -> list[dict]:
+    entry = {"componentId": component, "componentType": ctype, "observedValue": value, "status": status,
+             "time": rfc3339(now or time.time())}
+    if unit:
+        entry["observedUnit"] = unit
+    if output and status != "pass":
+        entry["output"] = output
+    return [entry]
+
+
+def health_report(desk) -> tuple[int, dict]:
+    """(HTTP status, body) for GET /health."""
+    cfg, now = desk.config, desk.clock()
+    mon = cfg.monitor
+    checks: dict[str, list[dict]] = {}
+
+    hb = desk.quotes.heartbeat()
+    hb_ts = hb.get("ts") if hb else None
+    if not isinstance(hb_ts, (int, float)):
+        snap = desk.quotes.snapshot
+        hb_ts = snap.ts if snap else None
+    if hb_ts is None:
+        checks["nbbo-feed:heartbeatAge"] = _check("nbbo-feed", None, "fail", "s", "no feed heartbeat yet", now=now)
+    else:
+        age = round(max(0.0, now - hb_ts), 3)
+        status = "fail" if age > mon.feed_stale_after_s else "warn" if age > mon.feed_warn_after_s else "pass"
+        checks["nbbo-feed:heartbeatAge"] = _check(
+            "nbbo-feed", age, status, "s", f"heartbeat {age:.1f}s old (stale after {mon.feed_stale_after_s}s)", now=now)
+    snap = desk.quotes.snapshot
+    crossed = snap.locked_crossed if snap else 0
+    checks["nbbo-feed:lockedCrossed"] = _check("nbbo-feed", crossed, "warn" if crossed else "pass", None,
+                                               f"{crossed} series locked or crossed", now=now)
+
+    routes = desk.router.status()
+    for venue, up in routes.items():
+        checks[f"route-{venue}:connections"] = _check(venue, 1 if up else 0, "pass" if up else "warn", None,
+                                                      f"venue {venue} is down", now=now)
+    if routes and not any(routes.values()):
+        for venue in routes:
+            checks[f"route-{venue}:connections"][0]["status"] = "fail"
+
+    with desk.lock:
+        util = desk.risk.utilization()
+        state = desk.risk.state.value
+    worst = max(util.values(), default=0.0)
+    checks["risk:utilization"] = _check("risk", round(worst, 4), "warn" if worst >= mon.risk_utilization_threshold
+                                        else "pass", "ratio", f"a risk limit is at {worst:.0%}", now=now)
+    checks["risk:tradingState"] = _check("risk", state, "pass" if state == "ACTIVE" else "warn", None,
+                                         f"trading state is {state}", now=now)
+
+    started = time.perf_counter()
+    try:
+        desk.store.ping()
+        ms = round((time.perf_counter() - started) * 1000, 3)
+        checks["orders-db:responseTime"] = _check("orders-db", ms, "pass", "ms", ctype="datastore", now=now)
+    except Exception as exc:  # any database failure is a failed check, never a 500
+        checks["orders-db:responseTime"] = _check("orders-db", None, "fail", "ms", str(exc), "datastore", now)
+    checks["fillsim:engine"] = _check("fillsim", desk.execution.engine, "pass", now=now)
+
+    overall = max((entry[0]["status"] for entry in checks.values()), key=RANK.__getitem__)
+    body = {"status": overall, "version": __version__, "serviceId": "optsim",
+            "description": "options order-routing simulator", "checks": checks}
+    if overall != "pass":
+        body["notes"] = [f"{name}: {entry[0].get('output', entry[0]['status'])}" for name, entry in checks.items()
+                         if entry[0]["status"] != "pass"]
+    return (503 if overall == "fail" else 200), body

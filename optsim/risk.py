@@ -1,0 +1,387 @@
+"""Pre-trade risk: an ordered list of small checks, each returning None or a ``Reject`` with a stable code.
+
+The order is cheapest and most protective first (trading state, throttle), then the contract,
+then price and size, then exposure. Exposure (positions, working orders, Greeks) is kept in memory
+under the service's order lock and rebuilt from the store at start-up.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from .chain import Chain
+from .config import TICK_CLASSES, Config
+from .greeks import black_scholes, year_fraction
+from .occ import mpv, on_tick, to_decimal
+from .quotes import Quote, QuoteBook
+from .spec import OrderSpec
+
+
+EXCHANGE_TZ = ZoneInfo("America/New_York")
+
+
+class TradingState(str, enum.Enum):
+    ACTIVE = "ACTIVE"  # everything allowed
+    REDUCING = "REDUCING"  # only orders that shrink existing positions
+    HALTED = "HALTED"  # kill switch: no new orders, working orders cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    reason: str  # stable code, e.g. PRICE_COLLAR
+    field: str  # request field at fault ("" = the order as a whole)
+    message: str
+    status: int = 422
+
+
+def leg_field(spec: OrderSpec, i: int, name: str) -> str:
+    return name if spec.kind == "single" else f"legs.{i}.{name}"
+
+
+@dataclass(slots=True)
+class LegGreeks:
+    delta: float  # share-equivalent per contract (delta x multiplier)
+    vega: float  # $ per vol point per contract
+    spot: float
+
+
+class Exposure:
+    """Signed contracts per (account, series) from fills and from working orders' unfilled legs."""
+
+    def __init__(self) -> None:
+        self.filled: dict[tuple[str, str], int] = defaultdict(int)
+        self.working: dict[tuple[str, str], int] = defaultdict(int)
+        self.premium: dict[str, float] = defaultdict(float)  # account -> open + filled premium $
+
+    def series(self, account: str, underlying: str) -> dict[str, int]:
+        """Projected signed contracts per series of one underlying: filled plus working."""
+        out: dict[str, int] = defaultdict(int)
+        for book in (self.filled, self.working):
+            for (acct, symbol), qty in book.items():
+                if acct == account and symbol.startswith(underlying.ljust(6)):
+                    out[symbol] += qty
+        return out
+
+
+class RiskEngine:
+    def __init__(self, config: Config, chain: Chain, quotes: QuoteBook, clock: Callable[[], float] = time.time):
+        self.config, self.chain, self.quotes, self.clock = config, chain, quotes, clock
+        self.limits = config.risk
+        self.state = TradingState.ACTIVE
+        self.exposure = Exposure()
+        self._recent: dict[str, deque[float]] = defaultdict(deque)  # account -> order times (throttle)
+        self._fingerprints: dict[tuple, float] = {}  # duplicate detection
+        self._greeks_cache: tuple[int, dict[str, LegGreeks]] = (-1, {})
+        self.checks: list[Callable[[OrderSpec], Reject | None]] = [
+            self.check_trading_state, self.check_throttle, self.check_restricted, self.check_listed,
+            self.check_tick, self.check_max_contracts, self.check_reference, self.check_notional,
+            self.check_collar, self.check_duplicate, self.check_credit, self.check_position, self.check_greeks,
+        ]
+
+    def check(self, spec: OrderSpec) -> Reject | None:
+        """Run every check in order; the first reject wins. Counts the order for the throttle."""
+        for check in self.checks:
+            reject = check(spec)
+            if reject:
+                return reject
+        return None
+
+    # ------------------------------------------------------------------ checks
+    def check_trading_state(self, spec: OrderSpec) -> Reject | None:
+        if self.state is TradingState.HALTED:
+            return Reject("HALTED", "", "trading is halted (kill switch engaged)", 403)
+        if self.state is TradingState.REDUCING and not self._reduces_only(spec):
+            return Reject("REDUCE_ONLY", "", "trading state is REDUCING: only orders that shrink positions", 403)
+        return None
+
+    def check_throttle(self, spec: OrderSpec) -> Reject | None:
+        now, window = self.clock(), self._recent[spec.account]
+        while window and now - window[0] >= 1.0:
+            window.popleft()
+        if len(window) >= self.limits.max_orders_per_s:
+            return Reject("THROTTLED", "account",
+                          f"account {spec.account} is over {self.limits.max_orders_per_s} orders/s", 429)
+        window.append(now)
+        return None
+
+    def check_restricted(self, spec: OrderSpec) -> Reject | None:
+        if spec.underlying in self.limits.restricted:
+            return Reject("RESTRICTED", leg_field(spec, 0, "underlying"), f"{spec.underlying} is on the restricted list")
+        return None
+
+    def check_listed(self, spec: OrderSpec) -> Reject | None:
+        as_of = self.chain.as_of
+        for i, leg in enumerate(spec.legs):
+            sym = leg.symbol
+            if sym.expiry < as_of or (sym.expiry == as_of and self._past_close()):
+                return Reject("EXPIRED", leg_field(spec, i, "expiry"),
+                              f"{sym.padded.strip()} expired {sym.expiry} (trading date {as_of})")
+            if self.chain.get(sym) is None:
+                return Reject("NOT_LISTED", self._unlisted_field(spec, i), self._unlisted_message(sym))
+        return None
+
+    def check_tick(self, spec: OrderSpec) -> Reject | None:
+        for i, leg in enumerate(spec.legs):
+            if leg.price is not None and (spec.kind == "single" or leg.price != 0):
+                tick = mpv(self._tick_class(leg.symbol.root), leg.price)
+                if not on_tick(leg.price, tick):
+                    return Reject("BAD_TICK", leg_field(spec, i, "price"),
+                                  f"{leg.price} is not a multiple of the {tick} tick for {leg.symbol.root}")
+        if spec.kind == "multi" and spec.limit_price is not None:
+            tick = to_decimal(self._tick_class(spec.underlying).complex)
+            if not on_tick(spec.limit_price, tick):
+                return Reject("BAD_TICK", "price", f"net {spec.limit_price} is not a multiple of the {tick} complex tick")
+        return None
+
+    def check_max_contracts(self, spec: OrderSpec) -> Reject | None:
+        for i, leg in enumerate(spec.legs):
+            if leg.qty > self.limits.max_contracts:
+                return Reject("QTY_LIMIT", leg_field(spec, i, "qty"),
+                              f"{leg.qty} contracts is over the {self.limits.max_contracts} per-order limit")
+        return None
+
+    def check_reference(self, spec: OrderSpec) -> Reject | None:
+        age = self.quotes.age()
+        if age is None:
+            return Reject("NO_REFERENCE", "", "no NBBO: the quote feed has not published a snapshot")
+        if age > self.limits.quote_max_age_s:
+            return Reject("NO_REFERENCE", "", f"NBBO is {age:.1f}s old (limit {self.limits.quote_max_age_s}s): feed stale")
+        for i, leg in enumerate(spec.legs):
+            q = self.quotes.quote(leg.symbol.padded)
+            if q is None or not (q.has_bid or q.has_ask):
+                return Reject("NO_REFERENCE", leg_field(spec, i, "strike"), f"no NBBO for {leg.symbol.padded.strip()}")
+            if q.locked_or_crossed:
+                return Reject("NO_REFERENCE", leg_field(spec, i, "strike"),
+                              f"NBBO for {leg.symbol.padded.strip()} is locked/crossed ({q.bid} x {q.ask})")
+        return None
+
+    def check_notional(self, spec: OrderSpec) -> Reject | None:
+        notional = self.notional(spec)
+        if notional > self.limits.max_notional:
+            return Reject("NOTIONAL_LIMIT", "qty",
+                          f"premium ${notional:,.0f} is over the ${self.limits.max_notional:,.0f} per-order limit")
+        return None
+
+    def check_collar(self, spec: OrderSpec) -> Reject | None:
+        if spec.limit_price is None:
+            return None
+        if spec.kind == "single":
+            leg, q = spec.legs[0], self.quotes.quote(spec.legs[0].symbol.padded)
+            price = float(spec.limit_price)
+            if leg.side == "BUY" and q.has_ask:
+                cap = self._collar_bound(q.ask, +1)
+                if price > cap + 1e-9:
+                    return Reject("PRICE_COLLAR", "price",
+                                  f"buy limit {price} is more than the collar through the NBO {q.ask} (max {cap:.2f})")
+            if leg.side == "SELL" and q.has_bid:
+                floor = self._collar_bound(q.bid, -1)
+                if price < floor - 1e-9:
+                    return Reject("PRICE_COLLAR", "price",
+                                  f"sell limit {price} is more than the collar through the NBB {q.bid} (min {floor:.2f})")
+            return None
+        _, syn_ask = self.synthetic_nbbo(spec)
+        cap = self._collar_bound(syn_ask, +1)
+        if float(spec.limit_price) > cap + 1e-9:
+            return Reject("PRICE_COLLAR", "price", f"net {spec.limit_price} is more than the collar through the "
+                                                   f"synthetic offer {syn_ask:.2f} (max {cap:.2f})")
+        return None
+
+    def check_duplicate(self, spec: OrderSpec) -> Reject | None:
+        now = self.clock()
+        key = (spec.account, spec.limit_price, spec.qty, tuple((l.symbol.padded, l.side, l.ratio) for l in spec.legs))
+        self._fingerprints = {k: t for k, t in self._fingerprints.items() if now - t < self.limits.duplicate_window_s}
+        if key in self._fingerprints:
+            return Reject("DUPLICATE", "", f"same order from {spec.account} within {self.limits.duplicate_window_s}s")
+        self._fingerprints[key] = now
+        return None
+
+    def check_credit(self, spec: OrderSpec) -> Reject | None:
+        used = self.exposure.premium[spec.account] + self.notional(spec)
+        if used > self.limits.credit_limit:
+            return Reject("CREDIT_LIMIT", "account", f"open + filled premium would be ${used:,.0f}, "
+                                                     f"over the ${self.limits.credit_limit:,.0f} credit limit")
+        return None
+
+    def check_position(self, spec: OrderSpec) -> Reject | None:
+        projected = self._projected(spec)
+        bullish = sum(q for s, q in projected.items() if (s[12] == "C") == (q > 0))
+        bearish = sum(abs(q) for s, q in projected.items() if (s[12] == "P") == (q > 0))
+        side = max(bullish, bearish)
+        if side > self.limits.position_limit:
+            return Reject("POSITION_LIMIT", "qty", f"{spec.underlying} same-side position would be {side} contracts, "
+                                                   f"over the {self.limits.position_limit} limit")
+        return None
+
+    def check_greeks(self, spec: OrderSpec) -> Reject | None:
+        greeks = self._series_greeks()
+        delta = vega = 0.0
+        for symbol, qty in self._projected(spec).items():
+            g = greeks.get(symbol)
+            if g:
+                delta += g.delta * qty
+                vega += g.vega * qty
+        if abs(delta) > self.limits.delta_limit:
+            return Reject("GREEKS_LIMIT", "qty", f"{spec.underlying} delta would be {delta:,.0f} shares, "
+                                                 f"over the {self.limits.delta_limit:,.0f} limit")
+        if abs(vega) > self.limits.vega_limit:
+            return Reject("GREEKS_LIMIT", "qty", f"{spec.underlying} vega would be ${vega:,.0f}/vol pt, "
+                                                 f"over the ${self.limits.vega_limit:,.0f} limit")
+        port_delta, port_vega = self.portfolio_greeks(spec.account, extra=self._order_qty(spec))
+        if abs(port_delta) > self.limits.portfolio_delta_limit:
+            return Reject("GREEKS_LIMIT", "qty", f"portfolio dollar delta would be ${port_delta:,.0f}, "
+                                                 f"over the ${self.limits.portfolio_delta_limit:,.0f} limit")
+        if abs(port_vega) > self.limits.portfolio_vega_limit:
+            return Reject("GREEKS_LIMIT", "qty", f"portfolio vega would be ${port_vega:,.0f}/vol pt, "
+                                                 f"over the ${self.limits.portfolio_vega_limit:,.0f} limit")
+        return None
+
+    # ------------------------------------------------------------------ exposure bookkeeping
+    def on_working(self, spec: OrderSpec, leaves: int, sign: int = 1) -> None:
+        """Add (sign=+1) or remove (sign=-1) ``leaves`` packages of a working order from exposure."""
+        for leg in spec.legs:
+            self.exposure.working[(spec.account, leg.symbol.padded)] += sign * leg.sign * leg.ratio * leaves
+
+    def on_fill(self, account: str, symbol: str, side: str, qty: int) -> None:
+        self.exposure.filled[(account, symbol)] += qty if side == "BUY" else -qty
+
+    def on_premium(self, account: str, amount: float) -> None:
+        self.exposure.premium[account] += amount
+
+    def utilization(self) -> dict[str, float]:
+        """Worst ratio of use to limit across accounts and underlyings, per limit (for metrics/health)."""
+        accounts = {a for a, _ in self.exposure.filled} | {a for a, _ in self.exposure.working}
+        out = {"credit": max((v / self.limits.credit_limit for v in self.exposure.premium.values()), default=0.0),
+               "position": 0.0, "delta": 0.0, "vega": 0.0}
+        greeks = self._series_greeks()
+        for account in accounts:
+            for root in self.config.underlyings:
+                projected = self.exposure.series(account, root)
+                if not projected:
+                    continue
+                bull = sum(q for s, q in projected.items() if (s[12] == "C") == (q > 0))
+                bear = sum(abs(q) for s, q in projected.items() if (s[12] == "P") == (q > 0))
+                out["position"] = max(out["position"], max(bull, bear) / self.limits.position_limit)
+                delta = sum(greeks[s].delta * q for s, q in projected.items() if s in greeks)
+                vega = sum(greeks[s].vega * q for s, q in projected.items() if s in greeks)
+                out["delta"] = max(out["delta"], abs(delta) / self.limits.delta_limit)
+                out["vega"] = max(out["vega"], abs(vega) / self.limits.vega_limit)
+        return out
+
+    # ------------------------------------------------------------------ pricing helpers
+    def notional(self, spec: OrderSpec) -> float:
+        """Premium $ of the order at its limit (MARKET: at the contra NBBO)."""
+        mult = self.chain.get(spec.legs[0].symbol).multiplier if self.chain.get(spec.legs[0].symbol) else 100
+        if spec.limit_price is not None:
+            return abs(float(spec.limit_price)) * mult * spec.qty
+        if spec.kind == "single":
+            q = self.quotes.quote(spec.legs[0].symbol.padded)
+            px = (q.ask if spec.side == "BUY" else q.bid) if q else 0.0
+            return px * mult * spec.qty
+        bid, ask = self.synthetic_nbbo(spec)
+        return max(abs(bid), abs(ask)) * mult * spec.qty
+
+    def synthetic_nbbo(self, spec: OrderSpec) -> tuple[float, float]:
+        """Package bid and ask: ask = Σ bought r·NBO − Σ sold r·NBB; bid = Σ bought r·NBB − Σ sold r·NBO."""
+        bid = ask = 0.0
+        for leg in spec.legs:
+            q: Quote = self.quotes.quote(leg.symbol.padded)
+            if leg.side == "BUY":
+                ask += leg.ratio * q.ask
+                bid += leg.ratio * q.bid
+            else:
+                ask -= leg.ratio * q.bid
+                bid -= leg.ratio * q.ask
+        return round(bid, 6), round(ask, 6)
+
+    def _collar_bound(self, contra: float, direction: int) -> float:
+        pct = self.limits.collar_low_pct if abs(contra) <= self.limits.collar_threshold else self.limits.collar_high_pct
+        width = max(abs(contra) * pct, 0.05)
+        return contra + direction * width
+
+    def portfolio_greeks(self, account: str, extra: dict[str, int] | None = None) -> tuple[float, float]:
+        """Dollar delta and vega of the account across underlyings, with ``extra`` contracts added."""
+        greeks = self._series_greeks()
+        totals: dict[str, int] = defaultdict(int)
+        for book in (self.exposure.filled, self.exposure.working):
+            for (acct, symbol), qty in book.items():
+                if acct == account:
+                    totals[symbol] += qty
+        for symbol, qty in (extra or {}).items():
+            totals[symbol] += qty
+        d = sum(greeks[s].delta * greeks[s].spot * q for s, q in totals.items() if s in greeks)
+        v = sum(greeks[s].vega * q for s, q in totals.items() if s in greeks)
+        return d, v
+
+    def _series_greeks(self) -> dict[str, LegGreeks]:
+        """Greeks per contract for every quoted series, computed once per feed snapshot."""
+        snap = self.quotes.snapshot
+        if snap is None:
+            return {}
+        if self._greeks_cache[0] == snap.seq:
+            return self._greeks_cache[1]
+        cache: dict[str, LegGreeks] = {}
+        rate, q_yield = self.config.chain.rate, self.config.chain.dividend_yield
+        symbols = {s for _, s in self.exposure.filled} | {s for _, s in self.exposure.working}
+        for symbol in symbols:
+            cache[symbol] = self._greeks_for(symbol, rate, q_yield)
+        self._greeks_cache = (snap.seq, cache)
+        return cache
+
+    def _greeks_for(self, symbol: str, rate: float, q_yield: float) -> LegGreeks | None:
+        contract, quote = self.chain.get(symbol), self.quotes.quote(symbol)
+        spot = self.quotes.spot(contract.underlying) if contract else None
+        if not contract or not quote or not spot or not quote.iv:
+            return None
+        days = (contract.expiry - self.chain.as_of).days + 0.5
+        g = black_scholes(contract.right, spot, float(contract.strike), year_fraction(days), quote.iv, rate, q_yield)
+        return LegGreeks(g.delta * contract.multiplier, g.vega * contract.multiplier, spot)
+
+    def _order_qty(self, spec: OrderSpec) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for leg in spec.legs:
+            out[leg.symbol.padded] += leg.sign * leg.qty
+        return out
+
+    def _projected(self, spec: OrderSpec) -> dict[str, int]:
+        projected = self.exposure.series(spec.account, spec.underlying)
+        greeks = self._series_greeks()
+        for symbol, qty in self._order_qty(spec).items():
+            projected[symbol] += qty
+            if symbol not in greeks:
+                greeks[symbol] = self._greeks_for(symbol, self.config.chain.rate, self.config.chain.dividend_yield)
+        return projected
+
+    def _reduces_only(self, spec: OrderSpec) -> bool:
+        for leg in spec.legs:
+            held = self.exposure.filled.get((spec.account, leg.symbol.padded), 0)
+            if held == 0 or (held > 0) == (leg.sign > 0) or leg.qty > abs(held):
+                return False
+        return True
+
+    def _tick_class(self, root: str):
+        u = self.config.underlyings.get(root)
+        return TICK_CLASSES[u.tick_class if u else "nickel"]
+
+    def _past_close(self) -> bool:
+        return dt.datetime.fromtimestamp(self.clock(), EXCHANGE_TZ).time() >= self.config.service.market_close
+
+    def _unlisted_field(self, spec: OrderSpec, i: int) -> str:
+        sym = spec.legs[i].symbol
+        if sym.root not in self.chain.expiries:
+            return leg_field(spec, i, "underlying")
+        if sym.expiry not in self.chain.expiries[sym.root]:
+            return leg_field(spec, i, "expiry")
+        return leg_field(spec, i, "strike")
+
+    def _unlisted_message(self, sym) -> str:
+        if sym.root not in self.chain.expiries:
+            return f"{sym.root} is not a listed underlying ({', '.join(sorted(self.chain.expiries))})"
+        if sym.expiry not in self.chain.expiries[sym.root]:
+            listed = ", ".join(str(d) for d in self.chain.expiries[sym.root])
+            return f"no {sym.root} expiry on {sym.expiry}; listed: {listed}"
+        return f"strike {sym.strike} is not listed for {sym.root} {sym.expiry}"

@@ -1,0 +1,237 @@
+"""Orders, legs, fills and positions in SQLite (WAL): an order is answered only after it is committed.
+
+``synchronous=NORMAL`` in WAL mode survives a killed process (the committed pages are in the OS
+cache and the WAL is replayed on open); ``durability = "power"`` in config switches to FULL, which
+also survives power loss at the cost of one fsync per order.
+One connection per thread: SQLite connections must not be shared across waitress's threads.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    seq               INTEGER PRIMARY KEY,
+    id                TEXT NOT NULL UNIQUE,
+    client_order_id   TEXT,
+    account           TEXT NOT NULL,
+    kind              TEXT NOT NULL,          -- single | multi
+    strategy_type     TEXT NOT NULL,
+    strategy_detected TEXT NOT NULL,
+    underlying        TEXT NOT NULL,
+    side              TEXT NOT NULL,
+    qty               INTEGER NOT NULL,
+    limit_price       TEXT,                   -- Decimal as text; multi: net, > 0 debit
+    order_type        TEXT NOT NULL,
+    time_in_force     TEXT NOT NULL,
+    status            TEXT NOT NULL,          -- working | partially_filled | filled | cancelled | rejected | expired
+    reason            TEXT,                   -- reject reason code
+    reason_field      TEXT,
+    message           TEXT,
+    venue             TEXT,
+    filled_qty        INTEGER NOT NULL DEFAULT 0,
+    avg_price         REAL,
+    queue_ahead       REAL,
+    created_at        REAL NOT NULL,
+    updated_at        REAL NOT NULL,
+    body              TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS orders_client_id ON orders(account, client_order_id)
+    WHERE client_order_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS orders_underlying ON orders(underlying, seq);
+CREATE INDEX IF NOT EXISTS orders_status ON orders(status, seq);
+CREATE TABLE IF NOT EXISTS legs (
+    order_id   TEXT NOT NULL,
+    leg_no     INTEGER NOT NULL,
+    symbol     TEXT NOT NULL,
+    side       TEXT NOT NULL,
+    ratio      INTEGER NOT NULL,
+    qty        INTEGER NOT NULL,
+    price      TEXT,
+    filled_qty INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (order_id, leg_no)
+);
+CREATE INDEX IF NOT EXISTS legs_symbol ON legs(symbol);
+CREATE TABLE IF NOT EXISTS fills (
+    fill_id    INTEGER PRIMARY KEY,
+    order_id   TEXT NOT NULL,
+    leg_no     INTEGER NOT NULL,
+    symbol     TEXT NOT NULL,
+    venue      TEXT NOT NULL,
+    side       TEXT NOT NULL,
+    price      REAL NOT NULL,
+    qty        INTEGER NOT NULL,
+    liquidity  TEXT NOT NULL,                 -- maker | taker
+    fee        REAL NOT NULL,                 -- $ for this fill (negative = rebate)
+    exch_ts_ns INTEGER,
+    local_ts_ns INTEGER,
+    ts         REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fills_order ON fills(order_id);
+CREATE TABLE IF NOT EXISTS positions (
+    account    TEXT NOT NULL,
+    symbol     TEXT NOT NULL,
+    underlying TEXT NOT NULL,
+    qty        INTEGER NOT NULL,              -- signed contracts, long > 0
+    cost       REAL NOT NULL,                 -- signed premium paid, $ (multiplier applied)
+    PRIMARY KEY (account, symbol)
+);
+"""
+
+OPEN_STATUSES = ("working", "partially_filled")
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow:
+    order_id: str
+    leg_no: int
+    symbol: str
+    venue: str
+    side: str
+    price: float
+    qty: int
+    liquidity: str
+    fee: float
+    exch_ts_ns: int | None
+    local_ts_ns: int | None
+    ts: float
+
+
+class Store:
+    def __init__(self, path: str | Path, durability: str = "process"):
+        self.path = str(path)
+        self._sync = "FULL" if durability == "power" else "NORMAL"
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        with self.conn() as db:
+            db.executescript(SCHEMA)
+
+    def conn(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._sync}")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+            with self._all_lock:
+                self._all.append(db)
+        return db
+
+    def close(self) -> None:
+        with self._all_lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def transaction(self):
+        """``with store.transaction() as db:`` — BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+        return _Tx(self.conn())
+
+    # ------------------------------------------------------------------ writes (inside a transaction)
+    @staticmethod
+    def insert_order(db: sqlite3.Connection, order: dict, legs: Iterable[dict]) -> None:
+        cols = ", ".join(order)
+        db.execute(f"INSERT INTO orders ({cols}) VALUES ({', '.join('?' * len(order))})", tuple(order.values()))
+        db.executemany(
+            "INSERT INTO legs (order_id, leg_no, symbol, side, ratio, qty, price) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(order["id"], leg["leg_no"], leg["symbol"], leg["side"], leg["ratio"], leg["qty"], leg["price"])
+             for leg in legs])
+
+    @staticmethod
+    def update_order(db: sqlite3.Connection, order_id: str, **fields) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        db.execute(f"UPDATE orders SET {sets} WHERE id = ?", (*fields.values(), order_id))
+
+    @staticmethod
+    def insert_fill(db: sqlite3.Connection, fill: FillRow, underlying: str, account: str, multiplier: int) -> None:
+        """Record one fill and move the account's position in that series."""
+        db.execute("INSERT INTO fills (order_id, leg_no, symbol, venue, side, price, qty, liquidity, fee, "
+                   "exch_ts_ns, local_ts_ns, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (fill.order_id, fill.leg_no, fill.symbol, fill.venue, fill.side, fill.price, fill.qty,
+                    fill.liquidity, fill.fee, fill.exch_ts_ns, fill.local_ts_ns, fill.ts))
+        db.execute("UPDATE legs SET filled_qty = filled_qty + ? WHERE order_id = ? AND leg_no = ?",
+                   (fill.qty, fill.order_id, fill.leg_no))
+        signed = fill.qty if fill.side == "BUY" else -fill.qty
+        db.execute("INSERT INTO positions (account, symbol, underlying, qty, cost) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT(account, symbol) DO UPDATE SET qty = qty + excluded.qty, cost = cost + excluded.cost",
+                   (account, fill.symbol, underlying, signed, signed * fill.price * multiplier))
+
+    # ------------------------------------------------------------------ reads
+    def get_order(self, order_id: str) -> dict | None:
+        db = self.conn()
+        row = db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+        return self._with_children(db, row) if row else None
+
+    def find_client_order(self, account: str, client_order_id: str) -> dict | None:
+        db = self.conn()
+        row = db.execute("SELECT * FROM orders WHERE account = ? AND client_order_id = ?",
+                         (account, client_order_id)).fetchone()
+        return self._with_children(db, row) if row else None
+
+    def list_orders(self, *, underlying: str | None = None, symbol: str | None = None, status: str | None = None,
+                    account: str | None = None, limit: int = 100, before_seq: int | None = None) -> list[dict]:
+        where, args = [], []
+        if underlying:
+            where.append("o.underlying = ?"), args.append(underlying)
+        if symbol:
+            where.append("o.id IN (SELECT order_id FROM legs WHERE symbol = ?)"), args.append(symbol)
+        if status:
+            where.append("o.status = ?"), args.append(status)
+        if account:
+            where.append("o.account = ?"), args.append(account)
+        if before_seq:
+            where.append("o.seq < ?"), args.append(before_seq)
+        sql = "SELECT * FROM orders o" + (" WHERE " + " AND ".join(where) if where else "")
+        db = self.conn()
+        rows = db.execute(sql + " ORDER BY o.seq DESC LIMIT ?", (*args, limit)).fetchall()
+        return [self._with_children(db, r) for r in rows]
+
+    def open_orders(self) -> list[dict]:
+        db = self.conn()
+        rows = db.execute("SELECT * FROM orders WHERE status IN (?, ?) ORDER BY seq", OPEN_STATUSES).fetchall()
+        return [self._with_children(db, r) for r in rows]
+
+    def positions(self, account: str | None = None) -> list[dict]:
+        sql, args = "SELECT * FROM positions WHERE qty != 0", ()
+        if account:
+            sql, args = sql + " AND account = ?", (account,)
+        return [dict(r) for r in self.conn().execute(sql + " ORDER BY account, symbol", args)]
+
+    def max_seq(self) -> int:
+        return self.conn().execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()[0]
+
+    def ping(self) -> None:
+        self.conn().execute("SELECT 1").fetchone()
+
+    @staticmethod
+    def _with_children(db: sqlite3.Connection, row: sqlite3.Row) -> dict:
+        order = dict(row)
+        order["body"] = json.loads(order["body"])
+        order["legs"] = [dict(r) for r in db.execute(
+            "SELECT leg_no, symbol, side, ratio, qty, price, filled_qty FROM legs WHERE order_id = ? ORDER BY leg_no",
+            (order["id"],))]
+        order["fills"] = [dict(r) for r in db.execute(
+            "SELECT fill_id, leg_no, symbol, venue, side, price, qty, liquidity, fee, exch_ts_ns, local_ts_ns, ts "
+            "FROM fills WHERE order_id = ? ORDER BY fill_id", (order["id"],))]
+        return order
+
+
+class _Tx:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
