@@ -1,0 +1,175 @@
+"""Start the simulator: the routing service, and with ``--all`` the quote feed and the monitor too.
+
+With ``--all`` each part runs as a child process in its own session, logging to ``<data-dir>/logs``.
+A child that dies is restarted with exponential backoff. Ctrl-C or SIGTERM stops them all: SIGTERM
+first, SIGKILL after a grace period, so nothing is left running. Exit code 130 (SIGINT) / 143 (SIGTERM).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from options_service import add_common_flags, config_from_args, create_app, serve
+
+log = logging.getLogger("run_simulator")
+HERE = Path(__file__).resolve().parent
+KILL_WAIT_S = 5.0
+BACKOFF_MAX_S = 30.0
+STABLE_AFTER_S = 60.0  # a child that ran this long starts its backoff again from 1 s
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff_s: float = 1.0
+    restart_at: float | None = None
+    log_file: object = field(default=None, repr=False)
+
+
+class Supervisor:
+    """Runs children, restarts the ones that die, and stops them all in one place."""
+
+    def __init__(self, children: list[Child], env: dict[str, str], clock: Callable[[], float] = time.monotonic,
+                 popen: Callable[..., subprocess.Popen] = subprocess.Popen):
+        self.children, self.env, self.clock, self.popen = children, env, clock, popen
+        self.stopping = False
+        self.exit_code = 0
+
+    def start(self, child: Child) -> None:
+        child.log_path.parent.mkdir(parents=True, exist_ok=True)
+        child.log_file = open(child.log_path, "ab", buffering=0)
+        child.proc = self.popen(child.argv, stdout=child.log_file, stderr=subprocess.STDOUT, env=self.env,
+                                cwd=HERE, **NEW_GROUP)
+        child.started_at, child.restart_at = self.clock(), None
+        log.info("%-8s started  pid %-7d log %s", child.name, child.proc.pid, child.log_path)
+
+    def step(self) -> None:
+        """Notice dead children and restart those whose backoff has passed."""
+        now = self.clock()
+        for child in self.children:
+            if child.proc is not None and child.proc.poll() is not None:
+                code = child.proc.returncode
+                child.proc = None
+                child.log_file.close()
+                if now - child.started_at >= STABLE_AFTER_S:
+                    child.backoff_s = 1.0
+                child.restart_at = now + child.backoff_s
+                log.warning("%-8s exited with %s; restarting in %.0fs (see %s)", child.name, code, child.backoff_s,
+                            child.log_path)
+                child.backoff_s = min(child.backoff_s * 2, BACKOFF_MAX_S)
+            if child.proc is None and child.restart_at is not None and now >= child.restart_at and not self.stopping:
+                child.restarts += 1
+                self.start(child)
+
+    def terminate(self, code: int) -> None:
+        """SIGTERM every child's process group, SIGKILL what is left after KILL_WAIT_S."""
+        if self.stopping:
+            return
+        self.stopping, self.exit_code = True, code
+        running = [c for c in self.children if c.proc is not None and c.proc.poll() is None]
+        for child in running:
+            _signal_group(child.proc, signal.SIGTERM)
+        deadline = time.monotonic() + KILL_WAIT_S
+        for child in running:
+            try:
+                child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%-8s did not stop in %.0fs; killing it", child.name, KILL_WAIT_S)
+                _signal_group(child.proc, getattr(signal, "SIGKILL", signal.SIGTERM))
+                child.proc.wait()
+        for child in self.children:
+            if child.log_file:
+                child.log_file.close()
+        log.info("all stopped")
+
+    def run(self) -> int:
+        for child in self.children:
+            self.start(child)
+            if child.name == "feed":
+                time.sleep(0.5)  # let the first snapshot land before the service takes orders
+        signal.signal(signal.SIGINT, lambda *_: self.terminate(130))
+        signal.signal(signal.SIGTERM, lambda *_: self.terminate(143))
+        while not self.stopping:
+            self.step()
+            time.sleep(0.2)
+        return self.exit_code
+
+
+# Each child leads its own process group, so a signal reaches it and whatever it started, and only them.
+NEW_GROUP = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+             else {"start_new_session": True})
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        if os.name == "nt":  # Windows has no process groups to signal: terminate() is TerminateProcess
+            proc.kill() if sig == getattr(signal, "SIGKILL", None) else proc.terminate()
+        else:
+            os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def admin_token(data_dir: Path, configured: str) -> str:
+    """The configured token, else one generated once and kept in ``<data-dir>/admin_token`` (mode 600)."""
+    if configured:
+        return configured
+    path = data_dir / "admin_token"
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+def suite(args: argparse.Namespace, data_dir: Path, url: str) -> list[Child]:
+    common = [f"--data-dir={data_dir}"] + ([f"--config={args.config}"] if args.config else [])
+    as_of = [f"--as-of={args.as_of}"] if args.as_of else []
+    service_flags = [f"--{k}={v}" for k, v in (("host", args.host), ("port", args.port)) if v is not None]
+    logs = data_dir / "logs"
+    py = sys.executable
+    return [
+        Child("feed", [py, str(HERE / "mock_quote_feed.py"), *common, *as_of], logs / "feed.log"),
+        Child("service", [py, str(HERE / "options_service.py"), *common, *as_of, *service_flags], logs / "service.log"),
+        Child("monitor", [py, str(HERE / "monitor_poll.py"), *common, f"--url={url}"], logs / "monitor.log"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_flags(parser)
+    parser.add_argument("--all", action="store_true", help="also start the quote feed and the monitor")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = config_from_args(args)
+    data_dir = config.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = admin_token(data_dir, config.admin_token)
+    os.environ["OPTSIM_ADMIN_TOKEN"] = token
+    url = f"http://{config.service.host}:{config.service.port}"
+    log.info("trading date %s; dashboard %s/dashboard; admin token in %s", config.as_of, url,
+             "OPTSIM_ADMIN_TOKEN" if config.admin_token else data_dir / "admin_token")
+    if not args.all:
+        serve(create_app(config))
+        return 0
+    return Supervisor(suite(args, data_dir, url), dict(os.environ)).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
