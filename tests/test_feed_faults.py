@@ -1,0 +1,157 @@
+"""Drills through feed_control.json, reread every tick: stall, frozen heartbeat, crossed, wide, dark, gap."""
+import json
+import logging
+
+import pytest
+
+from optsim.config import load_config
+from optsim.feed import Publisher
+from optsim.feed.quoting import max_width
+from optsim.feedctl import FaultSet, clear_faults, parse_faults, write_faults
+
+
+def small_config():
+    return load_config(overrides={
+        "service": {"as_of": "2025-01-02"},
+        "underlyings": {"AAPL": {"spot": 225.0, "vol": 0.25}, "TSLA": {"spot": 250.0, "vol": 0.55}},
+        "chain": {"weeklies": 1, "monthlies": 1, "strikes_per_side": 4}})
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1_735_828_200.0
+
+    def __call__(self):
+        self.now += 0.25
+        return self.now
+
+
+@pytest.fixture
+def feed(tmp_path):
+    return Publisher(small_config(), tmp_path, clock=FakeClock())
+
+
+def quotes(feed):
+    return json.loads((feed.data_dir / "quotes.json").read_text())
+
+
+def heartbeat(feed):
+    return json.loads((feed.data_dir / "feed_heartbeat.json").read_text())
+
+
+def ticks(feed, n):
+    for _ in range(n):
+        feed.tick()
+
+
+def test_healthy_feed_writes_both_files_each_tick(feed):
+    ticks(feed, 3)
+    hb = heartbeat(feed)
+    assert quotes(feed)["seq"] == hb["seq"] == 3
+    assert hb["status"] == "running" and hb["contracts"] == len(feed.market) == 2 * 2 * 9 * 2
+    assert hb["trade_seq"] == feed.market.tape.trade_seq
+    assert quotes(feed)["venues_down"] == []
+
+
+def test_stall_stops_both_files_and_the_heartbeat_ages(feed):
+    ticks(feed, 2)
+    write_faults(feed.data_dir, stall=True)
+    ticks(feed, 4)
+    assert quotes(feed)["seq"] == heartbeat(feed)["seq"] == 2
+    assert feed.clock.now - heartbeat(feed)["ts"] >= 4 * 0.25
+    clear_faults(feed.data_dir)
+    feed.tick()
+    assert quotes(feed)["seq"] == heartbeat(feed)["seq"] == 3  # no snapshot was written, none skipped
+
+
+def test_frozen_heartbeat_keeps_its_old_ts_and_seq_while_quotes_go_on(feed):
+    ticks(feed, 2)
+    frozen = heartbeat(feed)
+    write_faults(feed.data_dir, freeze_heartbeat=True)
+    ticks(feed, 3)
+    assert heartbeat(feed) == frozen
+    assert quotes(feed)["seq"] == 5
+
+
+def test_crossed_drill_crosses_the_named_series_and_underlyings_only(feed):
+    series = next(s for s in quotes_after(feed, 1)["quotes"] if s.startswith("AAPL"))
+    write_faults(feed.data_dir, crossed=[series, "TSLA"])
+    feed.tick()
+    doc = quotes(feed)
+    crossed = {s for s, q in doc["quotes"].items() if q["bid"] > q["ask"]}
+    assert crossed == {series} | {s for s in doc["quotes"] if s.startswith("TSLA")}
+    clear_faults(feed.data_dir, "crossed")
+    feed.tick()
+    assert all(q["bid"] < q["ask"] for q in quotes(feed)["quotes"].values())
+
+
+def quotes_after(feed, n):
+    ticks(feed, n)
+    return quotes(feed)
+
+
+def test_wide_drill_quotes_the_underlying_at_the_maximum_width(feed):
+    write_faults(feed.data_dir, wide=["TSLA"])
+    doc = quotes_after(feed, 1)
+    for symbol, q in doc["quotes"].items():
+        for v in q["venues"].values():
+            bid, ask = round(v["bid"] * 100), round(v["ask"] * 100)
+            if symbol.startswith("TSLA"):
+                assert max_width(bid) - 10 < ask - bid <= max_width(bid), symbol
+            else:
+                assert ask - bid < max_width(bid) - 5, symbol
+
+
+def test_dark_venues_vanish_from_every_series_and_are_listed(feed):
+    write_faults(feed.data_dir, venues_dark=["MIAX", "CBOE", "NOSUCH"])
+    doc = quotes_after(feed, 1)
+    assert doc["venues_down"] == ["CBOE", "MIAX"]
+    for q in doc["quotes"].values():
+        assert not {"MIAX", "CBOE"} & set(q["venues"])
+        assert q["bid_venue"] not in ("MIAX", "CBOE") and q["ask_venue"] not in ("MIAX", "CBOE")
+    clear_faults(feed.data_dir)
+    doc = quotes_after(feed, 1)
+    assert doc["venues_down"] == [] and any("MIAX" in q["venues"] for q in doc["quotes"].values())
+
+
+def test_seq_gap_skips_numbers_once_per_request(feed):
+    ticks(feed, 2)
+    write_faults(feed.data_dir, seq_gap=5)
+    seqs = [quotes_after(feed, 1)["seq"] for _ in range(3)]
+    assert seqs == [8, 9, 10]
+    write_faults(feed.data_dir, seq_gap=5)  # asked again: one more gap
+    assert quotes_after(feed, 1)["seq"] == 16
+
+
+def test_flag_faults_hold_for_the_run_on_top_of_the_file(tmp_path):
+    feed = Publisher(small_config(), tmp_path, flags=parse_faults({"venues_dark": ["BOX"], "seq_gap": 3}),
+                     clock=FakeClock())
+    write_faults(tmp_path, venues_dark=["ISE"])
+    doc = quotes_after(feed, 1)
+    assert doc["seq"] == 4 and doc["venues_down"] == ["BOX", "ISE"]
+    clear_faults(tmp_path)
+    assert quotes_after(feed, 1)["venues_down"] == ["BOX"]
+
+
+@pytest.mark.parametrize("content", ["{broken", '{"faults": {"stall": "please"}}', "[]"])
+def test_damaged_control_file_means_no_faults_reported_once(feed, content, caplog):
+    (feed.data_dir / "feed_control.json").write_text(content)
+    ticks(feed, 3)
+    assert quotes(feed)["seq"] == 3
+    assert caplog.text.count("ignoring the control file") == 1
+
+
+def test_each_drill_start_and_stop_is_logged(feed, caplog):
+    caplog.set_level(logging.WARNING, logger="optsim.feed")
+    write_faults(feed.data_dir, wide=["TSLA"])
+    feed.tick()
+    clear_faults(feed.data_dir)
+    feed.tick()
+    assert "fault started: wide=['TSLA']" in caplog.text and "fault stopped: wide" in caplog.text
+
+
+def test_stop_writes_a_stopping_heartbeat_even_when_frozen(tmp_path):
+    feed = Publisher(small_config(), tmp_path, flags=FaultSet(freeze_heartbeat=True), clock=FakeClock())
+    ticks(feed, 2)
+    feed.stop()
+    assert heartbeat(feed)["status"] == "stopping" and heartbeat(feed)["seq"] == 2
