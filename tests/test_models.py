@@ -344,17 +344,35 @@ plausible = {"underlying": st.sampled_from(["AAPL", "MSFT", "aapl", "", "TOOLONG
              "strategy_type": st.sampled_from(["single", "vertical", "ratio", "custom", "butterfly", "iron_condor"]),
              "order_type": st.sampled_from(["LIMIT", "MARKET"])}
 leg_dicts = st.fixed_dictionaries({}, optional={k: v | json_values for k, v in plausible.items()})
-bodies = st.one_of(
+
+
+def mutated(base, edits):
+    """``base`` with each edit (which object: the body or a leg, key, new value or DELETE) applied."""
+    body = copy.deepcopy(base)
+    for pick, key, value in edits:
+        targets = [body, *body.get("legs", [])]
+        target = targets[pick % len(targets)]
+        if value is DELETE:
+            target.pop(key, None)
+        else:
+            target[key] = value
+    return body
+
+
+edit = st.sampled_from(list(plausible)).flatmap(
+    lambda key: st.tuples(st.integers(0, 16), st.just(key), plausible[key] | st.just(DELETE) | json_values))
+edits = st.lists(edit, min_size=1, max_size=3)
+valid_bodies = [SEED_SINGLE, SEED_VERTICAL, *(multi(name, *legs) for name, legs in VALID.items())]
+garbage = st.one_of(
     json_values,
     st.dictionaries(st.sampled_from(FIELDS + ["legs"]), json_values, max_size=8),
     st.builds(lambda top, legs: {**top, "legs": legs}, leg_dicts, st.lists(leg_dicts, max_size=5)),
     leg_dicts,
 )
+near_misses = st.builds(mutated, st.sampled_from(valid_bodies), edits)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(body=bodies, endpoint=st.sampled_from(["single", "multi"]))
-def test_any_json_gives_an_order_spec_or_a_serializable_api_error(body, endpoint):
+def only_api_errors(body, endpoint):
     try:
         spec = parse_order(body, endpoint=endpoint)
     except ApiError as err:
@@ -363,3 +381,15 @@ def test_any_json_gives_an_order_spec_or_a_serializable_api_error(body, endpoint
     else:
         assert isinstance(spec, OrderSpec)
         json.dumps(spec.body, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=garbage, endpoint=st.sampled_from(["single", "multi"]))
+def test_any_json_gives_an_order_spec_or_a_serializable_api_error(body, endpoint):
+    only_api_errors(body, endpoint)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=near_misses, endpoint=st.sampled_from(["single", "multi"]))
+def test_valid_bodies_with_a_few_fields_changed_give_a_spec_or_a_serializable_api_error(body, endpoint):
+    only_api_errors(body, endpoint)
