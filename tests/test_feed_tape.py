@@ -1,0 +1,109 @@
+"""Trade prints and the files on disk: gapless trade_seq, slow readers, atomic snapshots."""
+import json
+import threading
+
+from optsim.config import load_config
+from optsim.feed import Publisher
+
+
+def config(**feed):
+    return load_config(overrides={
+        "service": {"as_of": "2025-01-02"},
+        "underlyings": {"AAPL": {"spot": 225.0}, "TSLA": {"spot": 250.0, "vol": 0.55}},
+        "chain": {"weeklies": 1, "monthlies": 2, "strikes_per_side": 6},
+        "feed": {"trade_probability": 0.1, **feed}})
+
+
+def snapshots(tmp_path, n, **feed):
+    """Tick ``n`` times and return every quotes.json written."""
+    publisher = Publisher(config(**feed), tmp_path)
+    out = []
+    for _ in range(n):
+        publisher.tick()
+        out.append(json.loads((tmp_path / "quotes.json").read_text()))
+    return publisher, out
+
+
+class SlowReader:
+    """What a consumer does: take every print above the last trade_seq it saw, count what it missed."""
+
+    def __init__(self):
+        self.last = 0
+        self.taken: list[int] = []
+        self.missed = 0
+
+    def read(self, doc):
+        fresh = [t for t in doc["trades"] if t["trade_seq"] > self.last]
+        if fresh:
+            self.missed += fresh[0]["trade_seq"] - self.last - 1
+            self.taken += [t["trade_seq"] for t in fresh]
+            self.last = fresh[-1]["trade_seq"]
+
+
+def test_trade_seq_is_gapless_and_the_ring_is_oldest_first(tmp_path):
+    publisher, docs = snapshots(tmp_path, 15)
+    final = docs[-1]["trades"]
+    seqs = [t["trade_seq"] for t in final]
+    assert seqs == list(range(1, publisher.market.tape.trade_seq + 1)) and len(seqs) > 50
+    assert [t["ts"] for t in final] == sorted(t["ts"] for t in final)
+
+
+def test_a_reader_polling_every_fourth_snapshot_still_gets_every_print(tmp_path):
+    publisher, docs = snapshots(tmp_path, 20)
+    reader = SlowReader()
+    for doc in docs[3::4]:
+        reader.read(doc)
+    assert reader.missed == 0
+    assert reader.taken == list(range(1, publisher.market.tape.trade_seq + 1))
+
+
+def test_a_reader_too_slow_for_the_ring_knows_how_many_prints_it_missed(tmp_path):
+    publisher, docs = snapshots(tmp_path, 12, trades_kept=10)
+    reader = SlowReader()
+    for doc in docs[2::3]:
+        reader.read(doc)
+    assert reader.missed > 0
+    assert len(reader.taken) + reader.missed == publisher.market.tape.trade_seq == docs[-1]["trades"][-1]["trade_seq"]
+
+
+def test_prints_take_the_nbbo_on_the_aggressor_side(tmp_path):
+    _, docs = snapshots(tmp_path, 6)
+    doc = docs[-1]
+    latest = [t for t in doc["trades"] if t["ts"] == doc["ts"]]
+    assert latest
+    for t in latest:
+        q = doc["quotes"][t["symbol"]]
+        side = "ask" if t["aggressor"] == "BUY" else "bid"
+        assert (t["price"], t["venue"]) == (q[side], q[f"{side}_venue"])
+        assert 1 <= t["qty"] <= q[f"{side}_size"]
+
+
+def test_heartbeat_carries_the_last_trade_seq_written(tmp_path):
+    publisher, docs = snapshots(tmp_path, 5)
+    hb = json.loads((tmp_path / "feed_heartbeat.json").read_text())
+    assert hb["trade_seq"] == docs[-1]["trades"][-1]["trade_seq"] and hb["seq"] == docs[-1]["seq"] == 5
+
+
+def test_a_reader_hammering_quotes_json_never_sees_half_a_file(tmp_path):
+    publisher = Publisher(config(), tmp_path)
+    publisher.tick()
+    done, reads, errors = threading.Event(), [], []
+
+    def hammer():
+        while not done.is_set():
+            try:
+                reads.append(json.loads((tmp_path / "quotes.json").read_bytes())["seq"])
+            except ValueError as exc:  # a torn or empty file
+                errors.append(exc)
+
+    reader = threading.Thread(target=hammer)
+    reader.start()
+    try:
+        for _ in range(25):
+            publisher.tick()
+    finally:
+        done.set()
+        reader.join()
+    assert errors == []
+    assert reads == sorted(reads) and len(set(reads)) > 10
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
