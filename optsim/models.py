@@ -6,6 +6,10 @@ fields at once add UPPER_SNAKE reasons: the OCC series, price against order type
 generic package rules and the named template (``strategies``). Listing, expiry against today, ticks and collars
 are risk checks against the chain, not parsing.
 
+Our reasons: INVALID_SYMBOL (the field at fault, or ``symbol``), SYMBOL_CONFLICT, PRICE_REQUIRED, PRICE_NOT_ALLOWED,
+WRONG_ENDPOINT, and from ``strategies``: TOO_FEW_LEGS, TOO_MANY_LEGS, MIXED_UNDERLYINGS, DUPLICATE_LEG,
+RATIO_OUT_OF_RANGE, STRATEGY_MISMATCH. A body that is not an object is ``dict_type`` at field "".
+
 Net price convention (multi-leg): per package, sum of side x ratio x leg price with BUY = +1 and SELL = -1, so
 > 0 is a debit (paid), < 0 a credit (received). A top-level ``price`` is that signed net and wins over leg prices.
 """
@@ -110,11 +114,9 @@ def parse_order(body: Any, endpoint: Literal["single", "multi"] = "single") -> O
     """
     request = _validate(body, endpoint)
     faults: list[dict] = []
-    if isinstance(request, SingleLegOrder):
-        spec = _single(request, faults)
-    else:
-        spec = _multi(request, faults)
-    if faults or spec is None:
+    build = _single if isinstance(request, SingleLegOrder) else _multi
+    spec = build(request, faults)  # None exactly when it recorded faults
+    if spec is None:
         raise validation_failed(faults)
     return spec
 

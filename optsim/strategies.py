@@ -129,7 +129,7 @@ def _butterfly(legs: Legs) -> bool:
 
 
 def _iron(legs: Legs) -> tuple[LegSpec, ...] | None:
-    """Two puts below two calls, wings one side and body the other, 1:1:1:1: (put wing, put body, call body, call wing)."""
+    """(put wing, put body, call body, call wing): puts below calls, wings on one side, body on the other, 1:1:1:1."""
     if not (len(legs) == 4 and _rights(legs) == ["C", "C", "P", "P"] and _one_expiry(legs) and _unit(legs)):
         return None
     put_wing, put_body = _by_strike([leg for leg in legs if leg.symbol.right == "P"])

@@ -1,4 +1,4 @@
-"""parse_order: the seed bodies, every strategy type, a table of malformed bodies, and a fuzz that only ApiError escapes."""
+"""parse_order: seed bodies, every strategy type, a table of malformed bodies, a fuzz where only ApiError escapes."""
 import copy
 import datetime as dt
 import json
@@ -340,7 +340,8 @@ plausible = {"underlying": st.sampled_from(["AAPL", "MSFT", "aapl", "", "TOOLONG
              "strike": st.one_of(st.integers(-5, 400), st.floats(allow_nan=True), st.sampled_from([200, 210, 0.0005])),
              "option_type": st.sampled_from(["C", "P", "c"]), "side": st.sampled_from(["BUY", "SELL", "buy"]),
              "qty": st.integers(-2, 50), "price": st.one_of(st.none(), st.floats(), st.integers(-3, 30)),
-             "symbol": st.sampled_from(["AAPL  250117C00200000", "AAPL250117P00210000", "BAD", "AAPL  250230C00200000"]),
+             "symbol": st.sampled_from(["AAPL  250117C00200000", "AAPL250117P00210000", "BAD",
+                                        "AAPL  250230C00200000"]),
              "strategy_type": st.sampled_from(["single", "vertical", "ratio", "custom", "butterfly", "iron_condor"]),
              "order_type": st.sampled_from(["LIMIT", "MARKET"])}
 leg_dicts = st.fixed_dictionaries({}, optional={k: v | json_values for k, v in plausible.items()})
