@@ -1,0 +1,50 @@
+"""The project's promises to a newcomer: the README's commands, CI running them, the example config."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from optsim.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    block = re.search(r"## Quick start.*?```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    return [line for line in block.splitlines() if line and not line.startswith("#")]
+
+
+def test_readme_quick_start_is_two_commands():
+    commands = readme_commands()
+    assert len(commands) == 2
+    assert "run_simulator.py --all" in commands[0]
+    assert "pytest" in commands[1]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert readme_commands()[1] in ci_lines
+
+
+def test_example_config_loads_and_changes_what_it_says():
+    config = load_config(ROOT / "config.example.toml")
+    assert isinstance(config, Config)
+    assert [v.name for v in config.venues] == ["CBOE", "C2", "NOM"]
+    assert set(config.underlyings) == {"SPY", "AAPL"}
+
+
+def test_config_refuses_unknown_keys(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[risk]\nmax_contract = 5\n")
+    with pytest.raises(ValueError, match="max_contract"):
+        load_config(bad)
+
+
+def test_flags_override_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[service]\nport = 9000\n")
+    config = load_config(path, {"service": {"port": 9100, "as_of": "2025-01-02"}})
+    assert config.service.port == 9100
+    assert config.as_of.isoformat() == "2025-01-02"
