@@ -94,17 +94,20 @@ class QuoteFeed:
         drills = (faults.crossed, faults.wide, faults.venues_dark)
         requote_all, self._drills = drills != self._drills, drills
         self.requotes = 0
+        years = {}  # to each expiry's close, once per tick rather than once per series
         for s in self.series:
-            moneyness, days = self._reprice(s)
+            expiry = s.contract.expiry
+            if expiry not in years:
+                years[expiry] = self.clock.years_to(self.clock.expiry_close(expiry))
+            moneyness, days = self._reprice(s, years[expiry])
             if requote_all or self._stale(s):
                 self._requote(s, faults, moneyness, days)
             self.tape.maybe_print(s.symbol, s.best, ts)
         self.ticks += 1
 
-    def _reprice(self, s: Series) -> tuple[float, float]:
+    def _reprice(self, s: Series, t: float) -> tuple[float, float]:
         c = s.contract
         spot = self.walks[c.underlying].spot
-        t = self.clock.years_to(self.clock.expiry_close(c.expiry))
         fwd = forward(spot, t, self.rate, self.div_yield)
         s.iv = skew_vol(self.underlyings[c.underlying], s.strike, fwd)
         greeks = black_scholes(c.right, spot, s.strike, t, s.iv, self.rate, self.div_yield)
@@ -125,7 +128,7 @@ class QuoteFeed:
         half = half_spread(s.theo, s.vega, moneyness) * (1.0 + fast)
         wide = c.underlying in faults.wide
         typical = typical_size(moneyness, days)
-        s.quotes = {v.name: self.quoter.quote(v, s.theo, half, s.ladder, typical, wide)
+        s.quotes = {v.name: self.quoter.quote(v, s.theo, half, s.ladder, typical, wide, s.quotes.get(v.name))
                     for v in s.venues if v.name not in faults.venues_dark}
         if faults.is_crossed(s.symbol, c.underlying):
             cross(s.quotes, s.ladder)

@@ -137,16 +137,23 @@ class Quoter:
     def __init__(self, rng: random.Random):
         self.rng = rng
 
-    def quote(self, venue: VenueStyle, theo: float, half: float, ladder: Ladder,
-              typical: float, wide: bool) -> VenueQuote:
-        tick = ladder.tick(ladder.down(theo)) / 100
+    def quote(self, venue: VenueStyle, theo: float, half: float, ladder: Ladder, typical: float,
+              wide: bool, previous: VenueQuote | None) -> VenueQuote:
+        """A fresh quote; a side whose price did not change keeps its size (its queue stays put)."""
+        jitter = ladder.tick(ladder.down(theo)) / 100
         base = half * venue.width
-        bid = ladder.down(theo - base - self.rng.random() * tick)
-        ask = ladder.up(theo + base + self.rng.random() * tick)
+        bid = ladder.down(theo - base - self.rng.random() * jitter)
+        ask = ladder.up(theo + base + self.rng.random() * jitter)
         if wide or ask - bid > max_width(bid):
             bid, ask = capped(theo, ladder)
-        bid_size = quote_size(self.rng, typical) if bid > 0 else 0
-        return VenueQuote(bid, bid_size, ask, quote_size(self.rng, typical))
+        if bid == 0:
+            bid_size = 0
+        elif previous is not None and previous.bid == bid and previous.bid_size:
+            bid_size = previous.bid_size
+        else:
+            bid_size = quote_size(self.rng, typical)
+        ask_size = previous.ask_size if previous is not None and previous.ask == ask else quote_size(self.rng, typical)
+        return VenueQuote(bid, bid_size, ask, ask_size)
 
 
 def cross(quotes: dict[str, VenueQuote], ladder: Ladder) -> None:
