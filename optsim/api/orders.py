@@ -5,6 +5,7 @@ import json
 import time
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..desk import DeskError, OrderDesk
 from ..errors import ApiError, detail, validation_failed
@@ -26,12 +27,20 @@ def json_body():
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "send the order as JSON with Content-Type: application/json",
                        [detail("Content-Type", "UNSUPPORTED_MEDIA_TYPE", f"got {mimetype or 'none'!r}")])
-    raw = request.get_data(cache=False)
+    try:
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        raise ApiError(413, "payload_too_large", f"the body is over the {limit} byte limit",
+                       [detail("", "PAYLOAD_TOO_LARGE", f"send at most {limit} bytes")]) from None
     try:
         return json.loads(raw, parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "malformed_json", "the body is not valid JSON",
                        [detail("", "MALFORMED_JSON", str(exc))]) from None
+    except RecursionError:  # deeply nested arrays/objects exhaust the decoder's stack
+        raise ApiError(400, "malformed_json", "the body is nested too deeply",
+                       [detail("", "MALFORMED_JSON", "JSON nesting is too deep")]) from None
 
 
 def _no_constants(name: str):
