@@ -14,6 +14,8 @@ from ..occ import OccError, parse_symbol
 
 bp = Blueprint("orders", __name__)
 
+# HTTP status of a replayed reject (risk.Reject.status; the rest are 422)
+REPLAYED_REJECT_STATUS = {"HALTED": 403, "REDUCE_ONLY": 403, "THROTTLED": 429, "ROUTE_DOWN": 503}
 STATUSES = ("working", "partially_filled", "filled", "cancelled", "rejected", "expired")
 
 
@@ -64,8 +66,15 @@ def _enter(endpoint: str):
     d.stats.latency(elapsed)
     if order["status"] == "rejected":
         r = order["reject"]
-        raise ApiError(status, "risk_reject", r["message"], [detail(r["field"], r["reason"], r["message"])],
-                       reason=r["reason"], order=order)
+        error = ApiError(status, "risk_reject", r["message"], [detail(r["field"], r["reason"], r["message"])],
+                         reason=r["reason"], order=order)
+        if status != 200:
+            raise error
+        # an idempotent retry of a rejected order: the same reject again, marked as a replay
+        response = jsonify(error.to_dict())
+        response.status_code = REPLAYED_REJECT_STATUS.get(r["reason"], 422)
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
     response = jsonify(order)
     response.status_code = status
     response.headers["Location"] = f"/orders/{order['order_id']}"
