@@ -12,6 +12,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from .chain import Chain
@@ -37,6 +38,14 @@ class Reject:
     field: str  # request field at fault ("" = the order as a whole)
     message: str
     status: int = 422
+
+
+def _on_tick(price: Decimal, tick: Decimal) -> bool:
+    """``occ.on_tick``, except that a price too large for Decimal's remainder (1e300) is off tick, not a 500."""
+    try:
+        return on_tick(price, tick)
+    except InvalidOperation:
+        return False
 
 
 def leg_field(spec: OrderSpec, i: int, name: str) -> str:
@@ -129,12 +138,12 @@ class RiskEngine:
         for i, leg in enumerate(spec.legs):
             if leg.price is not None and (spec.kind == "single" or leg.price != 0):
                 tick = mpv(self._tick_class(leg.symbol.root), leg.price)
-                if not on_tick(leg.price, tick):
+                if not _on_tick(leg.price, tick):
                     return Reject("BAD_TICK", leg_field(spec, i, "price"),
                                   f"{leg.price} is not a multiple of the {tick} tick for {leg.symbol.root}")
         if spec.kind == "multi" and spec.limit_price is not None:
             tick = to_decimal(self._tick_class(spec.underlying).complex)
-            if not on_tick(spec.limit_price, tick):
+            if not _on_tick(spec.limit_price, tick):
                 return Reject("BAD_TICK", "price", f"net {spec.limit_price} is not a multiple of the {tick} complex tick")
         return None
 
