@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .chain import Chain
 from .config import Config
+from .drills import ServiceFaults
 from .execution import Execution, ImmediateExecution, Report
 from .metrics import Metrics
 from .occ import parse_symbol
@@ -49,6 +50,7 @@ class OrderDesk:
         self.execution: Execution = execution or ImmediateExecution()
         self.metrics = Metrics([v.name for v in config.venues], self.execution.engine)
         self.stats = Stats()
+        self.faults = ServiceFaults()
         self.lock = threading.RLock()
         self._working: dict[str, OrderSpec] = {}
         self._seq = self.store.max_seq()
@@ -72,6 +74,8 @@ class OrderDesk:
             route = None if reject else self.router.route(spec)
             if isinstance(route, Reject):
                 reject = route
+            if not reject and self.faults.venue_rejects():
+                reject = Reject("VENUE_REJECT", "", f"{route.venue} rejected the order (reject storm drill)", 422)
             if reject:
                 return self._reject(spec, reject)
             return 201, self._accept(spec, route)

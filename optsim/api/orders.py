@@ -60,6 +60,7 @@ def _enter(endpoint: str):
         d.stats.latency(time.perf_counter() - started)
         d.metrics.latency.observe(time.perf_counter() - started)
         raise
+    d.faults.delay()
     status, order = d.submit(spec)
     elapsed = time.perf_counter() - started
     d.metrics.latency.observe(elapsed)

@@ -1,0 +1,158 @@
+"""Drill endpoints (admin token): inject a fault, list what is injected, clear one or all.
+
+POST /admin/drills {"fault": NAME, ...parameters}; DELETE /admin/drills/NAME; DELETE /admin/drills.
+
+| fault | parameters | what breaks |
+|---|---|---|
+| feed_stall | — | the feed stops writing quotes and heartbeat (Toxiproxy ``timeout``) |
+| feed_freeze | — | quotes keep coming, the heartbeat stops |
+| crossed_market | targets: [OCC symbol or root] | those NBBOs are crossed/locked |
+| wide_spreads | underlyings: [root] | quoted at the maximum legal width |
+| venue_dark | venue | the feed stops quoting that venue |
+| seq_gap | count | the feed skips that many sequence numbers once |
+| venue_down | venue | the router marks the venue down (Toxiproxy ``down``) |
+| latency_spike | ms, jitter_ms | every order answer is that much slower (Toxiproxy ``latency``) |
+| reject_storm | fraction | that share of good orders is rejected by the venue (Toxiproxy ``toxicity``) |
+"""
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, jsonify
+
+from .. import feedctl
+from ..errors import ApiError, detail
+from .admin import _body
+from .auth import require_admin
+
+bp = Blueprint("drills", __name__, url_prefix="/admin/drills")
+
+FEED_FAULTS = ("feed_stall", "feed_freeze", "crossed_market", "wide_spreads", "venue_dark", "seq_gap")
+SERVICE_FAULTS = ("venue_down", "latency_spike", "reject_storm")
+
+
+def desk():
+    return current_app.extensions["desk"]
+
+
+def _bad(field: str, message: str) -> ApiError:
+    return ApiError(422, "validation_failed", message, [detail(field, "BAD_DRILL", message)])
+
+
+def _number(body: dict, name: str, low: float, high: float, default: float | None = None) -> float:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise _bad(name, f"{name} must be a number from {low} to {high}")
+    return float(value)
+
+
+def _venue(body: dict) -> str:
+    venue = body.get("venue")
+    if venue not in desk().router.venues:
+        raise _bad("venue", f"venue must be one of {', '.join(desk().router.venues)}")
+    return venue
+
+
+def _list(body: dict, name: str) -> list[str]:
+    value = body.get(name)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise _bad(name, f"{name} must be a non-empty list of strings")
+    return value
+
+
+def _inject_feed(fault: str, body: dict, data_dir) -> None:
+    current = feedctl.read_faults(data_dir)
+    changes = {
+        "feed_stall": lambda: {"stall": True},
+        "feed_freeze": lambda: {"freeze_heartbeat": True},
+        "crossed_market": lambda: {"crossed": sorted(current.crossed | set(_list(body, "targets")))},
+        "wide_spreads": lambda: {"wide": sorted(current.wide | set(_list(body, "underlyings")))},
+        "venue_dark": lambda: {"venues_dark": sorted(current.venues_dark | {_venue(body)})},
+        "seq_gap": lambda: {"seq_gap": int(_number(body, "count", 1, 1_000_000, 5))},
+    }[fault]()
+    try:
+        feedctl.write_faults(data_dir, **changes)
+    except feedctl.FaultError as exc:
+        raise _bad(exc.field, str(exc)) from None
+
+
+def _inject_service(fault: str, body: dict) -> None:
+    d = desk()
+    if fault == "venue_down":
+        d.router.mark(_venue(body), up=False)
+        d.update_gauges()
+    elif fault == "latency_spike":
+        d.faults.latency_ms = _number(body, "ms", 0, 10_000, 250)
+        d.faults.jitter_ms = _number(body, "jitter_ms", 0, 10_000, 0)
+    else:
+        d.faults.reject_fraction = _number(body, "fraction", 0, 1, 0.5)
+
+
+FEED_SWITCH = {"feed_stall": "stall", "feed_freeze": "freeze_heartbeat", "crossed_market": "crossed",
+               "wide_spreads": "wide", "venue_dark": "venues_dark", "seq_gap": "seq_gap"}
+
+
+def _clear(fault: str) -> None:
+    d = desk()
+    if fault in FEED_FAULTS:
+        feedctl.clear_faults(d.config.data_dir, FEED_SWITCH[fault])
+    elif fault == "venue_down":
+        for venue in d.router.marked_down():
+            d.router.mark(venue, up=True)
+        d.update_gauges()
+    elif fault == "latency_spike":
+        d.faults.latency_ms = d.faults.jitter_ms = 0.0
+    else:
+        d.faults.reject_fraction = 0.0
+    d.faults.injected_at.pop(fault, None)
+
+
+def _state() -> dict:
+    d = desk()
+    feed = feedctl.read_faults(d.config.data_dir).active()
+    service = d.faults.active()
+    if d.router.marked_down():
+        service["venue_down"] = {"venues": sorted(d.router.marked_down())}
+    return {"feed": feed, "service": service, "injected_at": dict(d.faults.injected_at),
+            "faults": list(FEED_FAULTS + SERVICE_FAULTS)}
+
+
+@bp.get("")
+@require_admin
+def list_drills():
+    return jsonify(_state())
+
+
+@bp.post("")
+@require_admin
+def inject():
+    body = _body()
+    fault = body.get("fault")
+    if fault not in FEED_FAULTS + SERVICE_FAULTS:
+        raise _bad("fault", f"fault must be one of {', '.join(FEED_FAULTS + SERVICE_FAULTS)}")
+    if fault in FEED_FAULTS:
+        _inject_feed(fault, body, desk().config.data_dir)
+    else:
+        _inject_service(fault, body)
+    desk().faults.injected_at[fault] = time.time()
+    current_app.logger.warning("drill injected: %s %s", fault, {k: v for k, v in body.items() if k != "fault"})
+    return jsonify(_state()), 201
+
+
+@bp.delete("/<fault>")
+@require_admin
+def clear_one(fault: str):
+    if fault not in FEED_FAULTS + SERVICE_FAULTS:
+        raise ApiError(404, "not_found", f"no fault {fault}", [detail("fault", "NOT_FOUND", fault)])
+    _clear(fault)
+    current_app.logger.warning("drill cleared: %s", fault)
+    return jsonify(_state())
+
+
+@bp.delete("")
+@require_admin
+def clear_all():
+    for fault in FEED_FAULTS + SERVICE_FAULTS:
+        _clear(fault)
+    current_app.logger.warning("all drills cleared")
+    return jsonify(_state())

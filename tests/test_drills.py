@@ -1,0 +1,74 @@
+"""Drill endpoints: each fault lands where it should (feed control file, router, service faults) and clears."""
+from __future__ import annotations
+
+import pytest
+
+from optsim import feedctl
+from tests.conftest import seed_single
+
+
+@pytest.mark.parametrize("body, switch, expected", [
+    ({"fault": "feed_stall"}, "stall", True),
+    ({"fault": "feed_freeze"}, "freeze_heartbeat", True),
+    ({"fault": "crossed_market", "targets": ["AAPL"]}, "crossed", frozenset({"AAPL"})),
+    ({"fault": "wide_spreads", "underlyings": ["TSLA"]}, "wide", frozenset({"TSLA"})),
+    ({"fault": "venue_dark", "venue": "MIAX"}, "venues_dark", frozenset({"MIAX"})),
+    ({"fault": "seq_gap", "count": 3}, "seq_gap", 3),
+])
+def test_feed_drill_writes_the_control_file_and_clears(client, admin, config, body, switch, expected):
+    # Act
+    injected = client.post("/admin/drills", json=body, headers=admin)
+    # Assert
+    assert injected.status_code == 201
+    assert body["fault"] in injected.get_json()["injected_at"]
+    assert getattr(feedctl.read_faults(config.data_dir), switch) == expected
+    cleared = client.delete(f"/admin/drills/{body['fault']}", headers=admin)
+    assert cleared.status_code == 200
+    assert feedctl.read_faults(config.data_dir).active() == {}
+
+
+def test_venue_down_drill_moves_routing_and_health(client, admin):
+    client.post("/admin/drills", json={"fault": "venue_down", "venue": "C2"}, headers=admin)
+    order = client.post("/orders", json=seed_single()).get_json()
+    health = client.get("/health").get_json()
+    assert order["venue"] != "C2"
+    assert health["checks"]["route-C2:connections"][0]["status"] == "warn"
+    client.delete("/admin/drills/venue_down", headers=admin)
+    assert client.get("/health").get_json()["checks"]["route-C2:connections"][0]["status"] == "pass"
+
+
+def test_reject_storm_rejects_with_venue_reject_and_counts_it(client, admin):
+    client.post("/admin/drills", json={"fault": "reject_storm", "fraction": 1.0}, headers=admin)
+    answer = client.post("/orders", json=seed_single())
+    assert answer.status_code == 422
+    assert answer.get_json()["reason"] == "VENUE_REJECT"
+    assert 'optsim_order_rejects_total{reason="VENUE_REJECT"} 1.0' in client.get("/metrics").get_data(as_text=True)
+    client.delete("/admin/drills", headers=admin)
+    assert client.post("/orders", json=seed_single(price=1.3)).status_code == 201
+
+
+def test_latency_spike_shows_in_the_latency_histogram(client, admin):
+    client.post("/admin/drills", json={"fault": "latency_spike", "ms": 60}, headers=admin)
+    client.post("/orders", json=seed_single())
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'optsim_order_latency_seconds_bucket{le="0.05"} 0.0' in text
+    assert client.get("/admin/drills", headers=admin).get_json()["service"]["latency_spike"]["ms"] == 60
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"fault": "meteor_strike"}, "fault"),
+    ({"fault": "venue_down", "venue": "NYSE"}, "venue"),
+    ({"fault": "reject_storm", "fraction": 2}, "fraction"),
+    ({"fault": "latency_spike", "ms": "slow"}, "ms"),
+    ({"fault": "crossed_market", "targets": []}, "targets"),
+    ({"fault": "seq_gap", "count": True}, "count"),
+])
+def test_bad_drill_is_a_422_naming_the_field(client, admin, body, field):
+    answer = client.post("/admin/drills", json=body, headers=admin)
+    assert answer.status_code == 422
+    assert answer.get_json()["details"][0]["field"] == field
+
+
+def test_drills_need_the_admin_token(client):
+    assert client.post("/admin/drills", json={"fault": "feed_stall"}).status_code == 401
+    assert client.get("/admin/drills", headers={"Authorization": "Bearer nope"}).status_code == 403
