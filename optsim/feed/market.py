@@ -128,7 +128,8 @@ class QuoteFeed:
         half = half_spread(s.theo, s.vega, moneyness) * (1.0 + fast)
         wide = c.underlying in faults.wide
         typical = typical_size(moneyness, days)
-        s.quotes = {v.name: self.quoter.quote(v, s.theo, half, s.ladder, typical, wide, s.quotes.get(v.name))
+        tick = s.ladder.tick(s.ladder.down(s.theo)) / 100
+        s.quotes = {v.name: self.quoter.quote(v, s.theo, half, tick, s.ladder, typical, wide, s.quotes.get(v.name))
                     for v in s.venues if v.name not in faults.venues_dark}
         if faults.is_crossed(s.symbol, c.underlying):
             cross(s.quotes, s.ladder)

@@ -26,7 +26,10 @@ MAX_SIZE = 500
 
 def max_width(bid: int) -> int:
     """The widest legal quote, in cents, for a bid of ``bid`` cents."""
-    return next((width for below, width in _MAX_WIDTHS if bid < below), _MAX_WIDTH_ABOVE)
+    for below, width in _MAX_WIDTHS:
+        if bid < below:
+            return width
+    return _MAX_WIDTH_ABOVE
 
 
 class Ladder:
@@ -137,10 +140,12 @@ class Quoter:
     def __init__(self, rng: random.Random):
         self.rng = rng
 
-    def quote(self, venue: VenueStyle, theo: float, half: float, ladder: Ladder, typical: float,
-              wide: bool, previous: VenueQuote | None) -> VenueQuote:
-        """A fresh quote; a side whose price did not change keeps its size (its queue stays put)."""
-        jitter = ladder.tick(ladder.down(theo)) / 100
+    def quote(self, venue: VenueStyle, theo: float, half: float, jitter: float, ladder: Ladder,
+              typical: float, wide: bool, previous: VenueQuote | None) -> VenueQuote:
+        """A fresh quote; a side whose price did not change keeps its size (its queue stays put).
+
+        ``jitter`` is the most a venue strays from its usual width on a side, in dollars (one tick).
+        """
         base = half * venue.width
         bid = ladder.down(theo - base - self.rng.random() * jitter)
         ask = ladder.up(theo + base + self.rng.random() * jitter)
