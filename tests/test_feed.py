@@ -207,3 +207,20 @@ def test_nbbo_ties_on_price_go_to_the_larger_size():
     best = nbbo(quotes)
     assert (best.bid, best.bid_size, best.bid_venue, best.ask, best.ask_size, best.ask_venue) == \
         (100, 30, "ISE", 110, 50, "ISE")
+
+
+def test_expiring_series_are_worth_intrinsic_at_the_close():
+    # Arrange: the as-of date is a monthly expiry and the clock starts two seconds before the close
+    config = load_config(overrides={
+        "service": {"as_of": "2025-01-17"}, "underlyings": {"AAPL": {"spot": 225.0}},
+        "chain": {"weeklies": 0, "monthlies": 1, "strikes_per_side": 3},
+        "feed": {"interval_s": 1.0, "session_open": "15:59:58"}})
+    market = QuoteFeed(config)
+    # Act
+    run(market, 5)
+    # Assert: the clock stopped at the close and every theo is intrinsic
+    assert market.clock.now == market.clock.session_close
+    spot = market.spots["AAPL"]
+    for s in market.series:
+        intrinsic = max(0.0, spot - s.strike if s.contract.right == "C" else s.strike - spot)
+        assert s.theo == pytest.approx(intrinsic)
