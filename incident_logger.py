@@ -219,7 +219,7 @@ class IncidentLog:
         """The log in ``config.data_dir`` with the rotation settings of ``config.incidents``."""
         inc = config.incidents
         return cls(config.data_dir / LOG_NAME, source=source, rotate_bytes=inc.rotate_bytes,
-                   keep_rotated=inc.keep_rotated, **kwargs)
+                   keep_rotated=inc.keep_rotated, update_every_s=inc.update_every_s, **kwargs)
 
     # -------------------------------------------------------------- queries
     def get(self, incident_id: str) -> Incident | None:
