@@ -165,7 +165,7 @@ class MonitorConfig(Section):
 class IncidentConfig(Section):
     rotate_bytes: int = Field(16 * 1024 * 1024, ge=4096)
     keep_rotated: int = Field(5, ge=0)
-    update_every_s: float = Field(60.0, ge=0)  # a repeat detection with nothing material changed: one line per
+    update_every_s: float = Field(60.0, ge=0)  # at most one line per this many s for an unchanged repeat detection
 
 
 class Config(Section):
