@@ -2,7 +2,9 @@
 
 Both files go through ``fileio.atomic_write_json`` (temp file, fsync, rename), so a reader sees
 the previous snapshot or the next one, never half of one. quotes.json is written before the
-heartbeat, so a heartbeat never names a ``seq`` that is not on disk yet.
+heartbeat, so a heartbeat never names a ``seq`` that is not on disk yet. During a stall the market
+keeps moving and printing and only the files stop, as when a real feed handler hangs; ``seq``
+then resumes at +1 (nothing was written, so nothing was skipped).
 """
 from __future__ import annotations
 
