@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -303,3 +302,17 @@ def test_cli_refuses_unknown_or_resolved_with_exit_1(tmp_path, capsys):
     assert main(["--data-dir", str(tmp_path), "show", "INC-nope"]) == 1
     assert main(["--data-dir", str(tmp_path), "list", "--since", "last tuesday"]) == 2
     assert "already resolved" in capsys.readouterr().err
+
+
+def test_cli_tail_follow_prints_new_records_as_they_land(tmp_path):
+    ilog = IncidentLog(tmp_path / "incidents.jsonl", source="monitor")
+    ilog.trigger("route_down:MIAX", "route_down", "SEV3", "MIAX route down")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "incident_logger.py"), "--data-dir", str(tmp_path), "tail",
+                             "-f", "-n", "1"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    with proc, proc.stdout:
+        try:
+            assert "MIAX route down" in proc.stdout.readline()
+            ilog.trigger("feed_stale:nbbo", "feed_stale", "SEV2", "heartbeat 12s old")
+            assert "heartbeat 12s old" in proc.stdout.readline()
+        finally:
+            proc.terminate()
