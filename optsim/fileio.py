@@ -14,7 +14,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, separators=(",", ":"))
+            fh.write(json.dumps(obj, separators=(",", ":")))  # dumps uses the C encoder; dump does not
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
