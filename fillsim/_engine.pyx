@@ -287,6 +287,7 @@ cdef class Engine:
     def market_event(self, int64_t ts, int64_t book, uint8_t ev_type, int8_t side, int64_t tick,
                      double qty):
         cdef market_t* m
+        self._check_book(book)
         if ts < self.last_market_ts:
             ts = self.last_market_ts
         self.last_market_ts = ts
@@ -297,14 +298,18 @@ cdef class Engine:
 
     def submit(self, int64_t ts, uint64_t order_id, int64_t book, int8_t side, int64_t tick,
                double qty, uint8_t tif, uint8_t ord_type, int64_t prev_slot):
-        cdef int64_t slot = self._new_order(order_id, book, side, tick, qty, tif, ord_type)
+        cdef int64_t slot
+        self._check_book(book)
+        slot = self._new_order(order_id, book, side, tick, qty, tif, ord_type)
         self._send(ts, SUBMIT, slot, order_id, prev_slot, tick, qty)
         return slot
 
     def cancel(self, int64_t ts, int64_t slot, uint64_t order_id):
+        self._check_slot(slot)
         self._send(ts, CANCEL, slot, order_id, -1, 0, 0.0)
 
     def modify(self, int64_t ts, int64_t slot, uint64_t order_id, int64_t tick, double qty):
+        self._check_slot(slot)
         self._send(ts, MODIFY, slot, order_id, -1, tick, qty)
 
     def advance(self, int64_t ts):
@@ -321,17 +326,24 @@ cdef class Engine:
         return out
 
     def order_info(self, int64_t slot):
-        cdef order_t* o = &self.orders[slot]
-        return o.status, o.leaves, o.front
+        cdef order_t* o
+        if not 0 <= slot < self.n_orders:
+            raise IndexError(slot)
+        o = &self.orders[slot]
+        return o.status, o.tick, o.qty, o.leaves, o.front
 
     def touch(self, int64_t book):
-        cdef book_t* b = &self.books[book]
+        cdef book_t* b
+        self._check_book(book)
+        b = &self.books[book]
         return (b.best_bid, _level(&b.bid, b.best_bid), b.best_ask, _level(&b.ask, b.best_ask))
 
     def apply_snapshot(self, int64_t book, const int8_t[::1] sides, const int64_t[::1] ticks,
                        const double[::1] qtys):
-        cdef book_t* b = &self.books[book]
+        cdef book_t* b
         cdef Py_ssize_t i
+        self._check_book(book)
+        b = &self.books[book]
         _reset_book(b)
         for i in range(sides.shape[0]):
             if sides[i] == BUY:
@@ -342,6 +354,14 @@ cdef class Engine:
                 b.best_ask = ticks[i] if ticks[i] < b.best_ask else b.best_ask
                 b.high_ask = ticks[i] if ticks[i] > b.high_ask else b.high_ask
                 _set_level(&b.ask, ticks[i], qtys[i])
+
+    def _check_book(self, int64_t book):
+        if not 0 <= book < self.n_books:
+            raise IndexError(f"no book {book}")
+
+    def _check_slot(self, int64_t slot):
+        if not -1 <= slot < self.n_orders:
+            raise IndexError(f"no order slot {slot}")
 
     # ---- replay face ---------------------------------------------------------------------------
 

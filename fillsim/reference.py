@@ -208,8 +208,9 @@ class Engine:
         return out
 
     def order_info(self, slot):
+        """(status, tick, qty, leaves, queue ahead) of one order."""
         o = self.orders[slot]
-        return int(o.status), o.leaves, o.front
+        return int(o.status), o.tick, o.qty, o.leaves, o.front
 
     def touch(self, book):
         b = self.books[book]

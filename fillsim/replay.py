@@ -1,19 +1,16 @@
 """The replay face: a recorded stream and the orders sent during it in, the fills out."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .config import Config
 from .engines import engine_class
+from .ticks import MAX_TICK, to_ticks
 from .types import ACTION_DTYPE, BUY, BUY_EVENT, EVENT_DTYPE, FILL_DTYPE, SELL, SELL_EVENT, SUBMIT
 
-__all__ = ["replay", "to_ticks"]
-
-
-def to_ticks(px, tick_size: float) -> np.ndarray:
-    """Prices to integer ticks, halves away from zero (as C ``round`` and hftbacktest do)."""
-    x = np.asarray(px, dtype=np.float64) / tick_size
-    return np.where(x >= 0, np.floor(x + 0.5), -np.floor(-x + 0.5)).astype(np.int64)
+__all__ = ["replay"]
 
 
 def _as_records(name: str, arr, dtype: np.dtype) -> np.ndarray:
@@ -77,6 +74,7 @@ def replay(events, actions, config=None, snapshot=None, *, engine: str | None = 
     cfg = Config.coerce(config)
     events = _as_records("events", events, EVENT_DTYPE)
     actions = _as_records("actions", actions, ACTION_DTYPE)
+    _check_events(events, cfg.tick_size)
     actions = actions[np.argsort(actions["local_ts"], kind="stable")]
     _check_actions(actions)
     core = engine_class(engine)(*cfg.engine_params())
@@ -95,6 +93,19 @@ def replay(events, actions, config=None, snapshot=None, *, engine: str | None = 
         np.ascontiguousarray(actions["ord_type"]))
     assert fills.dtype == FILL_DTYPE
     return fills
+
+
+def _check_events(events: np.ndarray, tick_size: float) -> None:
+    """Reject rows the C loop cannot turn into ticks and sizes (NaN, inf, absurd prices)."""
+    if not len(events):
+        return
+    px, qty = events["px"], events["qty"]
+    lo, hi = float(px.min()), float(px.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)
+            and max(abs(lo), abs(hi)) / tick_size < MAX_TICK):
+        raise ValueError("event prices must be finite and within 2**52 ticks")
+    if not (float(qty.min()) >= 0.0 and math.isfinite(float(qty.max()))):
+        raise ValueError("event quantities must be finite and >= 0")
 
 
 def _check_actions(actions: np.ndarray) -> None:
