@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger("urllib3").setLevel(logging.INFO)  # -v is for our polls, not every HTTP connection
     from optsim.config import cli_overrides, load_config
     from optsim.monitor.loop import Monitor
 
