@@ -5,10 +5,15 @@ history. At start-up they are loaded once from the store with a few GROUP BY que
 """
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
 from collections import Counter, deque
+
+OPEN_STATUSES = ("working", "partially_filled")
+LATENCY_BUCKET_S = 5.0  # one p50/p95/p99 sample per this many seconds
+LATENCY_BUCKETS_KEPT = 120  # ten minutes of samples
 
 
 class Stats:
@@ -21,6 +26,8 @@ class Stats:
         self.fills_by_venue: Counter[str] = Counter()
         self.contracts_by_venue: Counter[str] = Counter()
         self.latencies: deque[tuple[float, float]] = deque(maxlen=4096)  # (epoch, seconds) of recent orders
+        self.latency_samples: deque[dict] = deque(maxlen=LATENCY_BUCKETS_KEPT)  # closed buckets, oldest first
+        self.outcomes = Outcomes()
 
     def order(self, underlying: str | None, venue: str | None, status: str, reason: str | None = None) -> None:
         with self._lock:
@@ -61,3 +68,97 @@ class Stats:
             return {"orders_by_underlying": dict(self.by_underlying), "orders_by_venue": dict(self.by_venue),
                     "orders_by_outcome": dict(self.by_status), "reject_reasons": dict(self.reject_reasons),
                     "fills_by_venue": dict(self.fills_by_venue), "contracts_by_venue": dict(self.contracts_by_venue)}
+
+    def latency_series(self, now: float | None = None, bucket_s: float = LATENCY_BUCKET_S) -> list[dict]:
+        """p50/p95/p99 per time bucket: the kept closed buckets plus the open one (``partial``).
+
+        Buckets that closed since the last call are computed from the latency ring, so the cost is
+        bounded by the ring, whoever calls and however rarely.
+        """
+        now = time.time() if now is None else now
+        current = math.floor(now / bucket_s) * bucket_s
+        with self._lock:
+            ring = list(self.latencies)
+            last = self.latency_samples[-1]["t"] if self.latency_samples else None
+        first = current - bucket_s * LATENCY_BUCKETS_KEPT
+        start = max(first, last + bucket_s) if last is not None else max(first, _first_bucket(ring, bucket_s, current))
+        grouped: dict[float, list[float]] = {}
+        for ts, seconds in ring:
+            if ts >= start:
+                grouped.setdefault(math.floor(ts / bucket_s) * bucket_s, []).append(seconds)
+        closed = []
+        t = start
+        while t < current:
+            closed.append(_percentiles(t, grouped.get(t, [])))
+            t += bucket_s
+        with self._lock:
+            if not self.latency_samples or closed and closed[0]["t"] > self.latency_samples[-1]["t"]:
+                self.latency_samples.extend(closed)
+            kept = list(self.latency_samples)
+        return kept + [dict(_percentiles(current, grouped.get(current, [])), partial=True)]
+
+
+def _first_bucket(ring: list[tuple[float, float]], bucket_s: float, current: float) -> float:
+    return math.floor(ring[0][0] / bucket_s) * bucket_s if ring else current
+
+
+def _percentiles(t: float, values: list[float]) -> dict:
+    """Nearest-rank percentiles in seconds; None when the bucket saw no orders."""
+    ordered = sorted(values)
+
+    def rank(q: float) -> float | None:
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else None
+
+    return {"t": t, "n": len(ordered), "p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99)}
+
+
+class Outcomes:
+    """Stored orders by their current status (working, filled, cancelled, rejected...).
+
+    An order's status changes after it is stored, so this is kept from the store incrementally: each
+    ``refresh`` reads only orders added since the last one (by ``seq``) and rereads the ones that were
+    still open. The first refresh counts history once with a GROUP BY.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self._open: dict[int, str] = {}  # seq -> status of orders that could still change
+        self._seq: int | None = None
+
+    def refresh(self, db: sqlite3.Connection) -> dict[str, int]:
+        with self._lock:
+            if self._seq is None:
+                self._load(db)
+            else:
+                self._recheck(db)
+                for row in db.execute("SELECT seq, status FROM orders WHERE seq > ? ORDER BY seq", (self._seq,)):
+                    self.counts[row["status"]] += 1
+                    if row["status"] in OPEN_STATUSES:
+                        self._open[row["seq"]] = row["status"]
+                    self._seq = row["seq"]
+            return {k: v for k, v in self.counts.items() if v}
+
+    def _load(self, db: sqlite3.Connection) -> None:
+        top = db.execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()[0]
+        for row in db.execute("SELECT status, COUNT(*) AS n FROM orders WHERE seq <= ? GROUP BY status", (top,)):
+            self.counts[row["status"]] += row["n"]
+        for row in db.execute("SELECT seq, status FROM orders WHERE status IN (?, ?) AND seq <= ?",
+                              (*OPEN_STATUSES, top)):
+            self._open[row["seq"]] = row["status"]
+        self._seq = top
+
+    def _recheck(self, db: sqlite3.Connection) -> None:
+        seqs = list(self._open)
+        for i in range(0, len(seqs), 500):
+            chunk = seqs[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in db.execute(f"SELECT seq, status FROM orders WHERE seq IN ({marks})", chunk):
+                old, new = self._open[row["seq"]], row["status"]
+                if new != old:
+                    self.counts[old] -= 1
+                    self.counts[new] += 1
+                if new in OPEN_STATUSES:
+                    self._open[row["seq"]] = new
+                else:
+                    del self._open[row["seq"]]
