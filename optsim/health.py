@@ -28,6 +28,7 @@ def _check(component: str, value: Any, status: str, unit: str | None = None, out
 
 def health_report(desk) -> tuple[int, dict]:
     """(HTTP status, body) for GET /health."""
+    desk.quotes.refresh()  # the snapshot in use, not the last one an order happened to load
     cfg, now = desk.config, desk.clock()
     mon = cfg.monitor
     checks: dict[str, list[dict]] = {}
