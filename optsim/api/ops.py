@@ -39,8 +39,7 @@ def metrics():
     d = desk()
     d.quotes.refresh()
     d.update_gauges()
-    return Response(generate_latest(d.metrics.registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
-                    headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return Response(generate_latest(d.metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/quotes/status")
