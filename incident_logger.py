@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
@@ -27,6 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
+
+from optsim import filelock
+from optsim.timefmt import parse_time, rfc3339  # noqa: F401 - part of this module's API
 
 log = logging.getLogger("incident_logger")
 
@@ -50,32 +52,6 @@ class IncidentNotFound(IncidentLogError):
 
 class IncidentAlreadyResolved(IncidentLogError):
     pass
-
-
-# ------------------------------------------------------------------ time helpers
-def rfc3339(epoch: float) -> str:
-    """UTC, millisecond precision, ``Z`` suffix: ``2025-01-02T14:31:07.412Z``."""
-    stamp = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
-
-
-def parse_time(value: Any) -> float:
-    """Epoch seconds from an RFC 3339 string or an epoch number; ValueError for anything else."""
-    if isinstance(value, bool):
-        raise ValueError("not a time")
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    stamp = dt.datetime.fromisoformat(text)
-    if stamp.tzinfo is None:
-        raise ValueError("RFC 3339 time needs a UTC offset or Z")
-    return stamp.timestamp()
 
 
 def runbook_anchor(incident_type: str) -> str:
@@ -349,33 +325,34 @@ class IncidentLog:
 
     # -------------------------------------------------------------- locking and I/O
     @contextmanager
-    def _locked(self, mode: int) -> Iterator[None]:
+    def _locked(self, exclusive: bool) -> Iterator[None]:
         lock_path = self.path.with_name(self.path.name + ".lock")
-        if mode == fcntl.LOCK_EX:
+        if exclusive:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except (FileNotFoundError, PermissionError):
-            if mode == fcntl.LOCK_EX:
+            if exclusive:
                 raise
             fd = None  # nothing written yet, or a read-only directory: read without the lock
         try:
             if fd is not None:
-                fcntl.flock(fd, mode)
+                filelock.lock(fd, exclusive)
             yield
         finally:
             if fd is not None:
-                os.close(fd)  # closing the descriptor releases the flock
+                filelock.unlock(fd)
+                os.close(fd)
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
-        with self._mutex, self._locked(fcntl.LOCK_SH):
+        with self._mutex, self._locked(exclusive=False):
             self._refresh()
             yield
 
     @contextmanager
     def _writing(self) -> Iterator[Callable[[dict], None]]:
-        with self._mutex, self._locked(fcntl.LOCK_EX):
+        with self._mutex, self._locked(exclusive=True):
             self._refresh()
             yield self._write
 

@@ -42,7 +42,7 @@ def _iso_date_string(value: Any) -> Any:
 
 
 Side = Literal["BUY", "SELL"]
-Qty = Annotated[int, Field(ge=1)]
+Qty = Annotated[int, Field(ge=1, le=1_000_000)]  # bounded so no quantity overflows storage
 Premium = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 NetPrice = Annotated[float, Field(allow_inf_nan=False)]  # signed: > 0 debit, < 0 credit
 Strike = Annotated[float, Field(gt=0, allow_inf_nan=False)]

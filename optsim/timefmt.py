@@ -1,23 +1,32 @@
-"""RFC 3339 UTC timestamps, the one time format the API and the logs speak."""
+"""RFC 3339 UTC timestamps, the one time format the API, the logs and the incidents speak."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 
 def rfc3339(epoch: float | None) -> str | None:
-    """``2025-01-02T14:31:07.412Z`` for an epoch in seconds; None stays None."""
+    """UTC, millisecond precision, ``Z`` suffix: ``2025-01-02T14:31:07.412Z``; None stays None."""
     if epoch is None:
         return None
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    stamp = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
-def parse_time(text: str) -> float:
-    """Epoch seconds from RFC 3339 (``...Z`` or an offset) or from a plain number of seconds."""
+def parse_time(value: Any) -> float:
+    """Epoch seconds from an RFC 3339 string or an epoch number; ValueError for anything else."""
+    if isinstance(value, bool):
+        raise ValueError("not a time")
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
     try:
         return float(text)
     except ValueError:
         pass
-    stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    stamp = dt.datetime.fromisoformat(text)
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+        raise ValueError("RFC 3339 time needs a UTC offset or Z")
     return stamp.timestamp()
