@@ -121,7 +121,8 @@ def test_marketable_buy_fills_at_the_best_offer(client):
     order = r.get_json()
     assert r.status_code == 201
     assert (order["status"], order["filled_qty"], order["avg_price"], order["venue"]) == ("filled", 10, 25.65, "CBOE")
-    assert [(f["venue"], f["price"], f["qty"], f["liquidity"]) for f in order["fills"]] == [("CBOE", 25.65, 10, "taker")]
+    fills = [(f["venue"], f["price"], f["qty"], f["liquidity"]) for f in order["fills"]]
+    assert fills == [("CBOE", 25.65, 10, "taker")]
 
 
 @pytest.mark.parametrize("query, expected", [
