@@ -1,7 +1,7 @@
 """runbook.md as a small HTML page, so the dashboard's runbook links work on an offline desk.
 
 Only the Markdown the runbook uses: headings (with GitHub-style slug ids), paragraphs, fenced code,
-lists, tables, inline code, bold and links. Every piece of text is escaped; the one raw HTML kept
+lists, tables, inline code, bold, links and autolinks. Every piece of text is escaped; the one raw HTML kept
 is an anchor of the exact form ``<a id="slug"></a>``.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 _ANCHOR = re.compile(r'<a id="([a-z0-9-]+)"></a>')
 _HEADING = re.compile(r"(#{1,6})\s+(.*)")
 _LIST = re.compile(r"(\s*)([-*]|\d+\.)\s+(.*)")
-_INLINE = re.compile(r"`([^`]+)`|\*\*(.+?)\*\*|\[([^\]]+)\]\(([^)\s]+)\)")
+_INLINE = re.compile(r"`([^`]+)`|\*\*(.+?)\*\*|\[([^\]]+)\]\(([^)\s]+)\)|<(https?://[^>\s]+)>")
 _SAFE_HREF = re.compile(r"(#|/|https?://|mailto:)[^\s\"'<>]*|[\w./-]+(#[\w-]+)?")
 
 
@@ -31,8 +31,10 @@ def inline(text: str) -> str:
     out, pos = [], 0
     for m in _INLINE.finditer(text):
         out.append(html.escape(text[pos:m.start()]))
-        code, bold, label, target = m.groups()
-        if code is not None:
+        code, bold, label, target, url = m.groups()
+        if url is not None:
+            out.append(f'<a href="{html.escape(_href(url))}">{html.escape(url)}</a>')
+        elif code is not None:
             out.append(f"<code>{html.escape(code)}</code>")
         elif bold is not None:
             out.append(f"<strong>{inline(bold)}</strong>")
