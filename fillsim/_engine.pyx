@@ -4,7 +4,7 @@
 Every method mirrors the reference method of the same name, float steps in the same order, so
 the two give bit-identical fills; read the reference for the why of each rule.
 """
-from libc.math cimport INFINITY, NAN, cos, exp, floor, isinf, log, pow, sqrt
+from libc.math cimport INFINITY, cos, exp, fabs, floor, isinf, log, pow, sqrt
 from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memcpy
@@ -49,6 +49,7 @@ cdef enum:
     S_REJECTED = 6
 
 cdef int64_t MAX_LADDER = 1 << 27  # ticks per side (1 GiB of levels): wider is an error
+cdef double MAX_TICK = 4503599627370496.0  # 2**52, as fillsim.ticks.MAX_TICK
 
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 cdef uint64_t RESPONSE_STREAM = 0x632BE59BD9B4E019ULL
@@ -373,8 +374,9 @@ cdef class Engine:
                const uint8_t[::1] act_type):
         """Run one instrument's stream (book 0); return its fills as a FILL_DTYPE array."""
         cdef Py_ssize_t i, n = events.shape[0]
-        cdef int64_t j = 0, n_act = act_ts.shape[0], ts, k, n_fills = 0
+        cdef int64_t j = 0, n_act = act_ts.shape[0], ts, k, n_fills = 0, bad = -1
         cdef uint64_t ev
+        cdef double px, qty
         cdef int side
         cdef double tick_size = self.tick_size
         cdef report_t* r
@@ -385,7 +387,10 @@ cdef class Engine:
                 ev = events[i].ev
                 if not (ev & EXCH_EVENT):
                     continue
-                ts = events[i].exch_ts
+                ts, px, qty = events[i].exch_ts, events[i].px, events[i].qty
+                if not (fabs(px / tick_size) < MAX_TICK and 0.0 <= qty < INFINITY):
+                    bad = i
+                    break
                 while j < n_act or self.request_head < self.n_requests:
                     if self.request_head == self.n_requests:
                         self._send_action(j, act_ts, act_kind, act_slot, act_oid, act_prev,
@@ -396,8 +401,7 @@ cdef class Engine:
                     self.request_head += 1
                     self._arrive(&self.requests[self.request_head - 1])
                 side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
-                self._apply_market(ts, 0, ev & 0xFF, side, _round(events[i].px / tick_size),
-                                   events[i].qty)
+                self._apply_market(ts, 0, ev & 0xFF, side, _round(px / tick_size), qty)
             while j < n_act:
                 self._send_action(j, act_ts, act_kind, act_slot, act_oid, act_prev, act_side,
                                   act_tick, act_qty, act_tif, act_type)
@@ -408,6 +412,9 @@ cdef class Engine:
             for k in range(self.n_reports):
                 if self.reports[k].kind == R_FILL:
                     n_fills += 1
+        if bad >= 0:
+            raise ValueError(f"event row {bad}: price {events[bad].px!r} or size "
+                             f"{events[bad].qty!r} is unusable")
         out = np.zeros(n_fills, dtype=FILL_DTYPE)
         cdef uint64_t[:] o_oid = out["order_id"]
         cdef int8_t[:] o_side = out["side"]

@@ -19,6 +19,7 @@ from collections import deque
 import numpy as np
 
 from .codes import INVALID_MAX, INVALID_MIN, NO_TS, OrderStatus, ReportKind
+from .ticks import MAX_TICK
 from .types import (BUY, BUY_EVENT, CANCEL, DEPTH_CLEAR_EVENT, DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT,
                     EXCH_EVENT, FILL_DTYPE, FOK, GTX, IOC, MARKET, MODIFY, SELL, SELL_EVENT,
                     SUBMIT, TRADE_EVENT)
@@ -245,11 +246,13 @@ class Engine:
         tick_size = self.tick_size
         n_act = len(act_ts)
         j = 0
-        for row in events.tolist():
+        for i, row in enumerate(events.tolist()):
             ev = row[0]
             if not ev & EXCH_EVENT:
                 continue
-            ts = row[1]
+            ts, px, qty = row[1], row[3], row[4]
+            if not (abs(px / tick_size) < MAX_TICK and 0.0 <= qty < math.inf):
+                raise ValueError(f"event row {i}: price {px!r} or size {qty!r} is unusable")
             while j < n_act or self.requests:
                 if not self.requests:
                     self._send_action(j, act_ts, act_kind, act_slot, act_oid, act_prev, act_side,
@@ -259,7 +262,7 @@ class Engine:
                     break
                 self._arrive(self.requests.popleft())
             side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
-            self._apply_market(ts, 0, ev & 0xFF, side, _round(row[3] / tick_size), row[4])
+            self._apply_market(ts, 0, ev & 0xFF, side, _round(px / tick_size), qty)
         while j < n_act:
             self._send_action(j, act_ts, act_kind, act_slot, act_oid, act_prev, act_side,
                               act_tick, act_qty, act_tif, act_type)
