@@ -29,7 +29,7 @@ QUEUES = {"riskaverse": "risk_averse", "power:3": ("power", 3.0), "power:2": ("p
 def _strategy():
     """The numba quoting strategy (built lazily and once: numba import and JIT take seconds)."""
     from hftbacktest import GTC, LIMIT
-    from hftbacktest.order import CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED
+    from hftbacktest.order import FILLED
     from numba import njit
 
     @njit
@@ -169,8 +169,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--queue", nargs="+", default=["riskaverse", "power:3"], choices=sorted(QUEUES))
     args = parser.parse_args(argv)
-    import hftbacktest  # noqa: F401  (fail here, clearly, if the peer is not installed)
     from importlib.metadata import version
+
+    import hftbacktest  # noqa: F401  (fail here, clearly, if the peer is not installed)
 
     print(f"hftbacktest {version('hftbacktest')} vs fillsim ({fillsim.ENGINE}), "
           f"{args.events:,} events, seed {args.seed}")

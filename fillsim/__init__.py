@@ -9,16 +9,49 @@ from .codes import OrderStatus, ReportKind
 from .config import Config, Jitter, QueueModel
 from .engines import ENGINE, engine_class
 from .online import OnlineEngine, OrderState, Report, Touch
-from .package import Leg, LegFill, PackageFill, SyntheticQuote, fill_package, synthetic_quote
+from .package import (
+    Leg,
+    LegFill,
+    PackageFill,
+    SyntheticQuote,
+    fill_package,
+    synthetic_quote,
+)
 from .replay import replay
-from .types import *  # noqa: F403
-from .types import __all__ as _types_all
+from .types import (
+    ACTION_DTYPE,
+    BUY,
+    BUY_EVENT,
+    CANCEL,
+    DEPTH_CLEAR_EVENT,
+    DEPTH_EVENT,
+    DEPTH_SNAPSHOT_EVENT,
+    EVENT_DTYPE,
+    EVENT_TYPE_MASK,
+    EXCH_EVENT,
+    FILL_DTYPE,
+    FOK,
+    GTC,
+    GTX,
+    IOC,
+    LIMIT,
+    LOCAL_EVENT,
+    MARKET,
+    MODIFY,
+    SELL,
+    SELL_EVENT,
+    SUBMIT,
+    TRADE_EVENT,
+)
 
 engine_class(ENGINE)  # fail at import, not at the first order, when the extension is missing
 
 __all__ = [
-    "ENGINE", "Config", "Jitter", "QueueModel", "replay",
-    "OnlineEngine", "Report", "ReportKind", "OrderState", "OrderStatus", "Touch",
-    "Leg", "LegFill", "PackageFill", "SyntheticQuote", "fill_package", "synthetic_quote",
-    *_types_all,
+    "ACTION_DTYPE", "BUY", "BUY_EVENT", "CANCEL", "DEPTH_CLEAR_EVENT", "DEPTH_EVENT",
+    "DEPTH_SNAPSHOT_EVENT", "ENGINE", "EVENT_DTYPE", "EVENT_TYPE_MASK", "EXCH_EVENT",
+    "FILL_DTYPE", "FOK", "GTC", "GTX", "IOC", "LIMIT", "LOCAL_EVENT", "MARKET", "MODIFY",
+    "SELL", "SELL_EVENT", "SUBMIT", "TRADE_EVENT",
+    "Config", "Jitter", "Leg", "LegFill", "OnlineEngine", "OrderState", "OrderStatus",
+    "PackageFill", "QueueModel", "Report", "ReportKind", "SyntheticQuote", "Touch",
+    "fill_package", "replay", "synthetic_quote",
 ]

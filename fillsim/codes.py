@@ -1,7 +1,7 @@
 """Integer codes both engines use for report kinds, order states and book sentinels."""
 from enum import IntEnum
 
-__all__ = ["ReportKind", "OrderStatus", "INVALID_MIN", "INVALID_MAX", "NO_TS"]
+__all__ = ["INVALID_MAX", "INVALID_MIN", "NO_TS", "OrderStatus", "ReportKind"]
 
 #: Best-bid tick of an empty bid side (hftbacktest's convention).
 INVALID_MIN = -(2**63)

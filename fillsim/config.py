@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Config", "Jitter", "QueueModel", "QUEUE_KINDS", "JITTER_KINDS"]
+__all__ = ["JITTER_KINDS", "QUEUE_KINDS", "Config", "Jitter", "QueueModel"]
 
 #: Queue model names and the integer code each engine uses for them.
 QUEUE_KINDS = {"risk_averse": 0, "power": 1, "power2": 2, "power3": 3, "log": 4, "log2": 5}

@@ -16,7 +16,7 @@ from .engines import ENGINE, engine_class
 from .ticks import to_tick
 from .types import BUY, DEPTH_CLEAR_EVENT, DEPTH_EVENT, GTC, LIMIT, SELL, TRADE_EVENT
 
-__all__ = ["OnlineEngine", "Report", "OrderState", "Touch"]
+__all__ = ["OnlineEngine", "OrderState", "Report", "Touch"]
 
 _OPEN = (OrderStatus.PENDING, OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 

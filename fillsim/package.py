@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .online import Touch
 
-__all__ = ["Leg", "LegFill", "PackageFill", "SyntheticQuote", "synthetic_quote", "fill_package"]
+__all__ = ["Leg", "LegFill", "PackageFill", "SyntheticQuote", "fill_package", "synthetic_quote"]
 
 #: Prices closer than this count as equal (leg prices are sums of float cents).
 PRICE_EPSILON = 1e-9

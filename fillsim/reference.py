@@ -20,9 +20,25 @@ import numpy as np
 
 from .codes import INVALID_MAX, INVALID_MIN, NO_TS, OrderStatus, ReportKind
 from .ticks import MAX_TICK
-from .types import (BUY, BUY_EVENT, CANCEL, DEPTH_CLEAR_EVENT, DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT,
-                    EXCH_EVENT, FILL_DTYPE, FOK, GTX, IOC, MARKET, MODIFY, SELL, SELL_EVENT,
-                    SUBMIT, TRADE_EVENT)
+from .types import (
+    BUY,
+    BUY_EVENT,
+    CANCEL,
+    DEPTH_CLEAR_EVENT,
+    DEPTH_EVENT,
+    DEPTH_SNAPSHOT_EVENT,
+    EXCH_EVENT,
+    FILL_DTYPE,
+    FOK,
+    GTX,
+    IOC,
+    MARKET,
+    MODIFY,
+    SELL,
+    SELL_EVENT,
+    SUBMIT,
+    TRADE_EVENT,
+)
 
 __all__ = ["Engine"]
 
@@ -39,22 +55,22 @@ _CANCELED, _EXPIRED, _REJECTED = OrderStatus.CANCELED, OrderStatus.EXPIRED, Orde
 
 def _round(x: float) -> int:
     """C ``round``: halves away from zero (Python's ``round`` goes to even)."""
-    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+    return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
 
 
 def _fmin(a: float, b: float) -> float:
     """C ``fmin`` / Rust ``f64::min``: a NaN argument loses."""
-    if a != a:
+    if math.isnan(a):
         return b
-    if b != b:
+    if math.isnan(b):
         return a
-    return a if a < b else b
+    return min(b, a)  # b on a tie, as C's ``a if a < b else b``
 
 
 def _div(a: float, b: float) -> float:
     if b != 0.0:
         return a / b
-    if a == 0.0 or a != a:
+    if a == 0.0 or math.isnan(a):
         return math.nan
     return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
@@ -79,7 +95,7 @@ def _log(x: float) -> float:
 class _Latency:
     """One seeded latency stream (splitmix64); the C engine draws the same numbers."""
 
-    __slots__ = ("mean", "kind", "sigma", "table", "state")
+    __slots__ = ("kind", "mean", "sigma", "state", "table")
 
     def __init__(self, mean, kind, sigma, seed, table):
         self.mean, self.kind, self.sigma, self.table = mean, kind, sigma, table
@@ -107,14 +123,25 @@ class _Latency:
             x = self.mean + self.sigma * z
         else:
             x = self.mean * math.exp(self.sigma * z - 0.5 * self.sigma * self.sigma)
-        return int(math.floor(x)) if x > 0.0 else 0
+        return math.floor(x) if x > 0.0 else 0
 
 
 # ---- state ---------------------------------------------------------------------------------
 
 class _Order:
-    __slots__ = ("order_id", "book", "side", "tick", "qty", "leaves", "tif", "ord_type",
-                 "status", "front", "cum_trade")
+    __slots__ = (
+        "book",
+        "cum_trade",
+        "front",
+        "leaves",
+        "ord_type",
+        "order_id",
+        "qty",
+        "side",
+        "status",
+        "tick",
+        "tif",
+    )
 
     def __init__(self, order_id, book, side, tick, qty, tif, ord_type):
         self.order_id, self.book, self.side, self.tick = order_id, book, side, tick
@@ -128,7 +155,7 @@ class _Order:
 class _Book:
     """One instrument's exchange book, kept the way hftbacktest's HashMapMarketDepth keeps it."""
 
-    __slots__ = ("bid", "ask", "best_bid", "best_ask", "low_bid", "high_ask", "resting")
+    __slots__ = ("ask", "best_ask", "best_bid", "bid", "high_ask", "low_bid", "resting")
 
     def __init__(self):
         self.bid: dict[int, float] = {}

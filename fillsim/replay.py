@@ -6,7 +6,16 @@ import numpy as np
 from .config import Config
 from .engines import engine_class
 from .ticks import to_ticks
-from .types import ACTION_DTYPE, BUY, BUY_EVENT, EVENT_DTYPE, FILL_DTYPE, SELL, SELL_EVENT, SUBMIT
+from .types import (
+    ACTION_DTYPE,
+    BUY,
+    BUY_EVENT,
+    EVENT_DTYPE,
+    FILL_DTYPE,
+    SELL,
+    SELL_EVENT,
+    SUBMIT,
+)
 
 __all__ = ["replay"]
 

@@ -11,10 +11,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .types import (ACTION_DTYPE, BUY_EVENT, CANCEL, DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT,
-                    EVENT_DTYPE, EXCH_EVENT, LOCAL_EVENT, SELL_EVENT, SUBMIT, TRADE_EVENT)
+from .types import (
+    ACTION_DTYPE,
+    BUY_EVENT,
+    CANCEL,
+    DEPTH_EVENT,
+    DEPTH_SNAPSHOT_EVENT,
+    EVENT_DTYPE,
+    EXCH_EVENT,
+    LOCAL_EVENT,
+    SELL_EVENT,
+    SUBMIT,
+    TRADE_EVENT,
+)
 
-__all__ = ["StreamSpec", "synth_stream", "requote_actions"]
+__all__ = ["StreamSpec", "requote_actions", "synth_stream"]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-__all__ = ["to_tick", "to_ticks", "MAX_TICK"]
+__all__ = ["MAX_TICK", "to_tick", "to_ticks"]
 
 #: Largest |tick| accepted: beyond 2**52 a float price no longer names a unique tick.
 MAX_TICK = 2**52
@@ -14,7 +14,7 @@ def to_tick(px: float, tick_size: float) -> int:
     x = float(px) / tick_size
     if not math.isfinite(x) or abs(x) >= MAX_TICK:
         raise ValueError(f"price {px!r} is not a usable price at tick size {tick_size}")
-    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+    return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
 
 
 def to_ticks(px, tick_size: float) -> np.ndarray:

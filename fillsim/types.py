@@ -6,11 +6,29 @@ unchanged. Every constant below is part of the public contract.
 import numpy as np
 
 __all__ = [
-    "EXCH_EVENT", "LOCAL_EVENT", "BUY_EVENT", "SELL_EVENT",
-    "DEPTH_EVENT", "TRADE_EVENT", "DEPTH_CLEAR_EVENT", "DEPTH_SNAPSHOT_EVENT", "EVENT_TYPE_MASK",
-    "BUY", "SELL", "GTC", "IOC", "FOK", "GTX", "LIMIT", "MARKET",
-    "SUBMIT", "CANCEL", "MODIFY",
-    "EVENT_DTYPE", "ACTION_DTYPE", "FILL_DTYPE",
+    "ACTION_DTYPE",
+    "BUY",
+    "BUY_EVENT",
+    "CANCEL",
+    "DEPTH_CLEAR_EVENT",
+    "DEPTH_EVENT",
+    "DEPTH_SNAPSHOT_EVENT",
+    "EVENT_DTYPE",
+    "EVENT_TYPE_MASK",
+    "EXCH_EVENT",
+    "FILL_DTYPE",
+    "FOK",
+    "GTC",
+    "GTX",
+    "IOC",
+    "LIMIT",
+    "LOCAL_EVENT",
+    "MARKET",
+    "MODIFY",
+    "SELL",
+    "SELL_EVENT",
+    "SUBMIT",
+    "TRADE_EVENT",
 ]
 
 # ---- event flags (hftbacktest's) -------------------------------------------------------------

@@ -2,7 +2,7 @@
 import os
 import subprocess
 import sys
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -102,9 +102,10 @@ class TestEdge:
         assert fillsim.OnlineEngine(CFG, engine=engine).engine == engine
 
 
-class TestJitter:
-    JITTER = {"kind": "normal", "sigma": 80.0, "seed": 42}
+JITTER = {"kind": "normal", "sigma": 80.0, "seed": 42}
 
+
+class TestJitter:
     def run(self, engine, jitter):
         eng = quoted(engine, config={**CFG, "jitter": jitter})
         for i in range(40):
@@ -112,10 +113,10 @@ class TestJitter:
         return eng.advance(10**9)
 
     def test_jitter_is_seeded_and_the_same_in_both_engines(self, engine):
-        first, again = self.run(engine, self.JITTER), self.run(engine, self.JITTER)
-        other = self.run("python" if engine == "cython" else "cython", self.JITTER)
+        first, again = self.run(engine, JITTER), self.run(engine, JITTER)
+        other = self.run("python" if engine == "cython" else "cython", JITTER)
         assert first == again == other
-        assert first != self.run(engine, {**self.JITTER, "seed": 43})
+        assert first != self.run(engine, {**JITTER, "seed": 43})
 
     def test_requests_and_reports_never_overtake_each_other(self, engine):
         reports = self.run(engine, {"kind": "lognormal", "sigma": 1.5, "seed": 1})
@@ -138,43 +139,38 @@ class TestJitter:
 
 def test_one_engine_serves_many_threads(engine):
     eng = quoted(engine, instruments=("A", "B", "C", "D"))
-    errors = []
 
     def client(n):
-        try:
-            for i in range(200):
-                eng.submit(n * 1000 + i, "ABCD"[n], BUY, 2.00, 1, i)
-                eng.depth("ABCD"[n], BUY, 2.00, 10 + i % 3, i)
-                eng.order(n * 1000 + i)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for i in range(200):
+            eng.submit(n * 1000 + i, "ABCD"[n], BUY, 2.00, 1, i)
+            eng.depth("ABCD"[n], BUY, 2.00, 10 + i % 3, i)
+            eng.order(n * 1000 + i)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(4) as pool:
+        for done in [pool.submit(client, n) for n in range(4)]:
+            done.result()  # re-raises a client's error here
     reports = eng.advance(10**9)
-    assert errors == []
     assert sorted(r.order_id for r in reports if r.kind == ReportKind.ACK) == sorted(
         n * 1000 + i for n in range(4) for i in range(200))
 
 
 def _python(code, **env):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **env})
+                          env={**os.environ, **env}, check=False)
 
 
 def test_fillsim_purepython_selects_the_reference_and_the_default_is_the_extension():
     code = "import fillsim; print(fillsim.ENGINE, fillsim.OnlineEngine().engine)"
     assert _python(code, FILLSIM_PUREPYTHON="1").stdout.split() == ["python", "python"]
     env = {k: v for k, v in os.environ.items() if k != "FILLSIM_PUREPYTHON"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=False)
     assert out.stdout.split() == ["cython", "cython"]
 
 
 def test_a_missing_extension_fails_loudly_instead_of_falling_back():
     env = {k: v for k, v in os.environ.items() if k != "FILLSIM_PUREPYTHON"}
     code = "import sys; sys.modules['fillsim._engine'] = None; import fillsim"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=False)
     assert out.returncode != 0 and "extension (fillsim._engine) is not built" in out.stderr

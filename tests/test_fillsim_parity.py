@@ -4,8 +4,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fillsim
-from fillsim import (ACTION_DTYPE, BUY_EVENT, DEPTH_CLEAR_EVENT, DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT,
-                     EVENT_DTYPE, EXCH_EVENT, LOCAL_EVENT, SELL_EVENT, TRADE_EVENT)
+from fillsim import (
+    ACTION_DTYPE,
+    BUY_EVENT,
+    DEPTH_CLEAR_EVENT,
+    DEPTH_EVENT,
+    DEPTH_SNAPSHOT_EVENT,
+    EVENT_DTYPE,
+    EXCH_EVENT,
+    LOCAL_EVENT,
+    SELL_EVENT,
+    TRADE_EVENT,
+)
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

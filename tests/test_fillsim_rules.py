@@ -3,9 +3,29 @@ import numpy as np
 import pytest
 
 import fillsim
-from fillsim import (ACTION_DTYPE, BUY, BUY_EVENT, CANCEL, DEPTH_CLEAR_EVENT, DEPTH_EVENT,
-                     DEPTH_SNAPSHOT_EVENT, EVENT_DTYPE, EXCH_EVENT, FOK, GTX, IOC, LOCAL_EVENT,
-                     MARKET, MODIFY, SELL, SELL_EVENT, SUBMIT, TRADE_EVENT, OrderStatus, ReportKind)
+from fillsim import (
+    ACTION_DTYPE,
+    BUY,
+    BUY_EVENT,
+    CANCEL,
+    DEPTH_CLEAR_EVENT,
+    DEPTH_EVENT,
+    DEPTH_SNAPSHOT_EVENT,
+    EVENT_DTYPE,
+    EXCH_EVENT,
+    FOK,
+    GTX,
+    IOC,
+    LOCAL_EVENT,
+    MARKET,
+    MODIFY,
+    SELL,
+    SELL_EVENT,
+    SUBMIT,
+    TRADE_EVENT,
+    OrderStatus,
+    ReportKind,
+)
 
 ENTRY, RESPONSE = 10, 5
 CFG = {"tick_size": 0.01, "entry_latency_ns": ENTRY, "response_latency_ns": RESPONSE}
@@ -203,7 +223,7 @@ class TestClock:
         eng = online(engine)
         eng.submit(1, "X", BUY, 1.01, 1, 1000)
         assert eng.advance(1000 + ENTRY + RESPONSE - 1) == []
-        (ack, fill) = eng.advance(1000 + ENTRY + RESPONSE)
+        (_ack, fill) = eng.advance(1000 + ENTRY + RESPONSE)
         assert (fill.exch_ts, fill.local_ts) == (1000 + ENTRY, 1000 + ENTRY + RESPONSE)
 
     def test_market_data_at_the_arrival_time_is_applied_before_the_order(self, engine):
