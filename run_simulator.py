@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 KILL_WAIT_S = 5.0
 BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0  # a child that ran this long starts its backoff again from 1 s
+READY_TIMEOUT_S = 20.0
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Child:
     restarts: int = 0
     backoff_s: float = 1.0
     restart_at: float | None = None
+    ready: Callable[[], bool] | None = None  # the next child starts only once this is true (or times out)
     log_file: object = field(default=None, repr=False)
 
 
@@ -75,6 +78,15 @@ class Supervisor:
                 child.restarts += 1
                 self.start(child)
 
+    def wait_ready(self, child: Child, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Hold the next start until ``child`` is ready, so the monitor never sees a service still booting."""
+        deadline = time.monotonic() + timeout_s
+        while child.ready is not None and not child.ready():
+            if child.proc.poll() is not None or time.monotonic() > deadline:
+                log.warning("%-8s not ready after %.0fs; starting the rest anyway", child.name, timeout_s)
+                return
+            time.sleep(0.1)
+
     def terminate(self, code: int) -> None:
         """SIGTERM every child's process group, SIGKILL what is left after KILL_WAIT_S."""
         if self.stopping:
@@ -99,8 +111,7 @@ class Supervisor:
     def run(self) -> int:
         for child in self.children:
             self.start(child)
-            if child.name == "feed":
-                time.sleep(0.5)  # let the first snapshot land before the service takes orders
+            self.wait_ready(child)
         signal.signal(signal.SIGINT, lambda *_: self.terminate(130))
         signal.signal(signal.SIGTERM, lambda *_: self.terminate(143))
         while not self.stopping:
@@ -145,10 +156,20 @@ def suite(args: argparse.Namespace, data_dir: Path, url: str) -> list[Child]:
     logs = data_dir / "logs"
     py = sys.executable
     return [
-        Child("feed", [py, str(HERE / "mock_quote_feed.py"), *common, *as_of], logs / "feed.log"),
-        Child("service", [py, str(HERE / "options_service.py"), *common, *as_of, *service_flags], logs / "service.log"),
+        Child("feed", [py, str(HERE / "mock_quote_feed.py"), *common, *as_of], logs / "feed.log",
+              ready=lambda: (data_dir / "feed_heartbeat.json").exists()),
+        Child("service", [py, str(HERE / "options_service.py"), *common, *as_of, *service_flags], logs / "service.log",
+              ready=lambda: _answers(url + "/livez")),
         Child("monitor", [py, str(HERE / "monitor_poll.py"), *common, f"--url={url}"], logs / "monitor.log"),
     ]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,11 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_args(args)
     data_dir = config.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    token = admin_token(data_dir, config.admin_token)
-    os.environ["OPTSIM_ADMIN_TOKEN"] = token
+    where = "OPTSIM_ADMIN_TOKEN or the config" if config.admin_token else data_dir / "admin_token"
+    os.environ["OPTSIM_ADMIN_TOKEN"] = admin_token(data_dir, config.admin_token)
     url = f"http://{config.service.host}:{config.service.port}"
-    log.info("trading date %s; dashboard %s/dashboard; admin token in %s", config.as_of, url,
-             "OPTSIM_ADMIN_TOKEN" if config.admin_token else data_dir / "admin_token")
+    log.info("trading date %s; dashboard %s/dashboard; admin token in %s", config.as_of, url, where)
     if not args.all:
         serve(create_app(config))
         return 0
