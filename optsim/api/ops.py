@@ -1,4 +1,4 @@
-"""Operations endpoints: /health, /livez, /readyz, /metrics, /quotes/status, /api/summary."""
+"""Operations endpoints: /health, /livez, /readyz, /metrics, /quotes/status."""
 from __future__ import annotations
 
 import json
