@@ -317,6 +317,8 @@ cdef class Engine:
         cdef report_t* r
         out = []
         self._run_until(ts)
+        if ts > self.last_market_ts:
+            self.last_market_ts = ts
         while self.report_head < self.n_reports and self.reports[self.report_head].local_ts <= ts:
             r = &self.reports[self.report_head]
             out.append((r.kind, r.order_id, r.book, r.side, r.tick, r.exec_tick, r.exec_qty,

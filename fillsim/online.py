@@ -78,8 +78,8 @@ class OnlineEngine:
 
     Times are int64 ns on one clock. Market data given with ``ts_ns`` is the exchange's view
     at that time; a request sent at ``ts_ns`` reaches the exchange one entry latency later and
-    is judged against the book then. Market data older than data already queued is applied at
-    the newer time.
+    is judged against the book then. Market data older than data already queued, or than the
+    last ``advance``, is applied at that newer time.
     """
 
     def __init__(self, config=None, *, engine: str | None = None):

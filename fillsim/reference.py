@@ -228,8 +228,12 @@ class Engine:
         self._send(ts, MODIFY, slot, order_id, -1, tick, qty)
 
     def advance(self, ts) -> list:
-        """Apply everything up to ``ts``; return the reports that have reached us by then."""
+        """Apply everything up to ``ts``; return the reports that have reached us by then.
+
+        Market rows queued later with an older time are applied at ``ts``: the past is done.
+        """
         self._run_until(ts)
+        self.last_market_ts = max(self.last_market_ts, ts)
         out = []
         while self.reports and self.reports[0][10] <= ts:
             out.append(self.reports.popleft())

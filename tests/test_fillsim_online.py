@@ -58,6 +58,14 @@ class TestReports:
         touch = eng.touch("SPY 250117C00500000")
         assert (touch.bid, touch.ask) == (pytest.approx(2.00), pytest.approx(2.05))
 
+    def test_market_data_older_than_the_last_advance_is_applied_then(self, engine):
+        eng = quoted(engine)
+        eng.submit(1, "SPY 250117C00500000", BUY, 2.00, 1, 0)
+        eng.advance(1_000)
+        eng.trade("SPY 250117C00500000", SELL, 1.95, 1, 500)  # reported late
+        (fill,) = eng.advance(2_000)
+        assert (fill.kind, fill.exch_ts) == (ReportKind.FILL, 1_000)
+
     def test_order_state_tracks_status_leaves_and_queue(self, engine):
         eng = quoted(engine, config={**CFG, "partial_fills": True})
         assert eng.order(7) is None
