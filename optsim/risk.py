@@ -59,20 +59,37 @@ class LegGreeks:
     spot: float
 
 
+class Book(dict):
+    """(account, series) -> signed contracts; reads of a missing key are 0. Also indexed by account, so a
+    check reads one account's series instead of scanning every account's (the order path's hot spot)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_account: dict[str, dict[str, int]] = defaultdict(dict)
+
+    def __missing__(self, key: tuple[str, str]) -> int:
+        return 0
+
+    def __setitem__(self, key: tuple[str, str], value: int) -> None:
+        super().__setitem__(key, value)
+        self.by_account[key[0]][key[1]] = value
+
+
 class Exposure:
     """Signed contracts per (account, series) from fills and from working orders' unfilled legs."""
 
     def __init__(self) -> None:
-        self.filled: dict[tuple[str, str], int] = defaultdict(int)
-        self.working: dict[tuple[str, str], int] = defaultdict(int)
+        self.filled: Book = Book()
+        self.working: Book = Book()
         self.premium: dict[str, float] = defaultdict(float)  # account -> open + filled premium $
 
     def series(self, account: str, underlying: str) -> dict[str, int]:
         """Projected signed contracts per series of one underlying: filled plus working."""
         out: dict[str, int] = defaultdict(int)
+        prefix = underlying.ljust(6)
         for book in (self.filled, self.working):
-            for (acct, symbol), qty in book.items():
-                if acct == account and symbol.startswith(underlying.ljust(6)):
+            for symbol, qty in book.by_account.get(account, {}).items():
+                if symbol.startswith(prefix):
                     out[symbol] += qty
         return out
 
@@ -84,7 +101,8 @@ class RiskEngine:
         self.state = TradingState.ACTIVE
         self.exposure = Exposure()
         self._recent: dict[str, deque[float]] = defaultdict(deque)  # account -> order times (throttle)
-        self._fingerprints: dict[tuple, float] = {}  # duplicate detection
+        self._fingerprints: dict[tuple, float] = {}  # duplicate detection: order key -> last seen
+        self._fingerprint_times: deque[tuple[float, tuple]] = deque()  # (seen, key), oldest first, for expiry
         self._greeks_cache: tuple[int, dict[str, LegGreeks]] = (-1, {})
         self.checks: list[Callable[[OrderSpec], Reject | None]] = [
             self.check_trading_state, self.check_throttle, self.check_restricted, self.check_listed,
@@ -201,12 +219,17 @@ class RiskEngine:
         return None
 
     def check_duplicate(self, spec: OrderSpec) -> Reject | None:
-        now = self.clock()
+        now, window = self.clock(), self.limits.duplicate_window_s
         key = (spec.account, spec.limit_price, spec.qty, tuple((l.symbol.padded, l.side, l.ratio) for l in spec.legs))
-        self._fingerprints = {k: t for k, t in self._fingerprints.items() if now - t < self.limits.duplicate_window_s}
-        if key in self._fingerprints:
-            return Reject("DUPLICATE", "", f"same order from {spec.account} within {self.limits.duplicate_window_s}s")
-        self._fingerprints[key] = now
+        seen = self._fingerprints
+        while self._fingerprint_times and now - self._fingerprint_times[0][0] >= window:  # oldest first: O(expired)
+            t, old = self._fingerprint_times.popleft()
+            if seen.get(old) == t:
+                del seen[old]
+        if key in seen and now - seen[key] < window:
+            return Reject("DUPLICATE", "", f"same order from {spec.account} within {window}s")
+        seen[key] = now
+        self._fingerprint_times.append((now, key))
         return None
 
     def check_credit(self, spec: OrderSpec) -> Reject | None:
@@ -317,9 +340,8 @@ class RiskEngine:
         greeks = self._series_greeks()
         totals: dict[str, int] = defaultdict(int)
         for book in (self.exposure.filled, self.exposure.working):
-            for (acct, symbol), qty in book.items():
-                if acct == account:
-                    totals[symbol] += qty
+            for symbol, qty in book.by_account.get(account, {}).items():
+                totals[symbol] += qty
         for symbol, qty in (extra or {}).items():
             totals[symbol] += qty
         d = sum(greeks[s].delta * greeks[s].spot * q for s, q in totals.items() if s in greeks)
