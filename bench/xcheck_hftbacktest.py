@@ -22,7 +22,8 @@ import fillsim
 from fillsim.synth import StreamSpec, synth_stream
 
 QUEUES = {"riskaverse": "risk_averse", "power:3": ("power", 3.0), "power:2": ("power", 2.0),
-          "log": ("log",)}
+          "power2:2": ("power2", 2.0), "power3:3": ("power3", 3.0), "log": ("log",),
+          "log2": ("log2",)}
 
 
 @functools.cache
@@ -98,10 +99,11 @@ def _peer_backtest(events, snapshot, config):
     queue = config["queue_model"]
     if queue == "risk_averse":
         asset = asset.risk_adverse_queue_model()
-    elif queue[0] == "power":
-        asset = asset.power_prob_queue_model(queue[1])
     else:
-        asset = asset.log_prob_queue_model()
+        builder = {"power": asset.power_prob_queue_model, "power2": asset.power_prob_queue_model2,
+                   "power3": asset.power_prob_queue_model3, "log": asset.log_prob_queue_model,
+                   "log2": asset.log_prob_queue_model2}[queue[0]]
+        asset = builder(*queue[1:])
     return HashMapMarketDepthBacktest([asset])
 
 

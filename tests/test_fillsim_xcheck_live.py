@@ -18,7 +18,7 @@ _spec.loader.exec_module(xcheck)
 
 
 @pytest.mark.parametrize("engine", ["cython", "python"])
-@pytest.mark.parametrize("queue", ["riskaverse", "power:3", "log"])
+@pytest.mark.parametrize("queue", sorted(xcheck.QUEUES))
 def test_fillsim_reproduces_hftbacktest_fills_on_a_fresh_stream(queue, engine):
     result = xcheck.cross_check(n_events=20_000, seed=11, queue=queue, engine=engine)
     assert result["peer_fills"] > 100  # the stream really exercised the fill rules
