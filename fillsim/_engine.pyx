@@ -759,7 +759,7 @@ cdef class Engine:
             o.status = S_NEW if o.leaves == o.qty else S_PARTIAL
             self._rest(b, slot)
             return self._report(kind, slot, o.order_id, o.tick, 0, 0.0, o.leaves, False, ts)
-        elif o.tif == GTX or (self.partial and o.tif == FOK and not self._fok_fits(b, o)):
+        if o.tif == GTX or (self.partial and o.tif == FOK and not self._fok_fits(b, o)):
             return self._end(slot, S_EXPIRED, R_EXPIRED, ts)
         o.status = S_NEW if o.leaves == o.qty else S_PARTIAL
         self._report(kind, slot, o.order_id, o.tick, 0, 0.0, o.leaves, False, ts)

@@ -583,7 +583,7 @@ class Engine:
             kind = ReportKind.ACK if new else ReportKind.MODIFIED
             self._report(kind, o, o.order_id, o.tick, 0, 0.0, o.leaves, False, ts)
             return
-        elif o.tif == GTX or (self.partial and o.tif == FOK and not self._fok_fits(b, o)):
+        if o.tif == GTX or (self.partial and o.tif == FOK and not self._fok_fits(b, o)):
             self._end(o, _EXPIRED, ReportKind.EXPIRED, ts)
             return
         o.status = _NEW if o.leaves == o.qty else _PARTIAL

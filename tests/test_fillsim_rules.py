@@ -207,6 +207,12 @@ class TestTimeInForce:
         assert kinds(reports) == [(1, "EXPIRED"), (2, "ACK"), (2, "FILL"), (2, "EXPIRED")]
         assert reports[2].exec_qty == 10.0 and reports[3].leaves_qty == 5.0
 
+    def test_a_market_fok_also_needs_the_whole_size_displayed(self, engine):
+        eng = online(engine, partial_fills=True)
+        eng.submit(1, "X", SELL, 0.0, 31, 0, tif=FOK, ord_type=MARKET)  # 30 bid in the book
+        eng.submit(2, "X", SELL, 0.0, 25, 0, tif=FOK, ord_type=MARKET)
+        assert kinds(eng.advance(100)) == [(1, "EXPIRED"), (2, "ACK"), (2, "FILL"), (2, "FILL")]
+
     def test_fok_fills_entirely_or_not_at_all(self, engine):
         eng = online(engine, partial_fills=True)
         eng.submit(1, "X", BUY, 1.02, 31, 0, tif=FOK)  # 30 displayed within 1.02
