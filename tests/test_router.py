@@ -46,7 +46,7 @@ def test_marketable_order_goes_to_the_best_price_then_lowest_fee(make_client, ve
     order = r.get_json()
     assert r.status_code == 201, order
     assert (order["venue"], order["status"]) == (venue, "filled")
-    assert [f["price"] for f in order["fills"]] == [fill]
+    assert [f["price"] for f in order["fills"]] == [pytest.approx(fill)]
 
 
 @pytest.mark.parametrize("how", ["admin", "feed"])
@@ -63,7 +63,7 @@ def test_venue_down_with_the_best_price_is_skipped_for_the_next_best(make_client
     # Assert: routed to the best live venue, filled at the live NBO, never at BOX's worse 1.35
     order = r.get_json()
     assert order["venue"] == "CBOE"
-    assert [f["price"] for f in order["fills"]] == [1.30]
+    assert [f["price"] for f in order["fills"]] == [pytest.approx(1.30)]
 
 
 def test_venue_marked_up_again_takes_orders_again(make_client):
