@@ -188,6 +188,8 @@ BAD_BODIES = [
     ("qty-boolean", "/orders", {"json": single(qty=True)}, 422, "validation_failed", [("qty", "int_type")]),
     ("qty-zero", "/orders", {"json": single(qty=0)}, 422, "validation_failed", [("qty", "greater_than_equal")]),
     ("qty-negative", "/orders", {"json": single(qty=-5)}, 422, "validation_failed", [("qty", "greater_than_equal")]),
+    ("price-absurd", "/orders", {"json": single(price=1e300)}, 422, "risk_reject", [("price", "BAD_TICK")]),
+    ("multi-net-absurd", "/orders/multi", {"json": multi(price=1e300)}, 422, "risk_reject", [("price", "BAD_TICK")]),
     ("price-as-string", "/orders", {"json": single(price="1.25")}, 422, "validation_failed", [("price", "float_type")]),
     ("price-negative", "/orders", {"json": single(price=-1.25)},
      422, "validation_failed", [("price", "greater_than_equal")]),
