@@ -17,7 +17,7 @@ from pathlib import Path
 from .chain import Chain
 from .config import Config
 from .drills import ServiceFaults
-from .execution import Execution, ImmediateExecution, Report
+from .execution import Execution, Report
 from .metrics import Metrics
 from .occ import parse_symbol
 from .quotes import QuoteBook
@@ -27,6 +27,7 @@ from .spec import LegSpec, OrderSpec
 from .stats import Stats
 from .store import FillRow, Store
 from .timefmt import rfc3339
+from .venue_sim import FillsimExecution
 
 
 class DeskError(Exception):
@@ -47,7 +48,7 @@ class OrderDesk:
         self.store = Store(data_dir / "orders.db", config.service.durability)
         self.risk = RiskEngine(config, self.chain, self.quotes, clock)
         self.router = Router(config, self.quotes)
-        self.execution: Execution = execution or ImmediateExecution()
+        self.execution: Execution = execution or FillsimExecution(config, self.quotes)
         self.metrics = Metrics([v.name for v in config.venues], self.execution.engine)
         self.stats = Stats()
         self.faults = ServiceFaults()
@@ -164,7 +165,8 @@ class OrderDesk:
                 touched[rep.order_id] = spec
                 if rep.kind == "fill":
                     self._store_fill(db, rep, spec)
-                elif rep.kind in ("cancelled", "expired"):
+                elif rep.kind in ("cancelled", "expired", "rejected"):
+                    self._settle(db, rep.order_id, spec)  # fills reported before the close count first
                     order = db.execute("SELECT qty, filled_qty FROM orders WHERE id = ?", (rep.order_id,)).fetchone()
                     leaves = order["qty"] - order["filled_qty"]
                     self.risk.on_working(spec, leaves, -1)
@@ -172,11 +174,11 @@ class OrderDesk:
                     Store.update_order(db, rep.order_id, status=rep.kind, updated_at=self.clock(),
                                        message=f"{rep.kind} ({cause})" if rep.kind == "cancelled" else None)
                     self._working.pop(rep.order_id, None)
-                    self.metrics.cancels.labels(cause if rep.kind == "cancelled" else "expired").inc()
+                    self.metrics.cancels.labels(cause if rep.kind == "cancelled" else rep.kind).inc()
                 if rep.queue_ahead is not None:
                     Store.update_order(db, rep.order_id, queue_ahead=rep.queue_ahead)
-            for order_id in touched:
-                self._settle(db, order_id)
+            for order_id, spec in touched.items():
+                self._settle(db, order_id, spec)
 
     def _store_fill(self, db, rep: Report, spec: OrderSpec) -> None:
         leg = spec.legs[rep.leg_no]
@@ -192,14 +194,13 @@ class OrderDesk:
         self.metrics.filled_contracts.labels(venue).inc(rep.qty)
         self.stats.fill(venue, rep.qty)
 
-    def _settle(self, db, order_id: str) -> None:
+    def _settle(self, db, order_id: str, spec: OrderSpec) -> None:
         """Recompute filled packages, average (net) price and status of one order from its fills."""
-        spec = self._working.get(order_id)
         order = db.execute("SELECT qty, filled_qty, status FROM orders WHERE id = ?", (order_id,)).fetchone()
         legs = {r["leg_no"]: r for r in db.execute(
             "SELECT leg_no, SUM(qty) AS q, SUM(price * qty) AS pq FROM fills WHERE order_id = ? GROUP BY leg_no",
             (order_id,))}
-        if spec is None or not legs:
+        if not legs:
             return
         packages = min((legs[i]["q"] if i in legs else 0) // leg.ratio for i, leg in enumerate(spec.legs))
         avg = None

@@ -1,0 +1,197 @@
+"""The fill step backed by fillsim: one simulated exchange per venue, fed by the quote feed.
+
+Each venue's ``fillsim.OnlineEngine`` holds that venue's displayed quote (its L1 from
+``quotes.json``) for the series we have orders in, and its trade prints. A single-leg order is
+sent at the wall-clock time plus the venue's entry latency, takes displayed size if it crosses,
+and otherwise rests with a queue position that trades and depth changes advance. A multi-leg
+order fills as a package against the venue's leg quotes (``fillsim.fill_package``), all legs in
+ratio or none, on arrival or later as the quotes move.
+
+The engine clock is wall-clock nanoseconds. After a request the engine is advanced one round
+trip (entry + response latency, with room for jitter), so the HTTP answer already carries what the
+venue said; anything later arrives through ``on_market`` on the service's poll thread.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import fillsim
+from fillsim import ReportKind, Touch
+
+from .config import Config, FillConfig, Venue
+from .execution import Report
+from .quotes import QuoteBook, VenueQuote
+from .router import Route
+from .spec import OrderSpec
+
+ROUND_TRIP_ALLOWANCE = 4  # advance this many mean round trips after a request (jitter headroom)
+MARKET_LIMIT = 1e9  # a market package's net limit: any price the legs show
+
+
+def fill_config(fill: FillConfig, venue: Venue) -> fillsim.Config:
+    """fillsim's config for one venue: its latencies, the configured queue model and jitter."""
+    entry, response = int(venue.entry_latency_us * 1000), int(venue.response_latency_us * 1000)
+    sigma = fill.latency_jitter_sigma * (entry if fill.latency_jitter == "normal" else 1)
+    return fillsim.Config(tick_size=0.01, lot_size=1, entry_latency_ns=entry, response_latency_ns=response,
+                          queue_model=fillsim.QueueModel(fill.queue_model, fill.queue_power),
+                          partial_fills=fill.partial_fills,
+                          jitter=fillsim.Jitter(fill.latency_jitter, sigma, seed=fill.seed))
+
+
+@dataclass
+class _Package:
+    venue: str
+    legs: tuple[fillsim.Leg, ...]
+    limit: float
+    leaves: int
+    all_or_none: bool
+
+
+class FillsimExecution:
+    """The ``Execution`` the order desk uses when fillsim runs the venues."""
+
+    def __init__(self, config: Config, quotes: QuoteBook):
+        self.engine = fillsim.ENGINE
+        self.quotes = quotes
+        self.venues = {v.name: fillsim.OnlineEngine(fill_config(config.fill, v)) for v in config.venues}
+        self._round_trip = {v.name: int((v.entry_latency_us + v.response_latency_us) * 1000 * ROUND_TRIP_ALLOWANCE)
+                            for v in config.venues}
+        self._live: dict[str, tuple[str, str]] = {}  # single-leg order id -> (venue, symbol)
+        self._packages: dict[str, _Package] = {}
+        self._shown: dict[tuple[str, str], VenueQuote | None] = {}  # L1 last given to each venue's book
+        self._seq = -1
+
+    # ------------------------------------------------------------------ requests
+    def submit(self, order_id: str, spec: OrderSpec, route: Route) -> list[Report]:
+        if spec.kind == "multi":
+            return self._submit_package(order_id, spec, route.venue)
+        leg, now = spec.legs[0], time.time_ns()
+        symbol = leg.symbol.padded
+        self._show(route.venue, symbol, now)
+        tif = fillsim.IOC if spec.time_in_force == "IOC" else fillsim.GTC
+        ord_type = fillsim.MARKET if spec.order_type == "MARKET" else fillsim.LIMIT
+        price = float(spec.limit_price) if spec.limit_price is not None else 0.0
+        self.venues[route.venue].submit(_oid(order_id), symbol, leg.sign, price, leg.qty, now, tif, ord_type)
+        self._live[order_id] = (route.venue, symbol)
+        return self._advance(route.venue, now + self._round_trip[route.venue])
+
+    def restore(self, order_id: str, spec: OrderSpec, venue: str, leaves: int) -> None:
+        """Rest a working order again after a restart; it joins the back of the queue."""
+        if spec.kind == "multi":
+            self._packages[order_id] = self._package(spec, venue, leaves)
+            return
+        leg, now = spec.legs[0], time.time_ns()
+        self._show(venue, leg.symbol.padded, now)
+        price = float(spec.limit_price) if spec.limit_price is not None else 0.0
+        self.venues[venue].submit(_oid(order_id), leg.symbol.padded, leg.sign, price, leaves, now)
+        self._live[order_id] = (venue, leg.symbol.padded)
+
+    def cancel(self, order_id: str) -> list[Report]:
+        if order_id in self._packages:
+            self._packages.pop(order_id)
+            return [Report(order_id, "cancelled", exch_ts_ns=time.time_ns())]
+        if order_id not in self._live:
+            return [Report(order_id, "cancel_rejected")]
+        venue, now = self._live[order_id][0], time.time_ns()
+        self.venues[venue].cancel(_oid(order_id), now)
+        return self._advance(venue, now + self._round_trip[venue])
+
+    def queue_ahead(self, order_id: str) -> float | None:
+        if order_id not in self._live:
+            return None
+        state = self.venues[self._live[order_id][0]].order(_oid(order_id))
+        return state.queue_ahead if state else None
+
+    # ------------------------------------------------------------------ market data
+    def on_market(self) -> list[Report]:
+        """Give each venue the new quotes and prints of our series; collect fills up to now."""
+        now = time.time_ns()
+        snap = self.quotes.snapshot
+        watched = {(venue, symbol) for venue, symbol in self._live.values()}
+        for trade in self.quotes.drain_trades():
+            if (trade.venue, trade.symbol) in watched:
+                side = fillsim.BUY if trade.aggressor == "BUY" else fillsim.SELL
+                self.venues[trade.venue].trade(trade.symbol, side, trade.price, trade.qty, int(trade.ts * 1e9))
+        if snap is not None and snap.seq != self._seq:
+            self._seq = snap.seq
+            for venue, symbol in watched:
+                self._show(venue, symbol, int(snap.ts * 1e9))
+        reports = []
+        for venue in {venue for venue, _ in self._live.values()}:
+            reports += self._advance(venue, now)
+        for order_id in list(self._packages):
+            reports += self._try_package(order_id, maker=True)
+        return reports
+
+    def _show(self, venue: str, symbol: str, ts_ns: int) -> None:
+        """Update the venue's book to its current displayed quote (only what changed)."""
+        quote = self.quotes.quote(symbol)
+        now = quote.venues.get(venue) if quote and venue in quote.venues else None
+        before = self._shown.get((venue, symbol))
+        if now == before:
+            return
+        engine = self.venues[venue]
+        for side, px, size, old_px in ((fillsim.BUY, now and now.bid, now and now.bid_size, before and before.bid),
+                                       (fillsim.SELL, now and now.ask, now and now.ask_size, before and before.ask)):
+            if old_px and old_px != px:
+                engine.depth(symbol, side, old_px, 0, ts_ns)
+            if px and size:
+                engine.depth(symbol, side, px, size, ts_ns)
+        self._shown[(venue, symbol)] = now
+
+    def _advance(self, venue: str, ts_ns: int) -> list[Report]:
+        out = []
+        for r in self.venues[venue].advance(ts_ns):
+            order_id = f"ORD-{r.order_id:08d}"
+            if r.kind == ReportKind.FILL:
+                qty = int(r.exec_qty)
+                out.append(Report(order_id, "fill", 0, round(r.exec_px, 6), qty, qty, "maker" if r.maker else "taker",
+                                  r.exch_ts, r.local_ts))
+            elif r.kind in (ReportKind.CANCELED, ReportKind.EXPIRED, ReportKind.REJECTED, ReportKind.CANCEL_REJECTED):
+                kind = {ReportKind.CANCELED: "cancelled", ReportKind.EXPIRED: "expired",
+                        ReportKind.REJECTED: "rejected", ReportKind.CANCEL_REJECTED: "cancel_rejected"}[r.kind]
+                out.append(Report(order_id, kind, exch_ts_ns=r.exch_ts, local_ts_ns=r.local_ts))
+            if r.leaves_qty == 0 and r.kind != ReportKind.CANCEL_REJECTED:
+                self._live.pop(order_id, None)
+        return out
+
+    # ------------------------------------------------------------------ packages
+    def _package(self, spec: OrderSpec, venue: str, leaves: int) -> _Package:
+        legs = tuple(fillsim.Leg(leg.symbol.padded, leg.sign, leg.ratio) for leg in spec.legs)
+        limit = float(spec.limit_price) if spec.limit_price is not None else MARKET_LIMIT
+        return _Package(venue, legs, limit, leaves, all_or_none=False)
+
+    def _submit_package(self, order_id: str, spec: OrderSpec, venue: str) -> list[Report]:
+        self._packages[order_id] = self._package(spec, venue, spec.qty)
+        reports = self._try_package(order_id, maker=False)
+        if order_id in self._packages and (spec.time_in_force == "IOC" or spec.order_type == "MARKET"):
+            self._packages.pop(order_id)
+            reports.append(Report(order_id, "expired", exch_ts_ns=time.time_ns()))
+        return reports
+
+    def _try_package(self, order_id: str, maker: bool) -> list[Report]:
+        pkg = self._packages[order_id]
+        touches = {}
+        for leg in pkg.legs:
+            quote = self.quotes.quote(leg.instrument)
+            vq = quote.venues.get(pkg.venue) if quote else None
+            if vq is None:
+                return []
+            touches[leg.instrument] = Touch(vq.bid if vq.bid_size else None, vq.bid_size,
+                                            vq.ask if vq.ask_size else None, vq.ask_size)
+        fill = fillsim.fill_package(pkg.legs, pkg.limit, pkg.leaves, touches, pkg.all_or_none)
+        if fill is None:
+            return []
+        pkg.leaves -= fill.qty
+        if pkg.leaves == 0:
+            self._packages.pop(order_id)
+        now = time.time_ns()
+        liquidity = "maker" if maker else "taker"
+        last = len(fill.legs) - 1
+        return [Report(order_id, "fill", i, leg.px, leg.qty, fill.qty if i == last else 0, liquidity, now, now)
+                for i, leg in enumerate(fill.legs)]
+
+
+def _oid(order_id: str) -> int:
+    return int(order_id[4:])
