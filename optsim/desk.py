@@ -83,17 +83,19 @@ class OrderDesk:
 
     def _accept(self, spec: OrderSpec, route: Route) -> dict:
         order_id = self._next_id()
-        now = self.clock()
+        row, legs = self._order_row(order_id, spec, "working", self.clock(), venue=route.venue), self._leg_rows(spec)
         with self.store.transaction() as db:
-            Store.insert_order(db, self._order_row(order_id, spec, "working", now, venue=route.venue),
-                               self._leg_rows(spec))
+            Store.insert_order(db, row, legs)
         self._working[order_id] = spec
         self.risk.on_working(spec, spec.qty)
         self.risk.on_premium(spec.account, self.risk.notional(spec))
         self.metrics.orders.labels(spec.underlying, route.venue, "accepted").inc()
         self.stats.order(spec.underlying, route.venue, "accepted")
-        self._apply(self.execution.submit(order_id, spec, route))
-        return self.view(self.store.get_order(order_id))
+        reports = self.execution.submit(order_id, spec, route)
+        if reports:  # the venue filled or closed it: answer with what is stored now
+            self._apply(reports)
+            return self.view(self.store.get_order(order_id))
+        return self.view(self._as_stored(row, legs, spec))
 
     def _reject(self, spec: OrderSpec, reject: Reject, keep_client_id: bool = True) -> tuple[int, dict]:
         order_id = self._next_id()
@@ -101,12 +103,13 @@ class OrderDesk:
                               reason_field=reject.field, message=reject.message)
         if not keep_client_id:
             row["client_order_id"] = None
+        legs = self._leg_rows(spec)
         with self.store.transaction() as db:
-            Store.insert_order(db, row, self._leg_rows(spec))
+            Store.insert_order(db, row, legs)
         self.metrics.orders.labels(spec.underlying, "none", "rejected").inc()
         self.metrics.rejects.labels(reject.reason).inc()
         self.stats.order(spec.underlying, None, "rejected", reject.reason)
-        return reject.status, self.view(self.store.get_order(order_id))
+        return reject.status, self.view(self._as_stored(row, legs, spec))
 
     def record_invalid(self) -> None:
         """Count a request that failed validation (not stored: there is no valid order to store)."""
@@ -296,6 +299,15 @@ class OrderDesk:
                "created_at": now, "updated_at": now, "body": json.dumps(spec.body, sort_keys=True)}
         row.update(extra)
         return row
+
+    @staticmethod
+    def _as_stored(row: dict, legs: list[dict], spec: OrderSpec) -> dict:
+        """The order as ``store.get_order`` would read it back, from the rows just inserted."""
+        order = {"venue": None, "reason": None, "reason_field": None, "message": None, "filled_qty": 0,
+                 "avg_price": None, "queue_ahead": None, **row, "body": spec.body}
+        order["legs"] = [{**leg, "filled_qty": 0} for leg in legs]
+        order["fills"] = []
+        return order
 
     @staticmethod
     def _leg_rows(spec: OrderSpec) -> list[dict]:

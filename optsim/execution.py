@@ -1,12 +1,10 @@
 """The fill step: what the routed venue does with an order.
 
-``Execution`` is the interface the order desk calls; ``ImmediateExecution`` fills a marketable order
-in full at the routed venue's quote and leaves the rest resting untouched. It is the stand-in the
-fillsim-backed venue replaces (queue position, latency, partial fills).
+``Execution`` is the interface the order desk calls and ``Report`` what a venue answers; the
+implementation is ``venue_sim.FillsimExecution`` (queue position, latency, partial fills, packages).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,41 +41,3 @@ class Execution(Protocol):
     def on_market(self) -> list[Report]: ...
 
     def queue_ahead(self, order_id: str) -> float | None: ...
-
-
-class ImmediateExecution:
-    """Marketable orders fill in full at the venue's touch; the rest rest; IOC remainders expire."""
-
-    engine = "immediate"
-
-    def __init__(self) -> None:
-        self._resting: set[str] = set()
-
-    def submit(self, order_id: str, spec: OrderSpec, route: Route) -> list[Report]:
-        now = time.time_ns()
-        if route.marketable:
-            reports = []
-            for i, (leg, q) in enumerate(zip(spec.legs, route.legs)):
-                price = q.ask if leg.side == "BUY" else q.bid
-                reports.append(Report(order_id, "fill", i, price, leg.qty, spec.qty if i == len(spec.legs) - 1 else 0,
-                                      "taker", now, now))
-            return reports
-        if spec.time_in_force == "IOC":
-            return [Report(order_id, "expired", exch_ts_ns=now, local_ts_ns=now)]
-        self._resting.add(order_id)
-        return []
-
-    def cancel(self, order_id: str) -> list[Report]:
-        if order_id in self._resting:
-            self._resting.discard(order_id)
-            return [Report(order_id, "cancelled", exch_ts_ns=time.time_ns())]
-        return [Report(order_id, "cancel_rejected")]
-
-    def restore(self, order_id: str, spec: OrderSpec, venue: str, leaves: int) -> None:
-        self._resting.add(order_id)
-
-    def on_market(self) -> list[Report]:
-        return []
-
-    def queue_ahead(self, order_id: str) -> float | None:
-        return None

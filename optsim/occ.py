@@ -7,8 +7,9 @@ Prices are checked in Decimal so 1.10 is on a nickel tick and 1.12 is not, whate
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 _OCC_RE = re.compile(r"^(?P<root>[A-Z0-9]{1,6}) *(?P<date>\d{6})(?P<right>[CP])(?P<strike>\d{8})$")
@@ -30,11 +31,12 @@ class OccSymbol:
     expiry: dt.date
     right: str  # "C" or "P"
     strike: Decimal
+    padded: str = field(init=False, compare=False, repr=False)  # the 21-char OSI form, e.g. SPY   260320C00575000
 
-    @property
-    def padded(self) -> str:
-        """The 21-character OSI form, e.g. ``SPY   260320C00575000``."""
-        return f"{self.root:<6}{self.expiry:%y%m%d}{self.right}{int(self.strike * STRIKE_SCALE):08d}"
+    def __post_init__(self) -> None:
+        # computed once: the order path keys quotes, exposure and storage by it many times per order
+        object.__setattr__(self, "padded",
+                           f"{self.root:<6}{self.expiry:%y%m%d}{self.right}{int(self.strike * STRIKE_SCALE):08d}")
 
     def __str__(self) -> str:
         return self.padded
@@ -67,7 +69,14 @@ def make_symbol(root: str, expiry: dt.date, right: str, strike: float | Decimal)
 
 def parse_symbol(text: str) -> OccSymbol:
     """Parse a padded or unpadded OSI symbol (``SPY   260320C00575000`` or ``SPY260320C00575000``)."""
-    m = _OCC_RE.match(text.strip().upper() if isinstance(text, str) else "")
+    if not isinstance(text, str):
+        raise OccError("INVALID_SYMBOL", "symbol", f"{text!r} is not an OSI option symbol")
+    return _parse_symbol(text)
+
+
+@functools.lru_cache(maxsize=8192)  # stored orders and quotes name the same few series again and again
+def _parse_symbol(text: str) -> OccSymbol:
+    m = _OCC_RE.match(text.strip().upper())
     if not m:
         raise OccError("INVALID_SYMBOL", "symbol", f"{text!r} is not an OSI option symbol")
     try:
