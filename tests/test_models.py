@@ -12,15 +12,8 @@ from optsim.errors import ApiError
 from optsim.models import parse_order
 from optsim.occ import OccSymbol
 from optsim.spec import LegSpec, OrderSpec
-
-SEED_SINGLE = {"underlying": "AAPL", "expiry": "2025-01-17", "strike": 200, "option_type": "C", "side": "BUY",
-               "qty": 10, "price": 1.25, "strategy_type": "single"}
-SEED_VERTICAL = {"strategy_type": "vertical", "legs": [
-    {"underlying": "AAPL", "expiry": "2025-01-17", "strike": 200, "option_type": "C", "side": "BUY", "qty": 10,
-     "price": 1.25},
-    {"underlying": "AAPL", "expiry": "2025-01-17", "strike": 210, "option_type": "C", "side": "SELL", "qty": 10,
-     "price": 0.80}]}
-
+from tests.conftest import SEED_MULTI as SEED_VERTICAL
+from tests.conftest import SEED_SINGLE
 
 def leg(option_type, strike, side="BUY", qty=10, price=1.0, expiry="2025-01-17", underlying="AAPL"):
     return {"underlying": underlying, "expiry": expiry, "strike": strike, "option_type": option_type, "side": side,
