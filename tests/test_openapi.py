@@ -25,7 +25,10 @@ METHODS = {"get", "post", "put", "patch", "delete"}
 def api_app(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("openapi")
     cfg = load_config(overrides={"service": {"data_dir": str(data_dir), "as_of": AS_OF, "admin_token": ADMIN_TOKEN},
-                                 "risk": {"quote_max_age_s": 3600}})
+                                 # the snapshot is written once: keep it fresh for risk and /health alike, so a
+                                 # slow run does not turn /readyz into a (correct) 503 that reads as a server error
+                                 "risk": {"quote_max_age_s": 3600},
+                                 "monitor": {"feed_stale_after_s": 3600, "feed_warn_after_s": 3600}})
     write_snapshot(cfg)
     app = create_app(cfg)
     yield app
