@@ -1,14 +1,13 @@
 """The order desk: the order path from a validated request to a stored answer, and the order lifecycle.
 
 parse (models) -> idempotency -> risk -> route -> fill step (execution) -> store -> answer.
-One lock serialises the path, so risk sees every accepted order before the next is checked and an
-answer always follows its commit. Everything the desk keeps in memory (exposure, working orders,
-counters) is rebuilt from the store at start-up.
+Every change runs on the sequencer's one thread (``sequencer.py``), so risk sees every accepted order
+before the next is checked, and an answer always follows the commit of its group. Everything the desk
+keeps in memory (exposure, working orders, counters) is rebuilt from the store at start-up.
 """
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -26,6 +25,7 @@ from .router import Route, Router
 from .spec import LegSpec, OrderSpec
 from .stats import Stats
 from .store import FillRow, Store
+from .sequencer import Sequencer
 from .timefmt import rfc3339
 from .venue_sim import FillsimExecution
 
@@ -52,40 +52,45 @@ class OrderDesk:
         self.metrics = Metrics([v.name for v in config.venues], self.execution.engine)
         self.stats = Stats()
         self.faults = ServiceFaults()
-        self.lock = threading.RLock()
         self._working: dict[str, OrderSpec] = {}
         self._seq = self.store.max_seq()
         self._restore()
+        self._sequencer = Sequencer(self.store)
+
+    def close(self) -> None:
+        self._sequencer.close()
+        self.store.close()
 
     # ------------------------------------------------------------------ order entry
     def submit(self, spec: OrderSpec) -> tuple[int, dict]:
         """Run the order path; returns (HTTP status, order view). The order is committed before return."""
         self.quotes.refresh()
-        with self.lock:
-            if spec.client_order_id:
-                prior = self.store.find_client_order(spec.account, spec.client_order_id)
-                if prior is not None:
-                    if prior["body"] == spec.body:
-                        return 200, self.view(prior)
-                    return self._reject(spec, Reject(
-                        "DUPLICATE", "client_order_id",
-                        f"client_order_id {spec.client_order_id} was already used by {prior['id']} "
-                        "with a different order", 409), keep_client_id=False)
-            reject = self.risk.check(spec)
-            route = None if reject else self.router.route(spec)
-            if isinstance(route, Reject):
-                reject = route
-            if not reject and self.faults.venue_rejects():
-                reject = Reject("VENUE_REJECT", "", f"{route.venue} rejected the order (reject storm drill)", 422)
-            if reject:
-                return self._reject(spec, reject)
-            return 201, self._accept(spec, route)
+        return self._sequencer.run(lambda db: self._submit(db, spec))
 
-    def _accept(self, spec: OrderSpec, route: Route) -> dict:
+    def _submit(self, db, spec: OrderSpec) -> tuple[int, dict]:
+        if spec.client_order_id:
+            prior = self.store.find_client_order(spec.account, spec.client_order_id)
+            if prior is not None:
+                if prior["body"] == spec.body:
+                    return 200, self.view(prior)
+                return self._reject(db, spec, Reject(
+                    "DUPLICATE", "client_order_id",
+                    f"client_order_id {spec.client_order_id} was already used by {prior['id']} "
+                    "with a different order", 409), keep_client_id=False)
+        reject = self.risk.check(spec)
+        route = None if reject else self.router.route(spec)
+        if isinstance(route, Reject):
+            reject = route
+        if not reject and self.faults.venue_rejects():
+            reject = Reject("VENUE_REJECT", "", f"{route.venue} rejected the order (reject storm drill)", 422)
+        if reject:
+            return self._reject(db, spec, reject)
+        return 201, self._accept(db, spec, route)
+
+    def _accept(self, db, spec: OrderSpec, route: Route) -> dict:
         order_id = self._next_id()
         row, legs = self._order_row(order_id, spec, "working", self.clock(), venue=route.venue), self._leg_rows(spec)
-        with self.store.transaction() as db:
-            Store.insert_order(db, row, legs)
+        Store.insert_order(db, row, legs)
         self._working[order_id] = spec
         self.risk.on_working(spec, spec.qty)
         self.risk.on_premium(spec.account, self.risk.notional(spec))
@@ -93,19 +98,18 @@ class OrderDesk:
         self.stats.order(spec.underlying, route.venue, "accepted")
         reports = self.execution.submit(order_id, spec, route)
         if reports:  # the venue filled or closed it: answer with what is stored now
-            self._apply(reports)
+            self._apply(db, reports)
             return self.view(self.store.get_order(order_id))
         return self.view(self._as_stored(row, legs, spec))
 
-    def _reject(self, spec: OrderSpec, reject: Reject, keep_client_id: bool = True) -> tuple[int, dict]:
+    def _reject(self, db, spec: OrderSpec, reject: Reject, keep_client_id: bool = True) -> tuple[int, dict]:
         order_id = self._next_id()
         row = self._order_row(order_id, spec, "rejected", self.clock(), reason=reject.reason,
                               reason_field=reject.field, message=reject.message)
         if not keep_client_id:
             row["client_order_id"] = None
         legs = self._leg_rows(spec)
-        with self.store.transaction() as db:
-            Store.insert_order(db, row, legs)
+        Store.insert_order(db, row, legs)
         self.metrics.orders.labels(spec.underlying, "none", "rejected").inc()
         self.metrics.rejects.labels(reject.reason).inc()
         self.stats.order(spec.underlying, None, "rejected", reject.reason)
@@ -119,69 +123,79 @@ class OrderDesk:
 
     # ------------------------------------------------------------------ lifecycle
     def cancel(self, order_id: str, cause: str = "client") -> dict:
-        with self.lock:
-            order = self.store.get_order(order_id)
-            if order is None:
-                raise DeskError(404, "not_found", f"no order {order_id}")
-            if order_id not in self._working:
-                raise DeskError(409, "conflict", f"order {order_id} is {order['status']}; nothing to cancel",
-                                self.view(order))
-            reports = self.execution.cancel(order_id)
-            self._apply(reports, cause=cause)
-            order = self.view(self.store.get_order(order_id))
-            if order["status"] not in ("cancelled",) and any(r.kind == "cancel_rejected" for r in reports):
-                raise DeskError(409, "conflict", f"cancel of {order_id} lost the race: the order is {order['status']}",
-                                order)
-            return order
+        """Cancel a working order; raises DeskError 404 (unknown) or 409 (closed, or a fill won the race)."""
+        error, order = self._sequencer.run(lambda db: self._cancel(db, order_id, cause))
+        if error:  # raised out here: inside the job it would roll back the fills the venue reported
+            raise error
+        return order
+
+    def _cancel(self, db, order_id: str, cause: str) -> tuple[DeskError | None, dict | None]:
+        order = self.store.get_order(order_id)
+        if order is None:
+            return DeskError(404, "not_found", f"no order {order_id}"), None
+        if order_id not in self._working:
+            return DeskError(409, "conflict", f"order {order_id} is {order['status']}; nothing to cancel",
+                             self.view(order)), None
+        reports = self.execution.cancel(order_id)
+        self._apply(db, reports, cause=cause)
+        order = self.view(self.store.get_order(order_id))
+        if order["status"] != "cancelled" and any(r.kind == "cancel_rejected" for r in reports):
+            return DeskError(409, "conflict", f"cancel of {order_id} lost the race: the order is {order['status']}",
+                             order), None
+        return None, order
 
     def set_trading_state(self, state: TradingState) -> list[str]:
         """Move the kill switch; HALTED cancels every working order. Returns the orders cancelled."""
-        with self.lock:
-            self.risk.state = state
-            self.metrics.set_state(state.value)
-            cancelled = []
-            if state is TradingState.HALTED:
-                for order_id in list(self._working):
-                    self._apply(self.execution.cancel(order_id), cause="kill_switch")
-                    if order_id not in self._working:
-                        cancelled.append(order_id)
-            return cancelled
+        return self._sequencer.run(lambda db: self._set_trading_state(db, state))
+
+    def _set_trading_state(self, db, state: TradingState) -> list[str]:
+        self.risk.state = state
+        self.metrics.set_state(state.value)
+        cancelled = []
+        if state is TradingState.HALTED:
+            for order_id in list(self._working):
+                self._apply(db, self.execution.cancel(order_id), cause="kill_switch")
+                if order_id not in self._working:
+                    cancelled.append(order_id)
+        return cancelled
 
     def poll(self) -> None:
         """Take new quotes and trade prints, let resting orders fill, refresh gauges (background thread)."""
         self.quotes.refresh()
-        with self.lock:
-            self._apply(self.execution.on_market())
+        self._sequencer.run(lambda db: self._apply(db, self.execution.on_market()))
         self.update_gauges()
 
+    def risk_utilization(self) -> dict[str, float]:
+        """Worst use of each risk limit, read in order with the changes to it."""
+        return self._sequencer.run(lambda db: self.risk.utilization())
+
     # ------------------------------------------------------------------ applying venue reports
-    def _apply(self, reports: list[Report], cause: str = "venue") -> None:
-        """Store what the venue did (fills, cancels, expiries) and move exposure; one transaction."""
+    def _apply(self, db, reports: list[Report], cause: str = "venue") -> None:
+        """Store what the venue did (fills, cancels, expiries) and move exposure."""
         if not reports:
             return
         touched: dict[str, OrderSpec] = {}
-        with self.store.transaction() as db:
-            for rep in reports:
-                spec = self._working.get(rep.order_id)
-                if spec is None:
-                    continue
-                touched[rep.order_id] = spec
-                if rep.kind == "fill":
-                    self._store_fill(db, rep, spec)
-                elif rep.kind in ("cancelled", "expired", "rejected"):
-                    self._settle(db, rep.order_id, spec)  # fills reported before the close count first
-                    order = db.execute("SELECT qty, filled_qty FROM orders WHERE id = ?", (rep.order_id,)).fetchone()
-                    leaves = order["qty"] - order["filled_qty"]
-                    self.risk.on_working(spec, leaves, -1)
-                    self.risk.on_premium(spec.account, -self.risk.notional(spec) * leaves / spec.qty)
-                    Store.update_order(db, rep.order_id, status=rep.kind, updated_at=self.clock(),
-                                       message=f"{rep.kind} ({cause})" if rep.kind == "cancelled" else None)
-                    self._working.pop(rep.order_id, None)
-                    self.metrics.cancels.labels(cause if rep.kind == "cancelled" else rep.kind).inc()
-                if rep.queue_ahead is not None:
-                    Store.update_order(db, rep.order_id, queue_ahead=rep.queue_ahead)
-            for order_id, spec in touched.items():
-                self._settle(db, order_id, spec)
+        for rep in reports:
+            spec = self._working.get(rep.order_id)
+            if spec is None:
+                continue
+            touched[rep.order_id] = spec
+            if rep.kind == "fill":
+                self._store_fill(db, rep, spec)
+            elif rep.kind in ("cancelled", "expired", "rejected"):
+                self._settle(db, rep.order_id, spec)  # fills reported before the close count first
+                order = db.execute("SELECT qty, filled_qty FROM orders WHERE id = ?", (rep.order_id,)).fetchone()
+                leaves = order["qty"] - order["filled_qty"]
+                self.risk.on_working(spec, leaves, -1)
+                self.risk.on_premium(spec.account, -self.risk.notional(spec) * leaves / spec.qty)
+                Store.update_order(db, rep.order_id, status=rep.kind, updated_at=self.clock(),
+                                   message=f"{rep.kind} ({cause})" if rep.kind == "cancelled" else None)
+                self._working.pop(rep.order_id, None)
+                self.metrics.cancels.labels(cause if rep.kind == "cancelled" else rep.kind).inc()
+            if rep.queue_ahead is not None:
+                Store.update_order(db, rep.order_id, queue_ahead=rep.queue_ahead)
+        for order_id, spec in touched.items():
+            self._settle(db, order_id, spec)
 
     def _store_fill(self, db, rep: Report, spec: OrderSpec) -> None:
         leg = spec.legs[rep.leg_no]
@@ -276,10 +290,9 @@ class OrderDesk:
         m.missed_trades.set(self.quotes.missed_trades)
         for venue, up in self.router.status().items():
             m.route_up.labels(venue).set(1 if up else 0)
-        with self.lock:
-            for limit, ratio in self.risk.utilization().items():
-                m.risk.labels(limit).set(ratio)
-            m.open_orders.set(len(self._working))
+        for limit, ratio in self.risk_utilization().items():
+            m.risk.labels(limit).set(ratio)
+        m.open_orders.set(len(self._working))
 
     @property
     def working_count(self) -> int:

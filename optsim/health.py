@@ -58,9 +58,8 @@ def health_report(desk) -> tuple[int, dict]:
         for venue in routes:
             checks[f"route-{venue}:connections"][0]["status"] = "fail"
 
-    with desk.lock:
-        util = desk.risk.utilization()
-        state = desk.risk.state.value
+    util = desk.risk_utilization()
+    state = desk.risk.state.value
     worst = max(util.values(), default=0.0)
     checks["risk:utilization"] = _check("risk", round(worst, 4), "warn" if worst >= mon.risk_utilization_threshold
                                         else "pass", "ratio", f"a risk limit is at {worst:.0%}", now=now)

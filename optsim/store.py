@@ -132,10 +132,6 @@ class Store:
             self._all.clear()
         self._local = threading.local()
 
-    def transaction(self):
-        """``with store.transaction() as db:`` — BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
-        return _Tx(self.conn())
-
     # ------------------------------------------------------------------ writes (inside a transaction)
     @staticmethod
     def insert_order(db: sqlite3.Connection, order: dict, legs: Iterable[dict]) -> None:
@@ -224,14 +220,3 @@ class Store:
             "FROM fills WHERE order_id = ? ORDER BY fill_id", (order["id"],))]
         return order
 
-
-class _Tx:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

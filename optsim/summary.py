@@ -59,8 +59,7 @@ def _venues(desk) -> list[dict]:
 
 
 def _risk(desk) -> dict:
-    with desk.lock:
-        return {limit: round(ratio, 4) for limit, ratio in desk.risk.utilization().items()}
+    return {limit: round(ratio, 4) for limit, ratio in desk.risk_utilization().items()}
 
 
 def _orders(desk) -> dict:

@@ -46,7 +46,7 @@ def app(config, snapshot):
     app = create_app(config)
     app.config["TESTING"] = True
     yield app
-    app.extensions["desk"].store.close()
+    app.extensions["desk"].close()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def shared_client(tmp_path_factory):
     app = create_app(load_config(overrides={"service": {"data_dir": str(tmp_path_factory.mktemp("admin")),
                                                         "admin_token": ADMIN_TOKEN}}))
     yield app.test_client()
-    app.extensions["desk"].store.close()
+    app.extensions["desk"].close()
 
 
 @pytest.mark.parametrize("method, path, body", ADMIN_ROUTES)
@@ -63,7 +63,7 @@ def test_no_configured_token_refuses_every_token(tmp_path, monkeypatch):
     r = app.test_client().get("/admin/kill-switch", headers={"Authorization": "Bearer anything"})
 
     # Assert
-    app.extensions["desk"].store.close()
+    app.extensions["desk"].close()
     assert r.status_code == 403 and r.get_json()["error"] == "forbidden"
 
 

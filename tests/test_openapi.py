@@ -32,7 +32,7 @@ def api_app(tmp_path_factory):
     write_snapshot(cfg)
     app = create_app(cfg)
     yield app
-    app.extensions["desk"].store.close()
+    app.extensions["desk"].close()
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,7 @@ def shared_client(tmp_path_factory):
     write_snapshot(cfg)
     app = create_app(cfg)
     yield app.test_client()
-    app.extensions["desk"].store.close()
+    app.extensions["desk"].close()
 
 
 # ---------------------------------------------------------------------------------------------- seed bodies
@@ -466,7 +466,7 @@ def test_orders_survive_an_app_restart_on_the_same_data_dir(config, client):
         fetched = c2.get(f"/orders/{order_id}")
         replay = c2.post("/orders/multi", json=dict(seed_multi(), client_order_id="keep-1"))
     finally:
-        app2.extensions["desk"].store.close()
+        app2.extensions["desk"].close()
 
     # Assert
     assert fetched.status_code == 200 and fetched.get_json()["status"] == "working"

@@ -53,7 +53,7 @@ def make_client(tmp_path):
 
     yield make
     for app in apps:
-        app.extensions["desk"].store.close()
+        app.extensions["desk"].close()
 
 
 def single(**changes) -> dict:
