@@ -54,7 +54,7 @@ class Router:
         if not candidates:
             down = sorted(n for n in self.venues if not self.is_up(n))
             return Reject("ROUTE_DOWN", "", "no live venue quotes " + ("this series" if spec.kind == "single" else
-                          "every leg") + (f" (down: {', '.join(down)})" if down else ""), 503)
+                          "every leg") + (f" (down: {', '.join(down)})" if down else ""))
         priced = [(name, self._touch(spec, [q.venues[name] for q in legs])) for name in candidates]
         buying = spec.side == "BUY" or spec.kind == "multi"
         marketable = [(name, px) for name, px in priced if px is not None and self._crosses(spec, px)]

@@ -145,8 +145,8 @@ CASES = [
     ("greeks-vega", {"vega_limit": 10}, {}, None, "/orders", single(), "GREEKS_LIMIT", 422, "qty"),
     ("greeks-portfolio-delta", {"portfolio_delta_limit": 10_000}, {}, None, "/orders", single(), "GREEKS_LIMIT",
      422, "qty"),
-    ("route-down-all-venues", {}, {"venues_down": ALL_VENUES}, None, "/orders", single(), "ROUTE_DOWN", 503, ""),
-    ("route-down-multi", {}, {"venues_down": ALL_VENUES}, None, "/orders/multi", multi(), "ROUTE_DOWN", 503, ""),
+    ("route-down-all-venues", {}, {"venues_down": ALL_VENUES}, None, "/orders", single(), "ROUTE_DOWN", 422, ""),
+    ("route-down-multi", {}, {"venues_down": ALL_VENUES}, None, "/orders/multi", multi(), "ROUTE_DOWN", 422, ""),
 ]
 
 

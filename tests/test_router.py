@@ -134,7 +134,7 @@ def test_multi_leg_with_no_venue_quoting_every_leg_is_route_down(make_client):
     r = client.post("/orders/multi", json=multi(price=10.00))
 
     # Assert
-    assert r.status_code == 503
+    assert r.status_code == 422
     assert r.get_json()["reason"] == "ROUTE_DOWN"
     assert "every leg" in r.get_json()["message"]
 
@@ -149,7 +149,7 @@ def test_every_venue_marked_down_by_admin_is_route_down(make_client):
     r = client.post("/orders", json=single())
 
     # Assert
-    assert r.status_code == 503
+    assert r.status_code == 422
     assert (r.get_json()["reason"], r.get_json()["details"][0]["field"]) == ("ROUTE_DOWN", "")
     assert "down: " in r.get_json()["message"]
 
@@ -162,4 +162,4 @@ def test_only_quoting_venue_down_is_route_down(make_client):
     r = client.post("/orders", json=single(price=1.00))
 
     # Assert
-    assert r.status_code == 503 and r.get_json()["reason"] == "ROUTE_DOWN"
+    assert r.status_code == 422 and r.get_json()["reason"] == "ROUTE_DOWN"

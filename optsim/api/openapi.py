@@ -150,7 +150,7 @@ ORDER_ENTRY = {
                   "409": _error("client_order_id reused with a different body (DUPLICATE)", "RiskReject"),
                   "422": {"description": "validation_failed (with details) or risk_reject (with reason and order)",
                           "content": {JSON: {"schema": {"anyOf": [ref("RiskReject"), ref("Error")]}}}},
-                  "429": _error("THROTTLED", "RiskReject"), "503": _error("ROUTE_DOWN", "RiskReject")},
+                  "429": _error("THROTTLED", "RiskReject")},
 }
 ORDER_ID = _path_param("order_id", "e.g. ORD-00000042")
 INCIDENT_ID = _path_param("incident_id", "e.g. INC-20250102-0007")

@@ -15,7 +15,7 @@ from ..occ import OccError, parse_symbol
 bp = Blueprint("orders", __name__)
 
 # HTTP status of a replayed reject (risk.Reject.status; the rest are 422)
-REPLAYED_REJECT_STATUS = {"HALTED": 403, "REDUCE_ONLY": 403, "THROTTLED": 429, "ROUTE_DOWN": 503}
+REPLAYED_REJECT_STATUS = {"HALTED": 403, "REDUCE_ONLY": 403, "THROTTLED": 429}
 STATUSES = ("working", "partially_filled", "filled", "cancelled", "rejected", "expired")
 
 
