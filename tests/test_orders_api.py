@@ -480,3 +480,12 @@ def test_snapshot_fixture_quotes_the_seed_series(snapshot, config):
     # Assert: the figures the tests above rely on
     assert (quote["bid"], quote["ask"], quote["ask_venue"]) == (25.10, 25.65, "CBOE")
     assert write_snapshot(config, seq=2)["quotes"][AAPL_210C]["bid"] == 15.60
+
+
+def test_a_utf8_byte_order_mark_before_the_json_is_accepted(client):
+    # Arrange: what some Windows tools send
+    raw = b"\xef\xbb\xbf" + json.dumps(single()).encode()
+    # Act
+    r = client.post("/orders", data=raw, content_type="application/json")
+    # Assert
+    assert r.status_code == 201, r.get_json()

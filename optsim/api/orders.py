@@ -1,6 +1,7 @@
 """Order entry and lifecycle: POST /orders, POST /orders/multi, GET /orders, GET/DELETE /orders/<id>."""
 from __future__ import annotations
 
+import codecs
 import json
 import time
 
@@ -35,6 +36,8 @@ def json_body():
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         raise ApiError(413, "payload_too_large", f"the body is over the {limit} byte limit",
                        [detail("", "PAYLOAD_TOO_LARGE", f"send at most {limit} bytes")]) from None
+    if raw.startswith(codecs.BOM_UTF8):  # some Windows tools put a byte-order mark before the JSON
+        raw = raw[len(codecs.BOM_UTF8):]
     try:
         return json.loads(raw, parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError) as exc:
