@@ -186,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{config.service.host}:{config.service.port}"
     log.info("trading date %s; dashboard %s/dashboard; admin token in %s", config.as_of, url, where)
     if not args.all:
+        log.warning("service only: no quote feed runs, so orders are rejected NO_REFERENCE and /health fails "
+                    "until %s appears; use --all to start the feed and the monitor too", data_dir / "quotes.json")
         serve(create_app(config))
         return 0
     return Supervisor(suite(args, data_dir, url), dict(os.environ)).run()

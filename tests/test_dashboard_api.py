@@ -140,3 +140,8 @@ def test_latency_series_keeps_bounded_closed_buckets_and_a_live_one():
     later = stats.latency_series(now=base + 5 * (LATENCY_BUCKETS_KEPT + 50))
     assert len(later) == LATENCY_BUCKETS_KEPT + 1
     assert later[-2]["t"] == base + 5 * (LATENCY_BUCKETS_KEPT + 49)
+
+
+def test_the_bare_address_leads_to_the_dashboard(client):
+    r = client.get("/")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/dashboard")

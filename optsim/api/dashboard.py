@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, redirect, send_from_directory
 
 from .. import runbook
 from ..summary import build_summary
@@ -25,6 +25,12 @@ def _strict(response: Response) -> Response:
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+@bp.get("/")
+def home():
+    """A person who opens the bare address wants the dashboard."""
+    return redirect("/dashboard", code=302)
 
 
 @bp.get("/dashboard")

@@ -234,6 +234,8 @@ OPERATIONS: dict[tuple[str, str], dict] = {
         "responses": {"200": _ok("the incident", "Incident"), "404": _error("unknown incident")}},
     ("/incidents/{incident_id}/ack", "post"): {**INCIDENT_CHANGE, "summary": "Acknowledge an incident"},
     ("/incidents/{incident_id}/resolve", "post"): {**INCIDENT_CHANGE, "summary": "Resolve an incident"},
+    ("/", "get"): {"tags": ["dashboard"], "summary": "Redirects to /dashboard",
+                   "responses": {"302": {"description": "to /dashboard"}}},
     ("/dashboard", "get"): {"tags": ["dashboard"], "summary": "The ops dashboard page",
                             "responses": {"200": _ok("HTML", media="text/html")}},
     ("/api/summary", "get"): {"tags": ["dashboard"], "summary": "What the dashboard polls",
