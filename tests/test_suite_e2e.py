@@ -57,7 +57,7 @@ def test_venue_marked_down_opens_route_down_for_that_venue_and_resolves(suite):
     # Assert
     assert "MIAX" in incident.summary or "MIAX" in str(incident.details)
     wait_for(lambda: not suite.incident_log().get(incident.incident_id).unresolved, 10, 0.1, "route_down to resolve")
-    listed = suite.get(f"/incidents?type=route_down").json()
+    listed = suite.get("/incidents?type=route_down").json()
     assert any(i["incident_id"] == incident.incident_id for i in listed["incidents"])
 
 
