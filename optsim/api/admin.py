@@ -5,14 +5,12 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ..errors import ApiError, detail
 from ..risk import TradingState
+from . import desk
 from .auth import require_admin
 from .orders import json_body
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-
-def desk():
-    return current_app.extensions["desk"]
 
 
 def _body() -> dict:

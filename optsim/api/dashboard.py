@@ -7,10 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, send_from_directory
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    send_from_directory,
+)
 
 from .. import runbook
 from ..summary import build_summary
+from . import desk
 from .incidents import incident_log
 
 bp = Blueprint("dashboard", __name__)
@@ -40,7 +48,7 @@ def dashboard():
 
 @bp.get("/api/summary")
 def summary():
-    response = jsonify(build_summary(current_app.extensions["desk"], incident_log()))
+    response = jsonify(build_summary(desk(), incident_log()))
     response.headers["Cache-Control"] = "no-store"
     return response
 

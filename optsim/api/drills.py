@@ -22,6 +22,7 @@ from flask import Blueprint, current_app, jsonify
 
 from .. import feedctl
 from ..errors import ApiError, detail
+from . import desk
 from .admin import _body
 from .auth import require_admin
 
@@ -30,9 +31,6 @@ bp = Blueprint("drills", __name__, url_prefix="/admin/drills")
 FEED_FAULTS = ("feed_stall", "feed_freeze", "crossed_market", "wide_spreads", "venue_dark", "seq_gap")
 SERVICE_FAULTS = ("venue_down", "latency_spike", "reject_storm")
 
-
-def desk():
-    return current_app.extensions["desk"]
 
 
 def _bad(field: str, message: str) -> ApiError:

@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..health import health_report
 from ..timefmt import rfc3339
+from . import desk
 
 bp = Blueprint("ops", __name__)
 
-
-def desk():
-    return current_app.extensions["desk"]
 
 
 @bp.get("/health")

@@ -8,10 +8,11 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..desk import DeskError, OrderDesk
+from ..desk import DeskError
 from ..errors import ApiError, detail, validation_failed
 from ..models import parse_order
 from ..occ import OccError, parse_symbol
+from . import desk
 
 bp = Blueprint("orders", __name__)
 
@@ -19,9 +20,6 @@ bp = Blueprint("orders", __name__)
 REPLAYED_REJECT_STATUS = {"HALTED": 403, "REDUCE_ONLY": 403, "THROTTLED": 429}
 STATUSES = ("working", "partially_filled", "filled", "cancelled", "rejected", "expired")
 
-
-def desk() -> OrderDesk:
-    return current_app.extensions["desk"]
 
 
 def json_body():
