@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 
-from optsim.config import cli_overrides, load_config
+from optsim.config import ConfigError, cli_overrides, load_config
 from optsim.feed import Publisher
 from optsim.feedctl import FaultSet, parse_faults
 
@@ -57,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     feed = {k: v for k, v in {"interval_s": args.interval, "seed": args.seed}.items() if v is not None}
     if feed:
         overrides["feed"] = feed
-    config = load_config(args.config, overrides)
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as exc:
+        logging.getLogger("feed").error("bad configuration:\n%s", exc)
+        return 2
     publisher = Publisher(config, config.data_dir, flag_faults(args))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

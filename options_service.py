@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask
 
 from optsim import errors
-from optsim.config import Config, cli_overrides, load_config
+from optsim.config import Config, ConfigError, cli_overrides, load_config
 from optsim.desk import OrderDesk
 
 
@@ -83,8 +83,13 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    return load_config(args.config, cli_overrides(host=args.host, port=args.port, data_dir=args.data_dir,
-                                                  as_of=args.as_of))
+    """The config the flags ask for; a bad file, key or flag value ends the program with exit code 2."""
+    try:
+        return load_config(args.config, cli_overrides(host=args.host, port=args.port, data_dir=args.data_dir,
+                                                      as_of=args.as_of))
+    except ConfigError as exc:
+        print(f"bad configuration:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def main(argv: list[str] | None = None) -> int:

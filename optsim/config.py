@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class Section(BaseModel):
@@ -224,19 +224,29 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the file or each bad key, one per line."""
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Defaults, then the TOML file at ``path`` (if any), then ``overrides`` (nested mapping).
 
-    Raises ``pydantic.ValidationError`` naming the bad key, ``FileNotFoundError`` for a missing file
-    and ``tomllib.TOMLDecodeError`` for a malformed one.
+    Raises ``ConfigError`` for a missing or malformed file and for any bad key or value.
     """
     data: dict[str, Any] = {}
     if path:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
     if overrides:
         data = _merge(data, overrides)
-    return Config.model_validate(data)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})"
+                                    for e in exc.errors(include_url=False))) from exc
 
 
 def cli_overrides(*, host=None, port=None, data_dir=None, as_of=None) -> dict[str, Any]:

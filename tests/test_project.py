@@ -48,3 +48,20 @@ def test_flags_override_file(tmp_path):
     config = load_config(path, {"service": {"port": 9100, "as_of": "2025-01-02"}})
     assert config.service.port == 9100
     assert config.as_of.isoformat() == "2025-01-02"
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--as-of", "2025-13-45"], "service.as_of"),
+    (["--config", "{bad}"], "risk.max_contract: Extra inputs are not permitted"),
+    (["--config", "{missing}"], "No such file"),
+])
+def test_a_bad_flag_or_config_is_one_clear_message_and_exit_2(tmp_path, argv, says):
+    import subprocess
+    import sys
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[risk]\nmax_contract = 5\n")
+    argv = [a.format(bad=bad, missing=tmp_path / "nope.toml") for a in argv]
+    done = subprocess.run([sys.executable, str(ROOT / "run_simulator.py"), *argv], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert says in done.stderr and "Traceback" not in done.stderr
