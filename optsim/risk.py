@@ -94,6 +94,13 @@ class Exposure:
         return out
 
 
+def same_side_contracts(contracts: dict[str, int]) -> int:
+    """Contracts on the busier side of the market: long calls + short puts, or long puts + short calls."""
+    bullish = sum(abs(q) for s, q in contracts.items() if (s[12] == "C") == (q > 0))
+    bearish = sum(abs(q) for s, q in contracts.items() if (s[12] == "P") == (q > 0))
+    return max(bullish, bearish)
+
+
 class RiskEngine:
     def __init__(self, config: Config, chain: Chain, quotes: QuoteBook, clock: Callable[[], float] = time.time):
         self.config, self.chain, self.quotes, self.clock = config, chain, quotes, clock
@@ -103,7 +110,7 @@ class RiskEngine:
         self._recent: dict[str, deque[float]] = defaultdict(deque)  # account -> order times (throttle)
         self._fingerprints: dict[tuple, float] = {}  # duplicate detection: order key -> last seen
         self._fingerprint_times: deque[tuple[float, tuple]] = deque()  # (seen, key), oldest first, for expiry
-        self._greeks_cache: tuple[int, dict[str, LegGreeks]] = (-1, {})
+        self._greeks_cache: tuple[int, dict[str, LegGreeks | None]] = (-1, {})  # (snapshot seq, per series)
         self.checks: list[Callable[[OrderSpec], Reject | None]] = [
             self.check_trading_state, self.check_throttle, self.check_restricted, self.check_listed,
             self.check_tick, self.check_max_contracts, self.check_reference, self.check_notional,
@@ -240,23 +247,14 @@ class RiskEngine:
         return None
 
     def check_position(self, spec: OrderSpec) -> Reject | None:
-        projected = self._projected(spec)
-        bullish = sum(q for s, q in projected.items() if (s[12] == "C") == (q > 0))
-        bearish = sum(abs(q) for s, q in projected.items() if (s[12] == "P") == (q > 0))
-        side = max(bullish, bearish)
+        side = same_side_contracts(self._projected(spec))
         if side > self.limits.position_limit:
             return Reject("POSITION_LIMIT", "qty", f"{spec.underlying} same-side position would be {side} contracts, "
                                                    f"over the {self.limits.position_limit} limit")
         return None
 
     def check_greeks(self, spec: OrderSpec) -> Reject | None:
-        greeks = self._series_greeks()
-        delta = vega = 0.0
-        for symbol, qty in self._projected(spec).items():
-            g = greeks.get(symbol)
-            if g:
-                delta += g.delta * qty
-                vega += g.vega * qty
+        delta, vega = self._greek_totals(self._projected(spec))
         if abs(delta) > self.limits.delta_limit:
             return Reject("GREEKS_LIMIT", "qty", f"{spec.underlying} delta would be {delta:,.0f} shares, "
                                                  f"over the {self.limits.delta_limit:,.0f} limit")
@@ -289,17 +287,13 @@ class RiskEngine:
         accounts = {a for a, _ in self.exposure.filled} | {a for a, _ in self.exposure.working}
         out = {"credit": max((v / self.limits.credit_limit for v in self.exposure.premium.values()), default=0.0),
                "position": 0.0, "delta": 0.0, "vega": 0.0}
-        greeks = self._series_greeks()
         for account in accounts:
             for root in self.config.underlyings:
                 projected = self.exposure.series(account, root)
                 if not projected:
                     continue
-                bull = sum(q for s, q in projected.items() if (s[12] == "C") == (q > 0))
-                bear = sum(abs(q) for s, q in projected.items() if (s[12] == "P") == (q > 0))
-                out["position"] = max(out["position"], max(bull, bear) / self.limits.position_limit)
-                delta = sum(greeks[s].delta * q for s, q in projected.items() if s in greeks)
-                vega = sum(greeks[s].vega * q for s, q in projected.items() if s in greeks)
+                out["position"] = max(out["position"], same_side_contracts(projected) / self.limits.position_limit)
+                delta, vega = self._greek_totals(projected)
                 out["delta"] = max(out["delta"], abs(delta) / self.limits.delta_limit)
                 out["vega"] = max(out["vega"], abs(vega) / self.limits.vega_limit)
         return out
@@ -337,33 +331,37 @@ class RiskEngine:
 
     def portfolio_greeks(self, account: str, extra: dict[str, int] | None = None) -> tuple[float, float]:
         """Dollar delta and vega of the account across underlyings, with ``extra`` contracts added."""
-        greeks = self._series_greeks()
         totals: dict[str, int] = defaultdict(int)
         for book in (self.exposure.filled, self.exposure.working):
             for symbol, qty in book.by_account.get(account, {}).items():
                 totals[symbol] += qty
         for symbol, qty in (extra or {}).items():
             totals[symbol] += qty
-        d = sum(greeks[s].delta * greeks[s].spot * q for s, q in totals.items() if s in greeks)
-        v = sum(greeks[s].vega * q for s, q in totals.items() if s in greeks)
-        return d, v
+        return self._greek_totals(totals, dollar=True)
 
-    def _series_greeks(self) -> dict[str, LegGreeks]:
-        """Greeks per contract for every quoted series, computed once per feed snapshot."""
+    def _greek_totals(self, contracts: dict[str, int], dollar: bool = False) -> tuple[float, float]:
+        """Delta (shares, or $ with ``dollar``) and vega ($/vol pt) of signed contracts; unpriced series add 0."""
+        delta = vega = 0.0
+        for symbol, qty in contracts.items():
+            g = self._greeks(symbol)
+            if g:
+                delta += g.delta * qty * (g.spot if dollar else 1.0)
+                vega += g.vega * qty
+        return delta, vega
+
+    def _greeks(self, symbol: str) -> LegGreeks | None:
+        """Greeks per contract of one series, computed at most once per feed snapshot."""
         snap = self.quotes.snapshot
-        if snap is None:
-            return {}
-        if self._greeks_cache[0] == snap.seq:
-            return self._greeks_cache[1]
-        cache: dict[str, LegGreeks] = {}
-        rate, q_yield = self.config.chain.rate, self.config.chain.dividend_yield
-        symbols = {s for _, s in self.exposure.filled} | {s for _, s in self.exposure.working}
-        for symbol in symbols:
-            cache[symbol] = self._greeks_for(symbol, rate, q_yield)
-        self._greeks_cache = (snap.seq, cache)
-        return cache
+        seq = snap.seq if snap else -1
+        if self._greeks_cache[0] != seq:
+            self._greeks_cache = (seq, {})
+        cache = self._greeks_cache[1]
+        if symbol not in cache:
+            cache[symbol] = self._greeks_for(symbol)
+        return cache[symbol]
 
-    def _greeks_for(self, symbol: str, rate: float, q_yield: float) -> LegGreeks | None:
+    def _greeks_for(self, symbol: str) -> LegGreeks | None:
+        rate, q_yield = self.config.chain.rate, self.config.chain.dividend_yield
         contract, quote = self.chain.get(symbol), self.quotes.quote(symbol)
         spot = self.quotes.spot(contract.underlying) if contract else None
         if not contract or not quote or not spot or not quote.iv:
@@ -380,11 +378,8 @@ class RiskEngine:
 
     def _projected(self, spec: OrderSpec) -> dict[str, int]:
         projected = self.exposure.series(spec.account, spec.underlying)
-        greeks = self._series_greeks()
         for symbol, qty in self._order_qty(spec).items():
             projected[symbol] += qty
-            if symbol not in greeks:
-                greeks[symbol] = self._greeks_for(symbol, self.config.chain.rate, self.config.chain.dividend_yield)
         return projected
 
     def _reduces_only(self, spec: OrderSpec) -> bool:

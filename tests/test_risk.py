@@ -344,3 +344,28 @@ def test_rejects_are_counted_per_reason_in_orders_total(make_client):
     assert samples[("optsim_orders_total", (("status", "rejected"), ("underlying", "AAPL"), ("venue", "none")))] == 1
     assert samples[("optsim_orders_total", (("status", "accepted"), ("underlying", "AAPL"), ("venue", "C2")))] == 1
     assert samples[("optsim_order_rejects_total", (("reason", "QTY_LIMIT"),))] == 1
+
+
+def test_short_puts_add_to_long_calls_on_the_same_side_of_the_market(tmp_path):
+    # Arrange: 10 long calls working; 10 short puts are also bullish, 20 > 15
+    cfg = load_config(overrides={"service": {"data_dir": str(tmp_path), "as_of": AS_OF},
+                                 "risk": {"position_limit": 15}})
+    write_snapshot(cfg)
+    app = create_app(cfg)
+    client = app.test_client()
+    assert client.post("/orders", json=single(price=1.25)).status_code == 201
+    # Act
+    r = client.post("/orders", json=single(option_type="P", side="SELL", price=50.0))
+    # Assert
+    assert (r.status_code, r.get_json()["reason"]) == (422, "POSITION_LIMIT")
+    app.extensions["desk"].close()
+
+
+def test_a_position_in_a_series_without_a_quote_does_not_break_health_or_metrics(client):
+    # Arrange: held contracts in a series the feed does not quote (no Greeks can be computed)
+    desk = client.application.extensions["desk"]
+    desk.risk.on_fill("DEFAULT", "AAPL  250117C00999000", "BUY", 5)
+    # Act / Assert
+    assert client.get("/health").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    assert desk.risk_utilization()["position"] > 0
