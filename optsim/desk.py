@@ -236,7 +236,7 @@ class OrderDesk:
 
     # ------------------------------------------------------------------ views and gauges
     def view(self, order: dict) -> dict:
-        """The public JSON shape of an order (see README 'Order answers')."""
+        """The public JSON shape of an order (``GET /orders/<id>``; schema ``Order`` in /openapi.json)."""
         legs = []
         for leg in order["legs"]:
             sym = parse_symbol(leg["symbol"])
