@@ -19,7 +19,8 @@ from .chain import Chain
 from .config import TICK_CLASSES, Config
 from .greeks import black_scholes, year_fraction
 from .occ import mpv, on_tick, to_decimal
-from .quotes import Quote, QuoteBook
+from .packages import synthetic
+from .quotes import QuoteBook
 from .spec import OrderSpec
 
 
@@ -218,7 +219,10 @@ class RiskEngine:
                     return Reject("PRICE_COLLAR", "price",
                                   f"sell limit {price} is more than the collar through the NBB {q.bid} (min {floor:.2f})")
             return None
-        _, syn_ask = self.synthetic_nbbo(spec)
+        syn_ask = synthetic(spec, [self.quotes.quote(leg.symbol.padded) for leg in spec.legs]).ask
+        if syn_ask is None:
+            return Reject("NO_REFERENCE", "legs", "no synthetic offer to collar against: a bought leg has no offer "
+                                                  "or a sold leg no bid")
         cap = self._collar_bound(syn_ask, +1)
         if float(spec.limit_price) > cap + 1e-9:
             return Reject("PRICE_COLLAR", "price", f"net {spec.limit_price} is more than the collar through the "
@@ -308,21 +312,8 @@ class RiskEngine:
             q = self.quotes.quote(spec.legs[0].symbol.padded)
             px = (q.ask if spec.side == "BUY" else q.bid) if q else 0.0
             return px * mult * spec.qty
-        bid, ask = self.synthetic_nbbo(spec)
-        return max(abs(bid), abs(ask)) * mult * spec.qty
-
-    def synthetic_nbbo(self, spec: OrderSpec) -> tuple[float, float]:
-        """Package bid and ask: ask = Σ bought r·NBO − Σ sold r·NBB; bid = Σ bought r·NBB − Σ sold r·NBO."""
-        bid = ask = 0.0
-        for leg in spec.legs:
-            q: Quote = self.quotes.quote(leg.symbol.padded)
-            if leg.side == "BUY":
-                ask += leg.ratio * q.ask
-                bid += leg.ratio * q.bid
-            else:
-                ask -= leg.ratio * q.bid
-                bid -= leg.ratio * q.ask
-        return round(bid, 6), round(ask, 6)
+        syn = synthetic(spec, [self.quotes.quote(leg.symbol.padded) for leg in spec.legs])
+        return max(abs(syn.bid or 0.0), abs(syn.ask or 0.0)) * mult * spec.qty
 
     def _collar_bound(self, contra: float, direction: int) -> float:
         pct = self.limits.collar_low_pct if abs(contra) <= self.limits.collar_threshold else self.limits.collar_high_pct

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from .config import Config
+from .packages import synthetic, touch
 from .quotes import QuoteBook, VenueQuote
 from .risk import Reject
 from .spec import OrderSpec
@@ -69,21 +70,9 @@ class Router:
     def _touch(self, spec: OrderSpec, venue_legs: list[VenueQuote]) -> float | None:
         """The price this venue would trade the order at now: contra side per leg, netted for a package."""
         if spec.kind == "single":
-            q = venue_legs[0]
-            if spec.side == "BUY":
-                return q.ask if q.ask_size > 0 and q.ask > 0 else None
-            return q.bid if q.bid_size > 0 else None
-        total = 0.0
-        for leg, q in zip(spec.legs, venue_legs):
-            if leg.side == "BUY":
-                if not (q.ask_size > 0 and q.ask > 0):
-                    return None
-                total += leg.ratio * q.ask
-            else:
-                if q.bid_size <= 0:
-                    return None
-                total -= leg.ratio * q.bid
-        return round(total, 6)
+            quote = touch(venue_legs[0])
+            return quote.ask if spec.side == "BUY" else quote.bid
+        return synthetic(spec, venue_legs).ask
 
     @staticmethod
     def _crosses(spec: OrderSpec, touch: float) -> bool:

@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass
 
 import fillsim
-from fillsim import ReportKind, Touch
+from fillsim import ReportKind
 
 from .config import Config, FillConfig, Venue
 from .execution import Report
+from .packages import legs, touch
 from .quotes import QuoteBook, VenueQuote
 from .router import Route
 from .spec import OrderSpec
@@ -158,9 +159,8 @@ class FillsimExecution:
 
     # ------------------------------------------------------------------ packages
     def _package(self, spec: OrderSpec, venue: str, leaves: int) -> _Package:
-        legs = tuple(fillsim.Leg(leg.symbol.padded, leg.sign, leg.ratio) for leg in spec.legs)
         limit = float(spec.limit_price) if spec.limit_price is not None else MARKET_LIMIT
-        return _Package(venue, legs, limit, leaves, all_or_none=False)
+        return _Package(venue, legs(spec), limit, leaves, all_or_none=False)
 
     def _submit_package(self, order_id: str, spec: OrderSpec, venue: str) -> list[Report]:
         self._packages[order_id] = self._package(spec, venue, spec.qty)
@@ -178,8 +178,7 @@ class FillsimExecution:
             vq = quote.venues.get(pkg.venue) if quote else None
             if vq is None:
                 return []
-            touches[leg.instrument] = Touch(vq.bid if vq.bid_size else None, vq.bid_size,
-                                            vq.ask if vq.ask_size else None, vq.ask_size)
+            touches[leg.instrument] = touch(vq)
         fill = fillsim.fill_package(pkg.legs, pkg.limit, pkg.leaves, touches, pkg.all_or_none)
         if fill is None:
             return []

@@ -369,3 +369,13 @@ def test_a_position_in_a_series_without_a_quote_does_not_break_health_or_metrics
     assert client.get("/health").status_code == 200
     assert client.get("/metrics").status_code == 200
     assert desk.risk_utilization()["position"] > 0
+
+
+def test_a_package_whose_bought_leg_has_no_offer_has_no_reference_to_collar_against(config, client):
+    # Arrange: the 200 call shows a bid but no offer, so the vertical has no synthetic offer
+    write_snapshot(config, seq=2, overrides={"AAPL  250117C00200000": {"ask": 0.0, "ask_size": 0}})
+    # Act
+    r = client.post("/orders/multi", json=seed_multi())
+    # Assert
+    body = r.get_json()
+    assert (r.status_code, body["reason"], body["details"][0]["field"]) == (422, "NO_REFERENCE", "legs")
