@@ -280,9 +280,9 @@ class OrderDesk:
 
     def update_gauges(self) -> None:
         m, snap = self.metrics, self.quotes.snapshot
-        hb = self.quotes.heartbeat()
-        if hb and isinstance(hb.get("ts"), (int, float)):
-            m.heartbeat_ts.set(hb["ts"])
+        beat = self.quotes.beat_time(self.quotes.heartbeat())
+        if beat is not None:
+            m.heartbeat_ts.set(beat)
         if snap is not None:
             m.quote_age.set(self.quotes.age() or 0.0)
             m.feed_seq.set(snap.seq)

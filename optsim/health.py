@@ -33,9 +33,8 @@ def health_report(desk) -> tuple[int, dict]:
     mon = cfg.monitor
     checks: dict[str, list[dict]] = {}
 
-    hb = desk.quotes.heartbeat()
-    hb_ts = hb.get("ts") if hb else None
-    if not isinstance(hb_ts, (int, float)):
+    hb_ts = desk.quotes.beat_time(desk.quotes.heartbeat())
+    if hb_ts is None:
         snap = desk.quotes.snapshot
         hb_ts = snap.ts if snap else None
     if hb_ts is None:

@@ -182,3 +182,9 @@ class QuoteBook:
         except (OSError, ValueError):
             return None
         return hb if isinstance(hb, dict) else None
+
+    @staticmethod
+    def beat_time(heartbeat: dict | None) -> float | None:
+        """When the feed last beat (epoch s), or None without a heartbeat that says so."""
+        ts = heartbeat.get("ts") if heartbeat else None
+        return float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None

@@ -48,7 +48,8 @@ def quotes_status():
     snap, hb = d.quotes.snapshot, d.quotes.heartbeat()
     cfg = d.config.monitor
     age = d.quotes.age()
-    hb_age = round(d.clock() - hb["ts"], 3) if hb and isinstance(hb.get("ts"), (int, float)) else None
+    beat = d.quotes.beat_time(hb)
+    hb_age = round(d.clock() - beat, 3) if beat is not None else None
     state = ("absent" if age is None else "stale" if age > cfg.feed_stale_after_s
              else "slow" if age > cfg.feed_warn_after_s else "fresh")
     return jsonify({
