@@ -22,10 +22,10 @@ from .occ import parse_symbol
 from .quotes import QuoteBook
 from .risk import Reject, RiskEngine, TradingState
 from .router import Route, Router
+from .sequencer import Sequencer
 from .spec import LegSpec, OrderSpec
 from .stats import Stats
 from .store import FillRow, Store
-from .sequencer import Sequencer
 from .timefmt import rfc3339
 from .venue_sim import FillsimExecution
 
@@ -82,7 +82,7 @@ class OrderDesk:
         if isinstance(route, Reject):
             reject = route
         if not reject and self.faults.venue_rejects():
-            reject = Reject("VENUE_REJECT", "", f"{route.venue} rejected the order (reject storm drill)", 422)
+            reject = Reject("VENUE_REJECT", "", f"{route.venue} rejected the order (reject storm drill)")
         if reject:
             return self._reject(db, spec, reject)
         return 201, self._accept(db, spec, route)

@@ -23,7 +23,6 @@ from .packages import synthetic
 from .quotes import QuoteBook
 from .spec import OrderSpec
 
-
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 
 
@@ -38,7 +37,19 @@ class Reject:
     reason: str  # stable code, e.g. PRICE_COLLAR
     field: str  # request field at fault ("" = the order as a whole)
     message: str
-    status: int = 422
+    status: int = 0  # HTTP status; 0 = the reason's own (http_status)
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            object.__setattr__(self, "status", http_status(self.reason))
+
+
+#: HTTP status of a reject by reason; every other reason answers 422.
+REJECT_HTTP_STATUS = {"HALTED": 403, "REDUCE_ONLY": 403, "THROTTLED": 429}
+
+
+def http_status(reason: str) -> int:
+    return REJECT_HTTP_STATUS.get(reason, 422)
 
 
 def _on_tick(price: Decimal, tick: Decimal) -> bool:
@@ -129,9 +140,9 @@ class RiskEngine:
     # ------------------------------------------------------------------ checks
     def check_trading_state(self, spec: OrderSpec) -> Reject | None:
         if self.state is TradingState.HALTED:
-            return Reject("HALTED", "", "trading is halted (kill switch engaged)", 403)
+            return Reject("HALTED", "", "trading is halted (kill switch engaged)")
         if self.state is TradingState.REDUCING and not self._reduces_only(spec):
-            return Reject("REDUCE_ONLY", "", "trading state is REDUCING: only orders that shrink positions", 403)
+            return Reject("REDUCE_ONLY", "", "trading state is REDUCING: only orders that shrink positions")
         return None
 
     def check_throttle(self, spec: OrderSpec) -> Reject | None:
@@ -140,7 +151,7 @@ class RiskEngine:
             window.popleft()
         if len(window) >= self.limits.max_orders_per_s:
             return Reject("THROTTLED", "account",
-                          f"account {spec.account} is over {self.limits.max_orders_per_s} orders/s", 429)
+                          f"account {spec.account} is over {self.limits.max_orders_per_s} orders/s")
         window.append(now)
         return None
 

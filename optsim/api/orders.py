@@ -12,12 +12,11 @@ from ..desk import DeskError
 from ..errors import ApiError, detail, validation_failed
 from ..models import parse_order
 from ..occ import OccError, parse_symbol
+from ..risk import http_status
 from . import desk
 
 bp = Blueprint("orders", __name__)
 
-# HTTP status of a replayed reject (risk.Reject.status; the rest are 422)
-REPLAYED_REJECT_STATUS = {"HALTED": 403, "REDUCE_ONLY": 403, "THROTTLED": 429}
 STATUSES = ("working", "partially_filled", "filled", "cancelled", "rejected", "expired")
 
 
@@ -51,21 +50,25 @@ def _no_constants(name: str):
 
 
 def _enter(endpoint: str):
+    """The order path's HTTP face; every request, good or bad, is timed into the latency histogram."""
     started = time.perf_counter()
     d = desk()
     try:
-        body = json_body()
-        spec = parse_order(body, endpoint=endpoint)
+        return _answer(d, endpoint)
+    finally:
+        elapsed = time.perf_counter() - started
+        d.metrics.latency.observe(elapsed)
+        d.stats.latency(elapsed)
+
+
+def _answer(d, endpoint: str):
+    try:
+        spec = parse_order(json_body(), endpoint=endpoint)
     except ApiError:
         d.record_invalid()
-        d.stats.latency(time.perf_counter() - started)
-        d.metrics.latency.observe(time.perf_counter() - started)
         raise
     d.faults.delay()
     status, order = d.submit(spec)
-    elapsed = time.perf_counter() - started
-    d.metrics.latency.observe(elapsed)
-    d.stats.latency(elapsed)
     if order["status"] == "rejected":
         r = order["reject"]
         error = ApiError(status, "risk_reject", r["message"], [detail(r["field"], r["reason"], r["message"])],
@@ -74,7 +77,7 @@ def _enter(endpoint: str):
             raise error
         # an idempotent retry of a rejected order: the same reject again, marked as a replay
         response = jsonify(error.to_dict())
-        response.status_code = REPLAYED_REJECT_STATUS.get(r["reason"], 422)
+        response.status_code = http_status(r["reason"])
         response.headers["Idempotent-Replayed"] = "true"
         return response
     response = jsonify(order)
