@@ -96,6 +96,7 @@ class OrderDesk:
         self.risk.on_premium(spec.account, self.risk.notional(spec))
         self.metrics.orders.labels(spec.underlying, route.venue, "accepted").inc()
         self.stats.order(spec.underlying, route.venue, "accepted")
+        self.stats.moved(None, "working")
         reports = self.execution.submit(order_id, spec, route)
         if reports:  # the venue filled or closed it: answer with what is stored now
             self._apply(db, reports)
@@ -113,6 +114,7 @@ class OrderDesk:
         self.metrics.orders.labels(spec.underlying, "none", "rejected").inc()
         self.metrics.rejects.labels(reject.reason).inc()
         self.stats.order(spec.underlying, None, "rejected", reject.reason)
+        self.stats.moved(None, "rejected")
         return reject.status, self.view(self._as_stored(row, legs, spec))
 
     def record_invalid(self) -> None:
@@ -184,8 +186,10 @@ class OrderDesk:
                 self._store_fill(db, rep, spec)
             elif rep.kind in ("cancelled", "expired", "rejected"):
                 self._settle(db, rep.order_id, spec)  # fills reported before the close count first
-                order = db.execute("SELECT qty, filled_qty FROM orders WHERE id = ?", (rep.order_id,)).fetchone()
+                order = db.execute("SELECT qty, filled_qty, status FROM orders WHERE id = ?",
+                                   (rep.order_id,)).fetchone()
                 leaves = order["qty"] - order["filled_qty"]
+                self.stats.moved(order["status"], rep.kind)
                 self.risk.on_working(spec, leaves, -1)
                 self.risk.on_premium(spec.account, -self.risk.notional(spec) * leaves / spec.qty)
                 Store.update_order(db, rep.order_id, status=rep.kind, updated_at=self.clock(),
@@ -230,6 +234,8 @@ class OrderDesk:
         status = order["status"]
         if status in ("working", "partially_filled"):
             status = "filled" if packages >= order["qty"] else "partially_filled" if packages else "working"
+        if status != order["status"]:
+            self.stats.moved(order["status"], status)
         Store.update_order(db, order_id, filled_qty=packages, avg_price=avg, status=status, updated_at=self.clock())
         if status not in ("working", "partially_filled"):
             self._working.pop(order_id, None)

@@ -11,7 +11,6 @@ import threading
 import time
 from collections import Counter, deque
 
-OPEN_STATUSES = ("working", "partially_filled")
 LATENCY_BUCKET_S = 5.0  # one p50/p95/p99 sample per this many seconds
 LATENCY_BUCKETS_KEPT = 120  # ten minutes of samples
 
@@ -27,7 +26,7 @@ class Stats:
         self.contracts_by_venue: Counter[str] = Counter()
         self.latencies: deque[tuple[float, float]] = deque(maxlen=4096)  # (epoch, seconds) of recent orders
         self.latency_samples: deque[dict] = deque(maxlen=LATENCY_BUCKETS_KEPT)  # closed buckets, oldest first
-        self.outcomes = Outcomes()
+        self.by_current_status: Counter[str] = Counter()  # stored orders by their status now
 
     def order(self, underlying: str | None, venue: str | None, status: str, reason: str | None = None) -> None:
         with self._lock:
@@ -37,6 +36,13 @@ class Stats:
                 self.by_venue[venue] += 1
             if reason:
                 self.reject_reasons[reason] += 1
+
+    def moved(self, old: str | None, new: str) -> None:
+        """An order was stored with status ``new`` (``old`` None) or changed from ``old`` to ``new``."""
+        with self._lock:
+            if old:
+                self.by_current_status[old] -= 1
+            self.by_current_status[new] += 1
 
     def fill(self, venue: str, qty: int) -> None:
         with self._lock:
@@ -52,6 +58,7 @@ class Stats:
         with self._lock:
             for row in db.execute("SELECT underlying, venue, status, reason, COUNT(*) AS n FROM orders "
                                   "GROUP BY underlying, venue, status, reason"):
+                self.by_current_status[row["status"]] += row["n"]
                 if row["status"] == "rejected":
                     self.by_status["rejected"] += row["n"]
                     self.reject_reasons[row["reason"]] += row["n"]
@@ -67,6 +74,7 @@ class Stats:
         with self._lock:
             return {"orders_by_underlying": dict(self.by_underlying), "orders_by_venue": dict(self.by_venue),
                     "orders_by_outcome": dict(self.by_status), "reject_reasons": dict(self.reject_reasons),
+                    "orders_by_status": {k: v for k, v in self.by_current_status.items() if v},
                     "fills_by_venue": dict(self.fills_by_venue), "contracts_by_venue": dict(self.contracts_by_venue)}
 
     def latency_series(self, now: float | None = None, bucket_s: float = LATENCY_BUCKET_S) -> list[dict]:
@@ -110,55 +118,3 @@ def _percentiles(t: float, values: list[float]) -> dict:
         return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else None
 
     return {"t": t, "n": len(ordered), "p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99)}
-
-
-class Outcomes:
-    """Stored orders by their current status (working, filled, cancelled, rejected...).
-
-    An order's status changes after it is stored, so this is kept from the store incrementally: each
-    ``refresh`` reads only orders added since the last one (by ``seq``) and rereads the ones that were
-    still open. The first refresh counts history once with a GROUP BY.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
-        self._open: dict[int, str] = {}  # seq -> status of orders that could still change
-        self._seq: int | None = None
-
-    def refresh(self, db: sqlite3.Connection) -> dict[str, int]:
-        with self._lock:
-            if self._seq is None:
-                self._load(db)
-            else:
-                self._recheck(db)
-                for row in db.execute("SELECT seq, status FROM orders WHERE seq > ? ORDER BY seq", (self._seq,)):
-                    self.counts[row["status"]] += 1
-                    if row["status"] in OPEN_STATUSES:
-                        self._open[row["seq"]] = row["status"]
-                    self._seq = row["seq"]
-            return {k: v for k, v in self.counts.items() if v}
-
-    def _load(self, db: sqlite3.Connection) -> None:
-        top = db.execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()[0]
-        for row in db.execute("SELECT status, COUNT(*) AS n FROM orders WHERE seq <= ? GROUP BY status", (top,)):
-            self.counts[row["status"]] += row["n"]
-        for row in db.execute("SELECT seq, status FROM orders WHERE status IN (?, ?) AND seq <= ?",
-                              (*OPEN_STATUSES, top)):
-            self._open[row["seq"]] = row["status"]
-        self._seq = top
-
-    def _recheck(self, db: sqlite3.Connection) -> None:
-        seqs = list(self._open)
-        for i in range(0, len(seqs), 500):
-            chunk = seqs[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in db.execute(f"SELECT seq, status FROM orders WHERE seq IN ({marks})", chunk):
-                old, new = self._open[row["seq"]], row["status"]
-                if new != old:
-                    self.counts[old] -= 1
-                    self.counts[new] += 1
-                if new in OPEN_STATUSES:
-                    self._open[row["seq"]] = new
-                else:
-                    del self._open[row["seq"]]

@@ -1,7 +1,7 @@
 """The one JSON the dashboard polls (``GET /api/summary``), built at a cost that does not grow with history.
 
-Order numbers come from counters kept as orders happen (``desk.stats``) and an incremental status
-tally (``Stats.outcomes``); incidents from IncidentLog's cached fold; latency percentiles from a
+Order numbers come from counters the desk keeps as orders happen and change status (``desk.stats``);
+incidents from IncidentLog's cached fold; latency percentiles from a
 bounded ring of samples. Nothing here rereads every order or every incident line.
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _risk(desk) -> dict:
 
 def _orders(desk) -> dict:
     snap = desk.stats.snapshot()
-    status = desk.stats.outcomes.refresh(desk.store.conn())
+    status = snap["orders_by_status"]
     filled, rejected, cancelled = (status.get(k, 0) for k in ("filled", "rejected", "cancelled"))
     closed = filled + rejected + cancelled
     return {

@@ -68,6 +68,7 @@ def test_prints_at_our_price_eat_the_queue_then_fill_the_excess(client, market):
     assert (after_second["status"], after_second["filled_qty"], after_second["leaves_qty"]) == ("partially_filled", 5, 5)
     assert after_second["fills"][0]["liquidity"] == "maker"
     assert after_second["fills"][0]["price"] == 1.20
+    assert client.get("/api/summary").get_json()["orders"]["by_status"] == {"partially_filled": 1}
 
 
 def test_offer_moving_through_our_bid_fills_us_in_full(client, market):
