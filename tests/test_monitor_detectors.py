@@ -7,7 +7,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from optsim.config import load_config
-from optsim.monitor.detectors import INCIDENT_TYPES, SEVERITY, PollState, assess, band
+from optsim.monitor.detectors import SEVERITY, SIGNAL_TYPES, PollState, assess, band
 from optsim.monitor.observe import FeedReading, Observation, parse_health, parse_heartbeat
 from optsim.monitor.scrape import Scrape, histogram_quantile
 
@@ -69,8 +69,8 @@ def keys(result, incident_type=None):
 
 def test_healthy_poll_judges_everything_and_finds_nothing():
     result = run(seen(NOW - 2, heartbeat=(NOW - 2.2, 92)), seen())
-    assert result.findings == [] and result.judged == frozenset(INCIDENT_TYPES)
-    assert set(SEVERITY) == set(INCIDENT_TYPES)
+    assert result.findings == [] and result.judged == frozenset(SIGNAL_TYPES)
+    assert set(SEVERITY) == set(SIGNAL_TYPES)
 
 
 # ---------------------------------------------------------------------- service
