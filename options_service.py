@@ -35,7 +35,7 @@ def create_app(config: Config | dict[str, Any] | None = None, *, execution=None,
     app.register_blueprint(drills.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(admin.bp)
-    for optional in ("incidents", "dashboard", "openapi"):
+    for optional in ("incidents", "silences", "drill_runs", "dashboard", "openapi"):
         try:
             module = __import__(f"optsim.api.{optional}", fromlist=["bp"])
         except ModuleNotFoundError as exc:

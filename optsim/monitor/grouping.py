@@ -37,7 +37,7 @@ class Root:
 ROOTS = (Root("service_down:optsim", ("service_down",)), Root("feed:nbbo", ("feed_stale", "feed_frozen")),
          Root("kill_switch_engaged:trading", ("kill_switch_engaged",)),
          Root("routing_degraded:venues", ("route_down",)))
-WAITING = frozenset({"service_unhealthy", "reject_rate_spike", "feed_sequence_gap"})  # could be a root's knock-on
+WAITING = frozenset({"service_unhealthy", "reject_rate_spike"})  # lasting knock-ons a root may explain next poll
 
 
 def judged_types(judged_signals: frozenset[str]) -> frozenset[str]:
