@@ -1,6 +1,7 @@
 """Run one drill scenario end to end and score it: detect, acknowledge, mitigate, resolve.
 
-1. Steady state: every probe must hold, or the run is ``aborted`` and nothing is injected.
+1. Steady state: every probe must hold (within a few seconds), or the run is ``aborted`` and nothing
+   is injected.
 2. Method: the fault is injected (t0); a drill's own notifications are silenced unless asked not to be.
 3. Detect: the first incident opened at or after t0 whose type, or one of whose signals, is expected.
    None within ``detect_within_s`` is a ``failed`` drill (the monitor missed it).
@@ -28,6 +29,7 @@ from .timefmt import parse_time, rfc3339
 
 Transport = Callable[[str, str, Any], "tuple[int, Any]"]
 POLL_S = 0.2
+STEADY_WAIT_S = 5.0  # a blip is not a broken steady state: the probes get this long to hold before the fault
 STAMPS = (("ttd_s", "detected_at"), ("tta_s", "acknowledged_at"), ("ttm_s", "mitigated_at"), ("ttr_s", "resolved_at"))
 
 
@@ -63,7 +65,7 @@ class DrillRun:
         drill_log.append(self.data_dir, self.record)
         injected = False
         try:
-            self._steady("steady_state_before", "aborted")
+            self._steady("steady_state_before", "aborted", wait_s=STEADY_WAIT_S)
             self._phase("fault")
             self._t["fault_injected_at"] = self.clock()
             injected = True

@@ -40,24 +40,25 @@ def test_stopped_feed_opens_feed_stale_within_two_polls_and_resolves_when_it_res
     # Assert: stale once the heartbeat is older than the threshold, seen within two polls of that
     assert detected_after <= STALE_AFTER_S + 2 * POLL_S + 0.5, f"detected after {detected_after:.2f}s"
     assert incident.severity == "SEV2"
-    assert incident.events[0]["runbook"] == "runbook.md#feed-stale"
+    assert incident.to_dict()["runbook"] == "runbook.md#feed-stale"
     resolved = wait_for(lambda: (i := suite.incident_log().get(incident.incident_id)) and not i.unresolved and i,
                         10, 0.1, "feed_stale to resolve")
     assert resolved.resolution == "auto"
     assert suite.get("/health").json()["status"] in ("pass", "warn")
 
 
-def test_venue_marked_down_opens_route_down_for_that_venue_and_resolves(suite):
+def test_venue_marked_down_opens_routing_degraded_for_that_venue_and_resolves(suite):
     # Act
     assert suite.post("/admin/venues/MIAX", json={"status": "down"}, admin=True).status_code == 200
     try:
-        incident = wait_for(lambda: open_incident(suite, "route_down"), 10, 0.1, "a route_down incident")
+        incident = wait_for(lambda: open_incident(suite, "routing_degraded"), 10, 0.1, "a routing_degraded incident")
     finally:
         suite.post("/admin/venues/MIAX", json={"status": "up"}, admin=True)
     # Assert
     assert "MIAX" in incident.summary or "MIAX" in str(incident.details)
-    wait_for(lambda: not suite.incident_log().get(incident.incident_id).unresolved, 10, 0.1, "route_down to resolve")
-    listed = suite.get("/incidents?type=route_down").json()
+    assert incident.severity == "SEV3" and incident.details["venues_down"] == ["MIAX"]
+    wait_for(lambda: not suite.incident_log().get(incident.incident_id).unresolved, 10, 0.1, "routing to resolve")
+    listed = suite.get("/incidents?type=routing_degraded&state=resolved").json()
     assert any(i["incident_id"] == incident.incident_id for i in listed["incidents"])
 
 
