@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.suite import ROOT, running_suite, wait_for
+from tests.suite import CONFIG, ROOT, running_suite, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 VENUES = ("CBOE", "C2", "ISE", "PHLX", "NOM", "ARCA", "MIAX", "BOX")
@@ -81,7 +81,9 @@ url = "http://127.0.0.1:{hooks.server_port}/hook"
 scenario_dir = "{tmp / 'scenarios'}"
 silence_grace_s = 5
 """
-    with running_suite(tmp, extra_config=extra) as running:
+    # a 2 s stale threshold: on a loaded 2-core machine the 1 s of tests/suite.py opens real feed incidents
+    base = CONFIG.replace("feed_stale_after_s = 1.0", "feed_stale_after_s = 2.0")
+    with running_suite(tmp, extra_config=extra, base_config=base) as running:
         yield running
 
 
@@ -119,7 +121,9 @@ def test_all_venues_down_is_one_sev1_that_renotifies_until_acked(suite, hooks):
         assert suite.post("/admin/drills", json=body, admin=True).status_code == 201
     try:
         inc = wait_for(lambda: [i for i in unresolved(suite) if i["severity"] == "SEV1"], 15, 0.1, "a SEV1")[0]
-        assert inc["type"] == "routing_degraded" and len(unresolved(suite)) == 1
+        routing = [i for i in unresolved(suite) if i["type"] == "routing_degraded" or "route_down" in
+                   {s["type"] for s in i["signals"]}]
+        assert inc["type"] == "routing_degraded" and routing == [inc]  # one incident, not one per venue
         assert len([s for s in inc["signals"] if s["type"] == "route_down"]) == len(VENUES)
         sent = wait_for(lambda: len(hooks.about(inc["incident_id"])) >= 2 and hooks.about(inc["incident_id"]),
                         RENOTIFY_S + 10, 0.1, "a re-notification")

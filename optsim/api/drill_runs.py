@@ -53,7 +53,7 @@ def start():
     body, errors = _body(), []
     errors += [detail(k, "UNKNOWN_FIELD", f"fields are {', '.join(FIELDS)}") for k in body if k not in FIELDS]
     names = drill_scenarios.available(_config().drills.scenario_dir)
-    if body.get("drill") not in names:
+    if not isinstance(body.get("drill"), str) or body["drill"] not in names:
         errors.append(detail("drill", "UNKNOWN_DRILL", f"drill is one of {', '.join(names)}"))
     mode = body.get("mode", "unattended")
     if mode not in ("unattended", "game_day"):
