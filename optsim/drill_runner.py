@@ -77,16 +77,16 @@ class DrillRun:
             self._mitigate()
             self._resolve(incident)
             self._steady("steady_state_after", "failed", wait_s=self.limits["resolve_within_s"])
-            self.record.update(status="passed", phase="done")
+            status, reason = "passed", None
         except Stop as stop:
-            self.record.update(status=stop.status, reason=stop.reason)
-            if injected and "mitigated_at" not in self._t:
-                self._rollback()
+            status, reason = stop.status, stop.reason
         except Exception as exc:  # an unreachable service, a bug: still record the run and clear the fault
-            self.record.update(status="failed", reason=f"{exc.__class__.__name__}: {exc}"[:300])
-            if injected and "mitigated_at" not in self._t:
-                self._rollback()
-        self.record.update(event="finish", finished_at=rfc3339(self.clock()))
+            status, reason = "failed", f"{exc.__class__.__name__}: {exc}"[:300]
+        if injected and "mitigated_at" not in self._t:
+            self._rollback()
+        # the status changes last, so whoever sees a finished run sees all of it
+        self.record.update(event="finish", finished_at=rfc3339(self.clock()), reason=reason, phase="done",
+                           status=status)
         drill_log.append(self.data_dir, self.record)
         return self.record
 

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from incident_logger import IncidentLog
 from optsim import drill_log, drill_scenarios
-from optsim.api import desk as _desk  # noqa: F401 - the accessor the stand-in reads through
 from tests.suite import wait_for
 
 
