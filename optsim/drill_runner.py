@@ -85,8 +85,8 @@ class DrillRun:
         if injected and "mitigated_at" not in self._t:
             self._rollback()
         # the status changes last, so whoever sees a finished run sees all of it
-        self.record.update(event="finish", finished_at=rfc3339(self.clock()), reason=reason, phase="done",
-                           status=status)
+        self.record.update(event="finish", finished_at=rfc3339(self.clock()), reason=reason,
+                           phase="done" if status == "passed" else self.record["phase"], status=status)
         drill_log.append(self.data_dir, self.record)
         return self.record
 
