@@ -55,16 +55,25 @@ class Underlying(Section):
     drift: float = 0.0
     tick_class: Literal["penny_all", "penny", "nickel"] = "penny"
     multiplier: int = Field(100, gt=0)
-    strike_step: float | None = Field(None, gt=0)  # None = standard $2.50 / $5 / $10 grid
+    strike_step: float | None = Field(None, gt=0)  # near the money; None = standard $2.50 / $5 / $10 grid
+    near_strikes: int | None = Field(None, ge=0, le=200)  # strikes each side at strike_step; None = all
+    wing_step: float | None = Field(None, gt=0)  # beyond the near band, on its own grid; None = strike_step
+    strikes_per_side: int | None = Field(None, ge=1, le=200)  # None = chain.strikes_per_side
 
 
 def _default_underlyings() -> dict[str, Underlying]:
     return {
-        "SPY": Underlying(spot=575.0, vol=0.16, tick_class="penny_all", strike_step=5.0),
-        "QQQ": Underlying(spot=500.0, vol=0.20, tick_class="penny_all", strike_step=5.0),
-        "AAPL": Underlying(spot=225.0, vol=0.25, tick_class="penny"),
-        "MSFT": Underlying(spot=420.0, vol=0.24, tick_class="penny"),
-        "TSLA": Underlying(spot=250.0, vol=0.55, tick_class="penny"),
+        # as the exchanges list them: index ETFs $1 near the money, single stocks $2.50, both $5 to the wings
+        "SPY": Underlying(spot=575.0, vol=0.16, tick_class="penny_all", strike_step=1.0, near_strikes=10,
+                          wing_step=5.0, strikes_per_side=16),
+        "QQQ": Underlying(spot=500.0, vol=0.20, tick_class="penny_all", strike_step=1.0, near_strikes=10,
+                          wing_step=5.0, strikes_per_side=16),
+        "AAPL": Underlying(spot=225.0, vol=0.25, tick_class="penny", strike_step=2.5, near_strikes=8, wing_step=5.0,
+                           strikes_per_side=14),
+        "MSFT": Underlying(spot=420.0, vol=0.24, tick_class="penny", strike_step=2.5, near_strikes=8, wing_step=5.0,
+                           strikes_per_side=14),
+        "TSLA": Underlying(spot=250.0, vol=0.55, tick_class="penny", strike_step=2.5, near_strikes=8, wing_step=5.0,
+                           strikes_per_side=14),
     }
 
 
@@ -125,6 +134,21 @@ class RiskConfig(Section):
     portfolio_delta_limit: float = Field(1_000_000.0, gt=0)
     portfolio_vega_limit: float = Field(1_000_000.0, gt=0)
     restricted: list[str] = Field(default_factory=list)  # underlyings nobody may trade
+
+
+class TripsConfig(Section):
+    """Automatic kill-switch trips; each opens a ``risk_trip`` incident with its cause. 0 turns a trip off."""
+
+    daily_loss_limit: float = Field(100_000.0, ge=0)  # $ net PnL (realized + unrealized at mid - fees) below -this
+    drawdown_limit: float = Field(150_000.0, ge=0)  # $ fall of net PnL from the day's high
+    loss_action: Literal["HALTED", "REDUCING"] = "HALTED"
+    reject_rate: float = Field(0.8, ge=0, le=1)  # share of orders rejected over window_s ...
+    reject_rate_min_orders: int = Field(50, ge=1)  # ... once at least this many came in
+    max_order_rate: float = Field(500.0, ge=0)  # orders/s over window_s, every account together (runaway)
+    window_s: float = Field(10.0, gt=0)
+    runaway_action: Literal["HALTED", "REDUCING"] = "HALTED"
+    limit_breach: bool = True  # a position or Greek limit over 100% on fills and marks (not pre-trade)
+    breach_action: Literal["HALTED", "REDUCING"] = "REDUCING"
 
 
 class FillConfig(Section):
@@ -213,6 +237,7 @@ class Config(Section):
     chain: ChainConfig = ChainConfig()
     venues: list[Venue] = Field(default_factory=_default_venues)
     risk: RiskConfig = RiskConfig()
+    trips: TripsConfig = TripsConfig()
     fill: FillConfig = FillConfig()
     feed: FeedConfig = FeedConfig()
     monitor: MonitorConfig = MonitorConfig()

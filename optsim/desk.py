@@ -7,8 +7,12 @@ keeps in memory (exposure, working orders, counters) is rebuilt from the store a
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
+import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +23,7 @@ from .drills import ServiceFaults
 from .execution import Execution, Report
 from .metrics import Metrics
 from .occ import parse_symbol
+from .positions import PositionBook
 from .quotes import QuoteBook
 from .risk import Reject, RiskEngine, TradingState
 from .router import Route, Router
@@ -27,15 +32,20 @@ from .spec import LegSpec, OrderSpec
 from .stats import Stats
 from .store import FillRow, Store
 from .timefmt import rfc3339
+from .trips import Trip, TripWire
 from .venue_sim import FillsimExecution
+
+log = logging.getLogger(__name__)
 
 
 class DeskError(Exception):
     """A lifecycle request that cannot be honoured (unknown order, already closed)."""
 
-    def __init__(self, status: int, error: str, message: str, order: dict | None = None):
+    def __init__(self, status: int, error: str, message: str, order: dict | None = None, field: str = "order_id",
+                 reason: str | None = None):
         super().__init__(message)
         self.status, self.error, self.message, self.order = status, error, message, order
+        self.field, self.reason = field, reason or error.upper()
 
 
 class OrderDesk:
@@ -52,8 +62,16 @@ class OrderDesk:
         self.metrics = Metrics([v.name for v in config.venues], self.execution.engine)
         self.stats = Stats()
         self.faults = ServiceFaults()
+        self.book = PositionBook(self.quotes)
+        self.trips = TripWire(config.trips)
+        self.trading = self._stored_state()  # the trading state in force: state, actor, reason, source, ts
+        self.risk.state = TradingState(self.trading["state"])
+        self.metrics.set_state(self.risk.state.value)
         self._working: dict[str, OrderSpec] = {}
         self._seq = self.store.max_seq()
+        self._session_closed = False
+        self._alerts: deque[tuple[str, str, str, str, dict]] = deque()  # incidents for the poll thread to open
+        self._incident_log = None
         self._restore()
         self._sequencer = Sequencer(self.store)
 
@@ -85,6 +103,7 @@ class OrderDesk:
             reject = Reject("VENUE_REJECT", "", f"{route.venue} rejected the order (reject storm drill)")
         if reject:
             return self._reject(db, spec, reject)
+        self.trips.on_order(None)
         return 201, self._accept(db, spec, route)
 
     def _accept(self, db, spec: OrderSpec, route: Route) -> dict:
@@ -115,6 +134,12 @@ class OrderDesk:
         self.metrics.rejects.labels(reject.reason).inc()
         self.stats.order(spec.underlying, None, "rejected", reject.reason)
         self.stats.moved(None, "rejected")
+        self.trips.on_order(reject.reason)
+        if reject.limit:  # an order tried to go past an exposure limit: ops hear of it (poll thread)
+            self._alerts.append((f"risk_limit_breach:{reject.limit}", "risk_limit_breach", "SEV2",
+                                 f"{order_id} rejected: {reject.message}",
+                                 {"limit": reject.limit, "order_id": order_id, "reason": reject.reason,
+                                  "account": spec.account, "cause": reject.message, "band": "pre_trade"}))
         return reject.status, self.view(self._as_stored(row, legs, spec))
 
     def record_invalid(self) -> None:
@@ -122,6 +147,7 @@ class OrderDesk:
         self.metrics.orders.labels("unknown", "none", "invalid").inc()
         self.metrics.rejects.labels("VALIDATION").inc()
         self.stats.order(None, None, "invalid", "VALIDATION")
+        self.trips.on_order("VALIDATION")
 
     # ------------------------------------------------------------------ lifecycle
     def cancel(self, order_id: str, cause: str = "client") -> dict:
@@ -146,30 +172,212 @@ class OrderDesk:
                              order), None
         return None, order
 
-    def set_trading_state(self, state: TradingState) -> list[str]:
-        """Move the kill switch; HALTED cancels every working order. Returns the orders cancelled."""
-        return self._sequencer.run(lambda db: self._set_trading_state(db, state))
+    def replace(self, order_id: str, price: Decimal | None, qty: int | None) -> dict:
+        """Cancel/replace a working order to a new limit price and/or total quantity (filled counts against it).
 
-    def _set_trading_state(self, db, state: TradingState) -> list[str]:
+        Risk judges the order as replaced (its old working exposure taken out first); a reject leaves the
+        order as it was. Raises DeskError 404 (unknown), 409 (closed, or a fill won the race), or the reject's
+        status with its reason and field.
+        """
+        self.quotes.refresh()
+        error, order = self._sequencer.run(lambda db: self._replace(db, order_id, price, qty))
+        if error:
+            raise error
+        return order
+
+    def _replace(self, db, order_id: str, price: Decimal | None, qty: int | None):
+        order = self.store.get_order(order_id)
+        if order is None:
+            return DeskError(404, "not_found", f"no order {order_id}"), None
+        spec = self._working.get(order_id)
+        if spec is None:
+            return DeskError(409, "conflict", f"order {order_id} is {order['status']}; nothing to replace",
+                             self.view(order)), None
+        if spec.order_type == "MARKET" and price is not None:
+            return DeskError(422, "validation_failed", "a MARKET order has no limit price to replace",
+                             self.view(order), "price", "PRICE_NOT_ALLOWED"), None
+        filled, new_qty = order["filled_qty"], qty if qty is not None else spec.qty
+        if new_qty <= filled:
+            return DeskError(422, "validation_failed", f"qty {new_qty} is not above the {filled} already filled; "
+                             "cancel the order to stop it", self.view(order), "qty", "QTY_BELOW_FILLED"), None
+        new = dataclasses.replace(
+            spec, qty=new_qty, limit_price=price if price is not None else spec.limit_price,
+            legs=tuple(dataclasses.replace(leg, qty=leg.ratio * new_qty,
+                                           price=price if spec.kind == "single" and price is not None else leg.price)
+                       for leg in spec.legs))
+        old_leaves, new_leaves = spec.qty - filled, new_qty - filled
+        self.risk.on_working(spec, old_leaves, -1)
+        self.risk.on_premium(spec.account, -self.risk.notional(spec) * old_leaves / spec.qty)
+        reject = self.risk.check_replace(new, shrinks=new_qty <= spec.qty and new.limit_price == spec.limit_price)
+        kept = spec if reject else new
+        kept_leaves = old_leaves if reject else new_leaves
+        self.risk.on_working(kept, kept_leaves)
+        self.risk.on_premium(kept.account, self.risk.notional(kept) * kept_leaves / kept.qty)
+        if reject:
+            return DeskError(reject.status, "risk_reject", reject.message, self.view(order), reject.field,
+                             reject.reason), None
+        self._working[order_id] = new
+        Store.update_order(db, order_id, qty=new_qty, updated_at=self.clock(),
+                           limit_price=str(new.limit_price) if new.limit_price is not None else None)
+        db.executemany("UPDATE legs SET qty = ?, price = ? WHERE order_id = ? AND leg_no = ?",
+                       [(leg.qty, str(leg.price) if leg.price is not None else None, order_id, i)
+                        for i, leg in enumerate(new.legs)])
+        reports = self.execution.modify(order_id, new, new_leaves)
+        self._apply(db, reports)
+        if any(r.kind == "modify_rejected" for r in reports):  # fills reached the venue first and closed it
+            self._unreplace(db, order_id, spec, new)
+            return DeskError(409, "conflict", f"replace of {order_id} lost the race: a fill reached the venue first",
+                             self.view(self.store.get_order(order_id))), None
+        return None, self.view(self.store.get_order(order_id))
+
+    def _unreplace(self, db, order_id: str, old: OrderSpec, new: OrderSpec) -> None:
+        """Put back the order's old terms after the venue refused the replace (nothing of it was live)."""
+        filled = db.execute("SELECT filled_qty FROM orders WHERE id = ?", (order_id,)).fetchone()["filled_qty"]
+        if order_id in self._working:
+            self.risk.on_working(new, new.qty - filled, -1)
+            self.risk.on_working(old, max(old.qty - filled, 0))
+            self._working[order_id] = old
+        self.risk.on_premium(old.account, (self.risk.notional(old) / old.qty - self.risk.notional(new) / new.qty)
+                             * max(old.qty - filled, 0))
+        Store.update_order(db, order_id, qty=old.qty,
+                           limit_price=str(old.limit_price) if old.limit_price is not None else None)
+        db.executemany("UPDATE legs SET qty = ?, price = ? WHERE order_id = ? AND leg_no = ?",
+                       [(leg.qty, str(leg.price) if leg.price is not None else None, order_id, i)
+                        for i, leg in enumerate(old.legs)])
+        if order_id in self._working:
+            self._settle(db, order_id, old)
+
+    def set_trading_state(self, state: TradingState, actor: str = "admin", reason: str = "", source: str = "manual",
+                          audit: dict | None = None) -> list[str]:
+        """Move the kill switch and store who, when and why; HALTED cancels every working order.
+
+        The state, its audit entry and the cancels commit together, so a restart comes back in the stored
+        state. Returns the orders cancelled.
+        """
+        return self._sequencer.run(lambda db: self._set_trading_state(db, state, actor, reason, source, audit))
+
+    def _set_trading_state(self, db, state: TradingState, actor: str, reason: str, source: str,
+                           audit: dict | None) -> list[str]:
+        now = self.clock()
+        previous = self.risk.state
         self.risk.state = state
         self.metrics.set_state(state.value)
+        Store.insert_trading_state(db, state.value, actor, reason, source, now)
+        self.trading = {"state": state.value, "actor": actor, "reason": reason, "source": source, "ts": now}
         cancelled = []
         if state is TradingState.HALTED:
             for order_id in list(self._working):
                 self._apply(db, self.execution.cancel(order_id), cause="kill_switch")
                 if order_id not in self._working:
                     cancelled.append(order_id)
+        if state is TradingState.ACTIVE:
+            self.trips.reset_rates()
+        entry = {"ts": now, "actor": actor, "action": "kill_switch.set", "target": state.value, "reason": reason,
+                 **(audit or {})}
+        entry["details"] = {"from": previous.value, "to": state.value, "source": source, "cancelled": cancelled,
+                            **entry.get("details", {})}
+        Store.insert_audit(db, entry)
         return cancelled
 
+    def audit(self, entry: dict) -> None:
+        """Append one entry to the audit log (who, what, when, from where, why); committed before return."""
+        entry = {"ts": self.clock(), **entry}
+        self._sequencer.run(lambda db: Store.insert_audit(db, entry))
+
     def poll(self) -> None:
-        """Take new quotes and trade prints, let resting orders fill, refresh gauges (background thread)."""
+        """Take new quotes and trade prints, let resting orders fill, refresh gauges (background thread).
+
+        Then the session close (DAY orders expire), the automatic trips, and the incidents they open.
+        """
         self.quotes.refresh()
         self._sequencer.run(lambda db: self._apply(db, self.execution.on_market()))
+        self._check_session(self.quotes.heartbeat())
         self.update_gauges()
+        self._check_trips()
+        self._open_incidents()
 
     def risk_utilization(self) -> dict[str, float]:
-        """Worst use of each risk limit, read in order with the changes to it."""
-        return self._sequencer.run(lambda db: self.risk.utilization())
+        """Worst use of each risk limit, read in order with the changes to it (the loss limits included)."""
+        return self._sequencer.run(lambda db: {**self.risk.utilization(), **self.trips.loss_use(self.book.net_pnl())})
+
+    # ------------------------------------------------------------------ trips, session close, incidents
+    def _check_trips(self) -> None:
+        def judge(db) -> Trip | None:
+            util = {**self.risk.utilization()}
+            fired = self.trips.evaluate(self.clock(), self.book.net_pnl(), util, self.risk.state.value)
+            if not fired:
+                return None
+            trip = fired[0]
+            cancelled = self._set_trading_state(db, TradingState(trip.action), "auto", trip.summary,
+                                                f"trip:{trip.cause}", {"action": "kill_switch.trip",
+                                                                       "details": {"cause": trip.cause}})
+            return dataclasses.replace(trip, details={**trip.details, "cancelled": cancelled})
+
+        trip = self._sequencer.run(judge)
+        if trip is None:
+            return
+        log.warning("automatic trip (%s): trading %s: %s", trip.cause, trip.action, trip.summary)
+        self._alerts.append((f"risk_trip:{trip.cause}", "risk_trip", "SEV1" if trip.action == "HALTED" else "SEV2",
+                             f"{trip.summary}; trading {trip.action}",
+                             {"cause": trip.cause, "state": trip.action, "band": trip.action, **trip.details}))
+
+    def _open_incidents(self) -> None:
+        """Open the incidents the order path and the trips queued (file I/O off the order path)."""
+        if not self._alerts:
+            return
+        ilog = self.incident_log()
+        while self._alerts:
+            key, kind, severity, summary, details = self._alerts.popleft()
+            try:
+                ilog.trigger(key, kind, severity, summary, details, actor="service")
+            except OSError:
+                log.exception("could not open incident %s", key)
+
+    def incident_log(self):
+        """The shared incident log, as the service writes to it (``source`` "service")."""
+        if self._incident_log is None:
+            from incident_logger import IncidentLog
+            self._incident_log = IncidentLog.from_config(self.config, source="service")
+        return self._incident_log
+
+    def resolve_trips(self, actor: str, note: str) -> list[str]:
+        """Resolve the open ``risk_trip`` incidents once trading is released; returns their ids."""
+        ilog, done = self.incident_log(), []
+        for inc in ilog.open_incidents():
+            if inc.type == "risk_trip":
+                try:
+                    done.append(ilog.resolve(inc.incident_id, actor=actor, note=note, resolution="manual").incident_id)
+                except Exception:  # resolved by someone else meanwhile
+                    continue
+        return done
+
+    def _check_session(self, heartbeat: dict | None) -> None:
+        """Expire DAY orders when the feed's session clock reaches the close of the trading date."""
+        raw = heartbeat.get("session_time") if heartbeat else None
+        try:
+            now = dt.datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        except ValueError:
+            now = None
+        if now is None or now.date() != self.config.as_of:
+            return
+        closed = now.time() >= self.config.service.market_close
+        self.risk.session_closed = closed
+        if closed and not self._session_closed:
+            expired = self._sequencer.run(self._expire_day_orders)
+            log.info("session close %s: %d DAY orders expired", now.isoformat(), len(expired))
+        self._session_closed = closed
+
+    def _expire_day_orders(self, db) -> list[str]:
+        expired = []
+        for order_id, spec in list(self._working.items()):
+            if spec.time_in_force != "DAY":
+                continue
+            reports = [dataclasses.replace(r, kind="expired") if r.kind == "cancelled" else r
+                       for r in self.execution.cancel(order_id)]
+            self._apply(db, reports, cause="session_close")
+            if order_id not in self._working:
+                expired.append(order_id)
+        return expired
 
     # ------------------------------------------------------------------ applying venue reports
     def _apply(self, db, reports: list[Report], cause: str = "venue") -> None:
@@ -192,8 +400,9 @@ class OrderDesk:
                 self.stats.moved(order["status"], rep.kind)
                 self.risk.on_working(spec, leaves, -1)
                 self.risk.on_premium(spec.account, -self.risk.notional(spec) * leaves / spec.qty)
+                noted = rep.kind == "cancelled" or (rep.kind == "expired" and cause != "venue")
                 Store.update_order(db, rep.order_id, status=rep.kind, updated_at=self.clock(),
-                                   message=f"{rep.kind} ({cause})" if rep.kind == "cancelled" else None)
+                                   message=f"{rep.kind} ({cause})" if noted else None)
                 self._working.pop(rep.order_id, None)
                 self.metrics.cancels.labels(cause if rep.kind == "cancelled" else rep.kind).inc()
             if rep.queue_ahead is not None:
@@ -207,9 +416,12 @@ class OrderDesk:
         fees = self.router.venues[venue]
         fee = (fees.fee_make if rep.liquidity == "maker" else fees.fee_take) * rep.qty
         contract = self.chain.get(leg.symbol)
+        multiplier = contract.multiplier if contract else 100
         Store.insert_fill(db, FillRow(rep.order_id, rep.leg_no, leg.symbol.padded, venue, leg.side, rep.price, rep.qty,
                                       rep.liquidity, fee, rep.exch_ts_ns, rep.local_ts_ns, self.clock()),
-                          spec.underlying, spec.account, contract.multiplier if contract else 100)
+                          spec.underlying, spec.account, multiplier)
+        self.book.on_fill(spec.account, leg.symbol.padded, spec.underlying, multiplier, leg.side, rep.price, rep.qty,
+                          fee)
         self.risk.on_fill(spec.account, leg.symbol.padded, leg.side, rep.qty)
         self.metrics.fills.labels(venue).inc()
         self.metrics.filled_contracts.labels(venue).inc(rep.qty)
@@ -333,27 +545,58 @@ class OrderDesk:
         return [{"leg_no": i, "symbol": leg.symbol.padded, "side": leg.side, "ratio": leg.ratio, "qty": leg.qty,
                  "price": str(leg.price) if leg.price is not None else None} for i, leg in enumerate(spec.legs)]
 
+    def _stored_state(self) -> dict:
+        """The trading state in force when the service last stopped (ACTIVE on a fresh store)."""
+        row = self.store.trading_state()
+        if row is None:
+            return {"state": "ACTIVE", "actor": "system", "reason": "initial state", "source": "start", "ts": None}
+        return {k: row[k] for k in ("state", "actor", "reason", "source", "ts")}
+
     def _restore(self) -> None:
-        """Rebuild exposure, working orders and counters from the store after a restart."""
+        """Rebuild exposure, positions, working orders and counters from the store after a restart.
+
+        DAY orders from an earlier trading date expired at that day's close; they are closed here, not restored.
+        """
         for pos in self.store.positions():
             self.risk.exposure.filled[(pos["account"], pos["symbol"])] += pos["qty"]
+        self.book.load(self.store.all_fills(), self._multiplier)
         db = self.store.conn()
         for row in db.execute("SELECT account, SUM(ABS(CAST(limit_price AS REAL)) * 100 * CASE WHEN status IN "
                               "('working', 'partially_filled', 'filled') THEN qty ELSE filled_qty END) AS premium "
                               "FROM orders WHERE status != 'rejected' GROUP BY account"):
             self.risk.on_premium(row["account"], row["premium"] or 0.0)
+        trading_date, today = self.store.session("trading_date"), self.config.as_of.isoformat()
         for order in self.store.open_orders():
             spec = self._spec_from_row(order)
+            if spec.time_in_force == "DAY" and trading_date is not None and trading_date != today:
+                self._expire_stored(db, order, spec, trading_date)
+                continue
             self._working[order["id"]] = spec
             self.risk.on_working(spec, order["qty"] - order["filled_qty"])
             self.execution.restore(order["id"], spec, order["venue"], order["qty"] - order["filled_qty"])
+        if trading_date != today:
+            Store.set_session(db, "trading_date", today)
         self.stats.load(db)
+
+    def _expire_stored(self, db, order: dict, spec: OrderSpec, trading_date: str) -> None:
+        leaves = order["qty"] - order["filled_qty"]
+        self.risk.on_premium(spec.account, -self.risk.notional(spec) * leaves / spec.qty)
+        Store.update_order(db, order["id"], status="expired", updated_at=self.clock(),
+                           message=f"expired (session_close of {trading_date})")
+
+    def _multiplier(self, symbol: str) -> int:
+        contract = self.chain.get(symbol)
+        return contract.multiplier if contract else 100
 
     @staticmethod
     def _spec_from_row(order: dict) -> OrderSpec:
         legs = tuple(LegSpec(parse_symbol(leg["symbol"]), leg["side"], leg["ratio"], leg["qty"],
                              Decimal(leg["price"]) if leg["price"] is not None else None) for leg in order["legs"])
-        return OrderSpec(order["kind"], order["strategy_type"], order["strategy_detected"], legs, order["qty"],
-                         Decimal(order["limit_price"]) if order["limit_price"] is not None else None,
-                         order["order_type"], order["time_in_force"], order["account"], order["client_order_id"],
-                         order["body"])
+        body = order["body"]
+        return OrderSpec(kind=order["kind"], strategy_type=order["strategy_type"],
+                         strategy_detected=order["strategy_detected"], legs=legs, qty=order["qty"],
+                         limit_price=Decimal(order["limit_price"]) if order["limit_price"] is not None else None,
+                         order_type=order["order_type"], time_in_force=order["time_in_force"],
+                         account=order["account"], client_order_id=order["client_order_id"],
+                         post_only=bool(body.get("post_only")) or body.get("time_in_force") in ("GTX", "ALO"),
+                         body=body)

@@ -17,7 +17,7 @@ class Report:
     """One thing a venue did to an order, in the order it happened."""
 
     order_id: str
-    kind: str  # "fill", "cancelled", "expired", "cancel_rejected"
+    kind: str  # "fill", "cancelled", "expired", "rejected", "cancel_rejected", "modify_rejected"
     leg_no: int = 0
     price: float = 0.0
     qty: int = 0  # contracts of this leg (fills)
@@ -34,6 +34,9 @@ class Execution(Protocol):
     def submit(self, order_id: str, spec: OrderSpec, route: Route) -> list[Report]: ...
 
     def cancel(self, order_id: str) -> list[Report]: ...
+
+    def modify(self, order_id: str, spec: OrderSpec, leaves: int) -> list[Report]:
+        """Cancel/replace to ``spec``'s price with ``leaves`` still to fill; "modify_rejected" if nothing is live."""
 
     def restore(self, order_id: str, spec: OrderSpec, venue: str, leaves: int) -> None:
         """Put a working order back on its venue after a restart (it rejoins at the back of the queue)."""

@@ -12,7 +12,7 @@ from . import __version__
 disable_created_metrics()
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
-RISK_LIMITS = ("credit", "position", "delta", "vega")
+RISK_LIMITS = ("credit", "position", "delta", "vega", "portfolio_delta", "portfolio_vega", "daily_loss", "drawdown")
 STATES = ("ACTIVE", "REDUCING", "HALTED")
 
 

@@ -74,7 +74,8 @@ class Leg(Contract):
 class OrderOptions(_Strict):
     client_order_id: ClientOrderId | None = None
     order_type: Literal["LIMIT", "MARKET"] = "LIMIT"
-    time_in_force: Literal["DAY", "IOC"] = "DAY"
+    time_in_force: Literal["DAY", "GTC", "IOC", "FOK", "GTX", "ALO"] = "DAY"  # GTX, ALO: post-only DAY
+    post_only: bool = False  # add liquidity only: an order that would take is refused, never filled as taker
     account: Account = "DEFAULT"
 
 
@@ -181,9 +182,26 @@ def _canonical(request: BaseModel) -> dict:
     return json.loads(json.dumps(request.model_dump(mode="json", exclude_none=True), sort_keys=True))
 
 
+POST_ONLY_TIFS = ("GTX", "ALO")  # the exchanges' names for a post-only (add liquidity only) day order
+
+
 def _options(request: OrderOptions) -> dict:
-    return {"order_type": request.order_type, "time_in_force": request.time_in_force,
+    post_only = request.post_only or request.time_in_force in POST_ONLY_TIFS
+    tif = "DAY" if request.time_in_force in POST_ONLY_TIFS else request.time_in_force
+    return {"order_type": request.order_type, "time_in_force": tif, "post_only": post_only,
             "account": request.account, "client_order_id": request.client_order_id}
+
+
+def _option_faults(request: OrderOptions) -> list[dict]:
+    """Order type, time in force and post-only that cannot go together."""
+    if not (request.post_only or request.time_in_force in POST_ONLY_TIFS):
+        return []
+    if request.order_type == "MARKET":
+        return [detail("post_only", "POST_ONLY_CONFLICT", "a MARKET order takes liquidity; post-only needs a LIMIT")]
+    if request.time_in_force in ("IOC", "FOK"):
+        return [detail("time_in_force", "POST_ONLY_CONFLICT",
+                       f"{request.time_in_force} never rests; post-only goes with DAY or GTC")]
+    return []
 
 
 def _single(request: SingleLegOrder, faults: list[dict]) -> OrderSpec | None:
@@ -192,6 +210,9 @@ def _single(request: SingleLegOrder, faults: list[dict]) -> OrderSpec | None:
         faults.append(detail("price", "PRICE_REQUIRED", "a LIMIT order needs a price"))
     if request.order_type == "MARKET" and request.price is not None:
         faults.append(detail("price", "PRICE_NOT_ALLOWED", "a MARKET order must not carry a price"))
+    if request.price is not None and request.price <= 0:  # a premium limit of 0 buys nothing and sells for free
+        faults.append(detail("price", "greater_than", "Input should be greater than 0"))
+    faults.extend(_option_faults(request))
     if faults or symbol is None:
         return None
     price = _decimal(request.price)
@@ -211,6 +232,7 @@ def _multi(request: MultiLegOrder, faults: list[dict]) -> OrderSpec | None:
                                                         f"(legs {', '.join(unpriced)} have none)"))
     if request.order_type == "MARKET" and request.price is not None:
         faults.append(detail("price", "PRICE_NOT_ALLOWED", "a MARKET order must not carry a net price"))
+    faults.extend(_option_faults(request))
     if not request.legs or None in symbols:
         return None
     qty, ratios = strategies.package_ratios([leg.qty for leg in request.legs])

@@ -38,6 +38,7 @@ class Reject:
     field: str  # request field at fault ("" = the order as a whole)
     message: str
     status: int = 0  # HTTP status; 0 = the reason's own (http_status)
+    limit: str = ""  # the exposure limit the order would breach (a RISK_LIMITS name), "" for other rejects
 
     def __post_init__(self) -> None:
         if not self.status:
@@ -45,7 +46,7 @@ class Reject:
 
 
 #: HTTP status of a reject by reason; every other reason answers 422.
-REJECT_HTTP_STATUS = {"HALTED": 403, "REDUCE_ONLY": 403, "THROTTLED": 429}
+REJECT_HTTP_STATUS = {"HALTED": 403, "REDUCE_ONLY": 403, "THROTTLED": 429, "MARKET_CLOSED": 403}
 
 
 def http_status(reason: str) -> int:
@@ -69,6 +70,8 @@ class LegGreeks:
     delta: float  # share-equivalent per contract (delta x multiplier)
     vega: float  # $ per vol point per contract
     spot: float
+    gamma: float = 0.0  # share-equivalent delta change per $1 of the underlying, per contract
+    theta: float = 0.0  # $ per calendar day per contract
 
 
 class Book(dict):
@@ -106,6 +109,15 @@ class Exposure:
         return out
 
 
+#: The exposure limits ``utilization`` reports (the ``limit`` label of optsim_risk_utilization_ratio).
+EXPOSURE_LIMITS = ("credit", "position", "delta", "vega", "portfolio_delta", "portfolio_vega")
+
+
+def _use(used: float, limit: float) -> dict:
+    """One limit's use: the signed figure, the limit and |used| / limit."""
+    return {"used": round(used, 2), "limit": limit, "utilization": round(abs(used) / limit, 6)}
+
+
 def same_side_contracts(contracts: dict[str, int]) -> int:
     """Contracts on the busier side of the market: long calls + short puts, or long puts + short calls."""
     bullish = sum(abs(q) for s, q in contracts.items() if (s[12] == "C") == (q > 0))
@@ -118,6 +130,7 @@ class RiskEngine:
         self.config, self.chain, self.quotes, self.clock = config, chain, quotes, clock
         self.limits = config.risk
         self.state = TradingState.ACTIVE
+        self.session_closed = False  # the feed's session clock is past the close of the trading date
         self.exposure = Exposure()
         self._recent: dict[str, deque[float]] = defaultdict(deque)  # account -> order times (throttle)
         self._fingerprints: dict[tuple, float] = {}  # duplicate detection: order key -> last seen
@@ -126,8 +139,23 @@ class RiskEngine:
         self.checks: list[Callable[[OrderSpec], Reject | None]] = [
             self.check_trading_state, self.check_throttle, self.check_restricted, self.check_listed,
             self.check_tick, self.check_max_contracts, self.check_reference, self.check_notional,
-            self.check_collar, self.check_duplicate, self.check_credit, self.check_position, self.check_greeks,
+            self.check_collar, self.check_post_only, self.check_duplicate, self.check_credit, self.check_position, self.check_greeks,
         ]
+
+    def check_replace(self, spec: OrderSpec, shrinks: bool) -> Reject | None:
+        """The checks a cancel/replace passes: the order as replaced, without the throttle or duplicate checks.
+
+        HALTED refuses every replace; REDUCING allows one that only shrinks the order at the same price.
+        """
+        if self.state is TradingState.HALTED or (self.state is TradingState.REDUCING and not shrinks):
+            return self.check_trading_state(spec)
+        for check in (self.check_tick, self.check_max_contracts, self.check_reference, self.check_notional,
+                      self.check_collar, self.check_post_only, self.check_credit, self.check_position,
+                      self.check_greeks):
+            reject = check(spec)
+            if reject:
+                return reject
+        return None
 
     def check(self, spec: OrderSpec) -> Reject | None:
         """Run every check in order; the first reject wins. Counts the order for the throttle."""
@@ -143,6 +171,9 @@ class RiskEngine:
             return Reject("HALTED", "", "trading is halted (kill switch engaged)")
         if self.state is TradingState.REDUCING and not self._reduces_only(spec):
             return Reject("REDUCE_ONLY", "", "trading state is REDUCING: only orders that shrink positions")
+        if self.session_closed:
+            return Reject("MARKET_CLOSED", "", f"the {self.chain.as_of} session has closed "
+                                               f"({self.config.service.market_close:%H:%M} ET); DAY orders expired")
         return None
 
     def check_throttle(self, spec: OrderSpec) -> Reject | None:
@@ -240,6 +271,24 @@ class RiskEngine:
                                                    f"synthetic offer {syn_ask:.2f} (max {cap:.2f})")
         return None
 
+    def check_post_only(self, spec: OrderSpec) -> Reject | None:
+        """A post-only (add liquidity only) order that would take at the NBBO is refused, as the exchanges do."""
+        if not spec.post_only:
+            return None
+        if spec.kind == "single":
+            q = self.quotes.quote(spec.legs[0].symbol.padded)
+            contra = (q.ask if q.has_ask else None) if spec.side == "BUY" else (q.bid if q.has_bid else None)
+        else:
+            syn = synthetic(spec, [self.quotes.quote(leg.symbol.padded) for leg in spec.legs])
+            contra = syn.ask
+        price = float(spec.limit_price)
+        if contra is not None and (price >= contra - 1e-9 if spec.side == "BUY" or spec.kind == "multi"
+                                   else price <= contra + 1e-9):
+            return Reject("POST_ONLY_WOULD_CROSS", "price",
+                          f"post-only {price} would take liquidity at the {'offer' if spec.side == 'BUY' else 'bid'} "
+                          f"{contra}; price it inside the spread to rest")
+        return None
+
     def check_duplicate(self, spec: OrderSpec) -> Reject | None:
         now, window = self.clock(), self.limits.duplicate_window_s
         key = (spec.account, spec.limit_price, spec.qty, tuple((l.symbol.padded, l.side, l.ratio) for l in spec.legs))
@@ -258,31 +307,34 @@ class RiskEngine:
         used = self.exposure.premium[spec.account] + self.notional(spec)
         if used > self.limits.credit_limit:
             return Reject("CREDIT_LIMIT", "account", f"open + filled premium would be ${used:,.0f}, "
-                                                     f"over the ${self.limits.credit_limit:,.0f} credit limit")
+                                                     f"over the ${self.limits.credit_limit:,.0f} credit limit",
+                          limit="credit")
         return None
 
     def check_position(self, spec: OrderSpec) -> Reject | None:
         side = same_side_contracts(self._projected(spec))
         if side > self.limits.position_limit:
             return Reject("POSITION_LIMIT", "qty", f"{spec.underlying} same-side position would be {side} contracts, "
-                                                   f"over the {self.limits.position_limit} limit")
+                                                   f"over the {self.limits.position_limit} limit", limit="position")
         return None
 
     def check_greeks(self, spec: OrderSpec) -> Reject | None:
         delta, vega = self._greek_totals(self._projected(spec))
         if abs(delta) > self.limits.delta_limit:
             return Reject("GREEKS_LIMIT", "qty", f"{spec.underlying} delta would be {delta:,.0f} shares, "
-                                                 f"over the {self.limits.delta_limit:,.0f} limit")
+                                                 f"over the {self.limits.delta_limit:,.0f} limit", limit="delta")
         if abs(vega) > self.limits.vega_limit:
             return Reject("GREEKS_LIMIT", "qty", f"{spec.underlying} vega would be ${vega:,.0f}/vol pt, "
-                                                 f"over the ${self.limits.vega_limit:,.0f} limit")
+                                                 f"over the ${self.limits.vega_limit:,.0f} limit", limit="vega")
         port_delta, port_vega = self.portfolio_greeks(spec.account, extra=self._order_qty(spec))
         if abs(port_delta) > self.limits.portfolio_delta_limit:
             return Reject("GREEKS_LIMIT", "qty", f"portfolio dollar delta would be ${port_delta:,.0f}, "
-                                                 f"over the ${self.limits.portfolio_delta_limit:,.0f} limit")
+                                                 f"over the ${self.limits.portfolio_delta_limit:,.0f} limit",
+                          limit="portfolio_delta")
         if abs(port_vega) > self.limits.portfolio_vega_limit:
             return Reject("GREEKS_LIMIT", "qty", f"portfolio vega would be ${port_vega:,.0f}/vol pt, "
-                                                 f"over the ${self.limits.portfolio_vega_limit:,.0f} limit")
+                                                 f"over the ${self.limits.portfolio_vega_limit:,.0f} limit",
+                          limit="portfolio_vega")
         return None
 
     # ------------------------------------------------------------------ exposure bookkeeping
@@ -299,19 +351,63 @@ class RiskEngine:
 
     def utilization(self) -> dict[str, float]:
         """Worst ratio of use to limit across accounts and underlyings, per limit (for metrics/health)."""
-        accounts = {a for a, _ in self.exposure.filled} | {a for a, _ in self.exposure.working}
-        out = {"credit": max((v / self.limits.credit_limit for v in self.exposure.premium.values()), default=0.0),
-               "position": 0.0, "delta": 0.0, "vega": 0.0}
-        for account in accounts:
+        out = dict.fromkeys(EXPOSURE_LIMITS, 0.0)
+        for row in self.exposure_report():
+            for limit, use in row["limits"].items():
+                out[limit] = max(out[limit], use["utilization"])
+        return out
+
+    def exposure_report(self) -> list[dict]:
+        """Per account: each underlying's projected Greeks and every exposure limit's use (``GET /risk``).
+
+        Projected = filled positions plus working orders' unfilled legs, as the pre-trade checks count them.
+        """
+        lim = self.limits
+        accounts = {a for a, _ in self.exposure.filled} | {a for a, _ in self.exposure.working} \
+            | set(self.exposure.premium)
+        out = []
+        for account in sorted(accounts):
+            limits = {"credit": _use(self.exposure.premium.get(account, 0.0), lim.credit_limit)}
+            underlyings = {}
             for root in self.config.underlyings:
                 projected = self.exposure.series(account, root)
-                if not projected:
+                if not any(projected.values()):
                     continue
-                out["position"] = max(out["position"], same_side_contracts(projected) / self.limits.position_limit)
-                delta, vega = self._greek_totals(projected)
-                out["delta"] = max(out["delta"], abs(delta) / self.limits.delta_limit)
-                out["vega"] = max(out["vega"], abs(vega) / self.limits.vega_limit)
+                totals = self._all_greeks(projected)
+                side = same_side_contracts(projected)
+                underlyings[root] = {"same_side_contracts": side, **{k: round(v, 2) for k, v in totals.items()},
+                                     "limits": {"position": _use(side, lim.position_limit),
+                                                "delta": _use(totals["delta"], lim.delta_limit),
+                                                "vega": _use(totals["vega"], lim.vega_limit)}}
+                for name in ("position", "delta", "vega"):
+                    limits[name] = max(limits.get(name, _use(0, 1)), underlyings[root]["limits"][name],
+                                       key=lambda u: u["utilization"])
+            port_delta, port_vega = self.portfolio_greeks(account)
+            limits["portfolio_delta"] = _use(port_delta, lim.portfolio_delta_limit)
+            limits["portfolio_vega"] = _use(port_vega, lim.portfolio_vega_limit)
+            for name in EXPOSURE_LIMITS:
+                limits.setdefault(name, _use(0, 1))
+            out.append({"account": account, "underlyings": underlyings,
+                        "portfolio": {"dollar_delta": round(port_delta, 2), "vega": round(port_vega, 2)},
+                        "limits": {name: limits[name] for name in EXPOSURE_LIMITS}})
         return out
+
+    def _all_greeks(self, contracts: dict[str, int]) -> dict[str, float]:
+        """Delta (shares), dollar delta, gamma, vega and theta of signed contracts; unpriced series add 0."""
+        out = dict.fromkeys(("delta", "dollar_delta", "gamma", "vega", "theta"), 0.0)
+        for symbol, qty in contracts.items():
+            g = self._greeks(symbol)
+            if g and qty:
+                out["delta"] += g.delta * qty
+                out["dollar_delta"] += g.delta * qty * g.spot
+                out["gamma"] += g.gamma * qty
+                out["vega"] += g.vega * qty
+                out["theta"] += g.theta * qty
+        return out
+
+    def greeks(self, symbol: str) -> LegGreeks | None:
+        """Greeks per contract of one series at the current snapshot (None when it cannot be priced)."""
+        return self._greeks(symbol)
 
     # ------------------------------------------------------------------ pricing helpers
     def notional(self, spec: OrderSpec) -> float:
@@ -370,7 +466,8 @@ class RiskEngine:
             return None
         days = (contract.expiry - self.chain.as_of).days + 0.5
         g = black_scholes(contract.right, spot, float(contract.strike), year_fraction(days), quote.iv, rate, q_yield)
-        return LegGreeks(g.delta * contract.multiplier, g.vega * contract.multiplier, spot)
+        m = contract.multiplier
+        return LegGreeks(g.delta * m, g.vega * m, spot, g.gamma * m, g.theta * m)
 
     def _order_qty(self, spec: OrderSpec) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)

@@ -33,9 +33,10 @@ class OrderSpec:
     qty: int  # package quantity (single: the order qty)
     limit_price: Decimal | None  # single: premium; multi: net, > 0 debit, < 0 credit; None = MARKET
     order_type: str = "LIMIT"  # LIMIT or MARKET
-    time_in_force: str = "DAY"  # DAY or IOC
+    time_in_force: str = "DAY"  # DAY, GTC, IOC or FOK
     account: str = "DEFAULT"
     client_order_id: str | None = None
+    post_only: bool = False  # add liquidity only (refused if it would take)
     body: dict = field(default_factory=dict, compare=False)  # canonical request, for idempotent retries
 
     @property

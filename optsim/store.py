@@ -81,6 +81,28 @@ CREATE TABLE IF NOT EXISTS positions (
     cost       REAL NOT NULL,                 -- signed premium paid, $ (multiplier applied)
     PRIMARY KEY (account, symbol)
 );
+CREATE TABLE IF NOT EXISTS trading_state (
+    seq    INTEGER PRIMARY KEY,
+    state  TEXT NOT NULL,                     -- ACTIVE | REDUCING | HALTED; the newest row is in force
+    actor  TEXT NOT NULL,                     -- who set it ("auto" for a trip)
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL,                     -- manual | trip:<cause> | session
+    ts     REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq         INTEGER PRIMARY KEY,
+    ts          REAL NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,                -- e.g. kill_switch.engage, venue.mark, drill.inject
+    target      TEXT,
+    remote_addr TEXT,
+    reason      TEXT,
+    details     TEXT NOT NULL                 -- JSON object
+);
+CREATE TABLE IF NOT EXISTS session (
+    key   TEXT PRIMARY KEY,                   -- trading_date: the simulated day whose DAY orders are working
+    value TEXT NOT NULL
+);
 """
 
 OPEN_STATUSES = ("working", "partially_filled")
@@ -161,7 +183,51 @@ class Store:
                    "ON CONFLICT(account, symbol) DO UPDATE SET qty = qty + excluded.qty, cost = cost + excluded.cost",
                    (account, fill.symbol, underlying, signed, signed * fill.price * multiplier))
 
+    @staticmethod
+    def insert_trading_state(db: sqlite3.Connection, state: str, actor: str, reason: str, source: str,
+                             ts: float) -> None:
+        db.execute("INSERT INTO trading_state (state, actor, reason, source, ts) VALUES (?, ?, ?, ?, ?)",
+                   (state, actor, reason, source, ts))
+
+    @staticmethod
+    def insert_audit(db: sqlite3.Connection, entry: dict) -> int:
+        cur = db.execute("INSERT INTO audit (ts, actor, action, target, remote_addr, reason, details) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (entry["ts"], entry["actor"], entry["action"], entry.get("target"),
+                          entry.get("remote_addr"), entry.get("reason"), json.dumps(entry.get("details") or {})))
+        return cur.lastrowid
+
+    @staticmethod
+    def set_session(db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute("INSERT INTO session (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
+                   "excluded.value", (key, value))
+
     # ------------------------------------------------------------------ reads
+    def trading_state(self) -> dict | None:
+        """The trading state in force (the newest row), or None on a fresh store."""
+        row = self.conn().execute("SELECT * FROM trading_state ORDER BY seq DESC LIMIT 1").fetchone()
+        return dict(row) if row else None
+
+    def audit(self, *, limit: int = 100, before_seq: int | None = None, action: str | None = None) -> list[dict]:
+        """Audit entries, newest first."""
+        where, args = [], []
+        if before_seq:
+            where.append("seq < ?"), args.append(before_seq)
+        if action:
+            where.append("(action = ? OR action LIKE ?)"), args.extend((action, action + ".%"))
+        sql = "SELECT * FROM audit" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self.conn().execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, limit)).fetchall()
+        return [{**dict(r), "details": json.loads(r["details"])} for r in rows]
+
+    def session(self, key: str) -> str | None:
+        row = self.conn().execute("SELECT value FROM session WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else None
+
+    def all_fills(self) -> Iterable[sqlite3.Row]:
+        """Every fill with its order's account, oldest first (positions and PnL are rebuilt from these)."""
+        return self.conn().execute("SELECT f.*, o.account, o.underlying FROM fills f JOIN orders o ON o.id = "
+                                   "f.order_id ORDER BY f.fill_id")
+
     def get_order(self, order_id: str) -> dict | None:
         db = self.conn()
         row = db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()

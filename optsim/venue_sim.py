@@ -70,7 +70,7 @@ class FillsimExecution:
         leg, now = spec.legs[0], time.time_ns()
         symbol = leg.symbol.padded
         self._show(route.venue, symbol, now)
-        tif = fillsim.IOC if spec.time_in_force == "IOC" else fillsim.GTC
+        tif = _tif(spec)
         ord_type = fillsim.MARKET if spec.order_type == "MARKET" else fillsim.LIMIT
         price = float(spec.limit_price) if spec.limit_price is not None else 0.0
         self.venues[route.venue].submit(_oid(order_id), symbol, leg.sign, price, leg.qty, now, tif, ord_type)
@@ -85,8 +85,28 @@ class FillsimExecution:
         leg, now = spec.legs[0], time.time_ns()
         self._show(venue, leg.symbol.padded, now)
         price = float(spec.limit_price) if spec.limit_price is not None else 0.0
-        self.venues[venue].submit(_oid(order_id), leg.symbol.padded, leg.sign, price, leaves, now)
+        self.venues[venue].submit(_oid(order_id), leg.symbol.padded, leg.sign, price, leaves, now, _tif(spec))
         self._live[order_id] = (venue, leg.symbol.padded)
+
+    def modify(self, order_id: str, spec: OrderSpec, leaves: int) -> list[Report]:
+        """Cancel/replace to ``spec``'s price with ``leaves`` contracts still to fill.
+
+        A single-leg order keeps its queue place unless the price changes or the size grows (fillsim's
+        rule); a fill that reaches the venue first is reported before the outcome.
+        """
+        if order_id in self._packages:
+            pkg = self._packages[order_id]
+            pkg.limit = float(spec.limit_price) if spec.limit_price is not None else MARKET_LIMIT
+            pkg.leaves = leaves
+            return self._try_package(order_id, maker=True)
+        if order_id not in self._live:
+            return [Report(order_id, "modify_rejected")]
+        venue, now = self._live[order_id][0], time.time_ns()
+        engine = self.venues[venue]
+        state = engine.order(_oid(order_id))
+        executed = state.qty - state.leaves_qty if state else 0  # since it reached this engine (restores start at 0)
+        engine.modify(_oid(order_id), float(spec.limit_price), executed + leaves, now)
+        return self._advance(venue, now + self._round_trip[venue])
 
     def cancel(self, order_id: str) -> list[Report]:
         if order_id in self._packages:
@@ -149,23 +169,23 @@ class FillsimExecution:
                 qty = int(r.exec_qty)
                 out.append(Report(order_id, "fill", 0, round(r.exec_px, 6), qty, qty, "maker" if r.maker else "taker",
                                   r.exch_ts, r.local_ts))
-            elif r.kind in (ReportKind.CANCELED, ReportKind.EXPIRED, ReportKind.REJECTED, ReportKind.CANCEL_REJECTED):
-                kind = {ReportKind.CANCELED: "cancelled", ReportKind.EXPIRED: "expired",
-                        ReportKind.REJECTED: "rejected", ReportKind.CANCEL_REJECTED: "cancel_rejected"}[r.kind]
-                out.append(Report(order_id, kind, exch_ts_ns=r.exch_ts, local_ts_ns=r.local_ts))
-            if r.leaves_qty == 0 and r.kind != ReportKind.CANCEL_REJECTED:
+            elif r.kind in _KINDS:
+                out.append(Report(order_id, _KINDS[r.kind], exch_ts_ns=r.exch_ts, local_ts_ns=r.local_ts))
+            if r.leaves_qty == 0 and r.kind not in (ReportKind.CANCEL_REJECTED, ReportKind.MODIFY_REJECTED):
                 self._live.pop(order_id, None)
         return out
 
     # ------------------------------------------------------------------ packages
     def _package(self, spec: OrderSpec, venue: str, leaves: int) -> _Package:
         limit = float(spec.limit_price) if spec.limit_price is not None else MARKET_LIMIT
-        return _Package(venue, legs(spec), limit, leaves, all_or_none=False)
+        return _Package(venue, legs(spec), limit, leaves, all_or_none=spec.time_in_force == "FOK")
 
     def _submit_package(self, order_id: str, spec: OrderSpec, venue: str) -> list[Report]:
         self._packages[order_id] = self._package(spec, venue, spec.qty)
+        if spec.post_only:  # rests only: it may fill later as the maker, never on arrival
+            return []
         reports = self._try_package(order_id, maker=False)
-        if order_id in self._packages and (spec.time_in_force == "IOC" or spec.order_type == "MARKET"):
+        if order_id in self._packages and (spec.time_in_force in ("IOC", "FOK") or spec.order_type == "MARKET"):
             self._packages.pop(order_id)
             reports.append(Report(order_id, "expired", exch_ts_ns=time.time_ns()))
         return reports
@@ -190,6 +210,17 @@ class FillsimExecution:
         last = len(fill.legs) - 1
         return [Report(order_id, "fill", i, leg.px, leg.qty, fill.qty if i == last else 0, liquidity, now, now)
                 for i, leg in enumerate(fill.legs)]
+
+
+_KINDS = {ReportKind.CANCELED: "cancelled", ReportKind.EXPIRED: "expired", ReportKind.REJECTED: "rejected",
+          ReportKind.CANCEL_REJECTED: "cancel_rejected", ReportKind.MODIFY_REJECTED: "modify_rejected"}
+
+
+def _tif(spec: OrderSpec) -> int:
+    """fillsim's time in force: DAY and GTC rest alike (the desk expires DAY orders at the close)."""
+    if spec.post_only:
+        return fillsim.GTX
+    return {"IOC": fillsim.IOC, "FOK": fillsim.FOK}.get(spec.time_in_force, fillsim.GTC)
 
 
 def _oid(order_id: str) -> int:

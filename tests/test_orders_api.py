@@ -224,7 +224,7 @@ BAD_BODIES = [
      422, "validation_failed", [("price", "PRICE_REQUIRED")]),
     ("market-with-price", "/orders", {"json": single(order_type="MARKET")},
      422, "validation_failed", [("price", "PRICE_NOT_ALLOWED")]),
-    ("tif-gtc", "/orders", {"json": single(time_in_force="GTC")},
+    ("tif-gtd", "/orders", {"json": single(time_in_force="GTD")},
      422, "validation_failed", [("time_in_force", "literal_error")]),
     ("client-id-with-space", "/orders", {"json": single(client_order_id="has space")},
      422, "validation_failed", [("client_order_id", "string_pattern_mismatch")]),
