@@ -30,8 +30,9 @@ def create_app(config: Config | dict[str, Any] | None = None, *, execution=None,
     app.extensions["desk"] = OrderDesk(config, **desk_kwargs)
     errors.init_app(app)
 
-    from optsim.api import admin, drills, ops, orders
+    from optsim.api import admin, drills, ops, orders, positions
     app.register_blueprint(orders.bp)
+    app.register_blueprint(positions.bp)
     app.register_blueprint(drills.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(admin.bp)

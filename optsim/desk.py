@@ -193,6 +193,9 @@ class OrderDesk:
         if spec is None:
             return DeskError(409, "conflict", f"order {order_id} is {order['status']}; nothing to replace",
                              self.view(order)), None
+        if spec.kind == "single" and price is not None and price <= 0:
+            return DeskError(422, "validation_failed", "Input should be greater than 0", self.view(order), "price",
+                             "greater_than"), None
         if spec.order_type == "MARKET" and price is not None:
             return DeskError(422, "validation_failed", "a MARKET order has no limit price to replace",
                              self.view(order), "price", "PRICE_NOT_ALLOWED"), None

@@ -89,6 +89,27 @@ class MultiLegOrder(OrderOptions):
     price: NetPrice | None = None  # net limit per package; else derived from leg prices
 
 
+class ReplaceRequest(_Strict):
+    """Cancel/replace: a new limit ``price`` (single: premium > 0; multi: signed net) and/or total ``qty``."""
+
+    price: NetPrice | None = None
+    qty: Qty | None = None
+
+
+def parse_replace(body: Any) -> tuple[Decimal | None, int | None]:
+    """Validate a PATCH /orders/<id> body; raises ApiError 422 naming each bad field."""
+    if not isinstance(body, dict):
+        raise validation_failed([detail("", "dict_type", f"the body must be a JSON object, not {_json_type(body)}")])
+    try:
+        req = ReplaceRequest.model_validate(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        raise validation_failed([detail(".".join(map(str, e["loc"])), e["type"], e["msg"]) for e in errors]) from None
+    if req.price is None and req.qty is None:
+        raise validation_failed([detail("", "missing", "give a new price, a new qty, or both")])
+    return _decimal(req.price), req.qty
+
+
 OrderRequest = Annotated[SingleLegOrder | MultiLegOrder, Field(discriminator="strategy_type")]
 _REQUEST: TypeAdapter[SingleLegOrder | MultiLegOrder] = TypeAdapter(OrderRequest)
 _CONTRACT_FIELDS = ("underlying", "expiry", "strike", "option_type")
@@ -258,4 +279,4 @@ def _net_price(request: MultiLegOrder, legs: tuple[LegSpec, ...]) -> Decimal | N
     return sum((leg.sign * leg.ratio * leg.price for leg in legs), start=Decimal(0))
 
 
-__all__ = ["parse_order", "SingleLegOrder", "MultiLegOrder", "Leg", "Contract", "OrderOptions", "OrderRequest"]
+__all__ = ["parse_order", "parse_replace", "ReplaceRequest", "SingleLegOrder", "MultiLegOrder", "Leg", "Contract", "OrderOptions", "OrderRequest"]

@@ -1,10 +1,15 @@
-"""Admin endpoints (bearer token): the kill switch and venue up/down for drills."""
+"""Admin endpoints (bearer token): the kill switch, venue up/down for drills, and the audit log.
+
+Every change made here is appended to the audit log (who, what, when, from where, why): the body may say
+who (``actor``, default "admin") and why (``reason``); from where is the client address.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ..errors import ApiError, detail
+from ..errors import ApiError, detail, validation_failed
 from ..risk import TradingState
+from ..timefmt import rfc3339
 from . import desk
 from .auth import require_admin
 from .orders import json_body
@@ -23,30 +28,90 @@ def _body() -> dict:
     return body
 
 
+AUDIT_TEXT_MAX = 200
+
+
+def who_and_why(body: dict) -> tuple[str, str]:
+    """``actor`` and ``reason`` from an admin body (strings of at most 200 characters); 422 names the field."""
+    faults = [detail(k, "string_type", f"{k} is a string of at most {AUDIT_TEXT_MAX} characters")
+              for k in ("actor", "reason") if k in body and not (isinstance(body[k], str)
+                                                                 and len(body[k]) <= AUDIT_TEXT_MAX)]
+    if faults:
+        raise validation_failed(faults)
+    return body.get("actor") or "admin", body.get("reason") or ""
+
+
+def audit(action: str, target: str | None = None, *, actor: str = "admin", reason: str = "",
+          details: dict | None = None) -> None:
+    """Append one admin action to the audit log, with the client address it came from."""
+    desk().audit({"actor": actor, "action": action, "target": target, "reason": reason,
+                  "remote_addr": request.remote_addr, "details": details or {}})
+
+
+def _state_view() -> dict:
+    d = desk()
+    t = d.trading
+    return {"state": t["state"], "set_by": t["actor"], "reason": t["reason"], "source": t["source"],
+            "since": rfc3339(t["ts"]) if t.get("ts") else None, "working_orders": d.working_count}
+
+
 @bp.get("/kill-switch")
 @require_admin
 def kill_switch_state():
-    return jsonify({"state": desk().risk.state.value, "working_orders": desk().working_count})
+    return jsonify(_state_view())
 
 
 @bp.post("/kill-switch")
 @require_admin
 def kill_switch():
-    """Engage: {"state": "HALTED"} (default) cancels all working orders; "REDUCING" allows only reducing orders."""
-    state = _body().get("state", "HALTED")
+    """Engage: {"state": "HALTED"} (default) cancels all working orders; "REDUCING" allows only reducing orders.
+
+    The state is stored with who set it, when and why, so a restart comes back in it.
+    """
+    body = _body()
+    state = body.get("state", "HALTED")
     if state not in ("HALTED", "REDUCING"):
         raise ApiError(422, "validation_failed", "state must be HALTED or REDUCING",
                        [detail("state", "literal_error", "HALTED or REDUCING")])
-    cancelled = desk().set_trading_state(TradingState(state))
-    current_app.logger.warning("kill switch: trading state %s, %d orders cancelled", state, len(cancelled))
-    return jsonify({"state": state, "cancelled": cancelled})
+    actor, reason = who_and_why(body)
+    cancelled = desk().set_trading_state(TradingState(state), actor, reason or f"{state} by hand", "manual",
+                                         {"remote_addr": request.remote_addr})
+    current_app.logger.warning("kill switch: trading state %s by %s (%s), %d orders cancelled", state, actor,
+                               reason, len(cancelled))
+    return jsonify({**_state_view(), "cancelled": cancelled})
 
 
 @bp.post("/kill-switch/release")
 @require_admin
 def release():
-    desk().set_trading_state(TradingState.ACTIVE)
-    return jsonify({"state": "ACTIVE", "cancelled": []})
+    """Back to ACTIVE; the open risk_trip incidents are resolved by whoever released."""
+    actor, reason = who_and_why(_body())
+    d = desk()
+    d.set_trading_state(TradingState.ACTIVE, actor, reason or "released by hand", "manual",
+                        {"remote_addr": request.remote_addr})
+    resolved = d.resolve_trips(actor, reason or "trading released")
+    return jsonify({**_state_view(), "cancelled": [], "resolved_incidents": resolved})
+
+
+@bp.get("/audit")
+@require_admin
+def audit_log():
+    """The audit log, newest first: ``limit`` (1..1000, default 100), ``before`` (seq, for paging), ``action``."""
+    args, faults = request.args, []
+    unknown = sorted(set(args) - {"limit", "before", "action"})
+    faults += [detail(name, "UNKNOWN_FILTER", f"{name} is not a filter") for name in unknown]
+    limit, before = args.get("limit", "100"), args.get("before", "")
+    if not (limit.isdigit() and 1 <= int(limit) <= 1000):
+        faults.append(detail("limit", "BAD_FILTER", "limit must be an integer 1..1000"))
+    if before and not before.isdigit():
+        faults.append(detail("before", "BAD_FILTER", "before is the seq of an audit entry"))
+    if faults:
+        raise validation_failed(faults)
+    entries = desk().store.audit(limit=int(limit), before_seq=int(before) if before else None,
+                                 action=args.get("action") or None)
+    out = [{**e, "ts": rfc3339(e["ts"])} for e in entries]
+    return jsonify({"entries": out, "count": len(out),
+                    "next_before": out[-1]["seq"] if len(out) == int(limit) else None})
 
 
 @bp.get("/venues")
@@ -69,6 +134,9 @@ def mark_venue(venue: str):
     status = _body().get("status")
     if status not in ("up", "down"):
         raise ApiError(422, "validation_failed", "status must be up or down", [detail("status", "literal_error", "")])
+    body = _body()
+    actor, reason = who_and_why(body)
     d.router.mark(venue, status == "up")
     d.update_gauges()
+    audit("venue.mark", venue, actor=actor, reason=reason, details={"status": status})
     return jsonify({"venue": venue, "up": d.router.is_up(venue), "marked_down": venue in d.router.marked_down()})

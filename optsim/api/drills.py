@@ -28,7 +28,7 @@ from .. import feedctl, silences
 from ..incident_types import DRILL_EXPECTS
 from ..errors import ApiError, detail
 from . import desk
-from .admin import _body
+from .admin import _body, audit
 from .auth import require_admin
 
 bp = Blueprint("drills", __name__, url_prefix="/admin/drills")
@@ -147,6 +147,7 @@ def inject():
     if silence and not any(s.drill == fault and s.state(now) != "expired" for s in silences.load(desk().config.data_dir)):
         silences.add(desk().config.data_dir, {"type": list(DRILL_EXPECTS[fault])}, now, now + DRILL_SILENCE_MAX_S,
                      "drill", f"drill {fault}: recorded and scored, not paged", drill=fault, now=now)
+    audit("drill.inject", fault, details={k: v for k, v in body.items() if k != "fault"})
     current_app.logger.warning("drill injected: %s %s", fault, {k: v for k, v in body.items() if k != "fault"})
     return jsonify(_state()), 201
 
@@ -157,6 +158,7 @@ def clear_one(fault: str):
     if fault not in FEED_FAULTS + SERVICE_FAULTS:
         raise ApiError(404, "not_found", f"no fault {fault}", [detail("fault", "NOT_FOUND", fault)])
     _clear(fault)
+    audit("drill.clear", fault)
     current_app.logger.warning("drill cleared: %s", fault)
     return jsonify(_state())
 
@@ -166,5 +168,6 @@ def clear_one(fault: str):
 def clear_all():
     for fault in FEED_FAULTS + SERVICE_FAULTS:
         _clear(fault)
+    audit("drill.clear", "all")
     current_app.logger.warning("all drills cleared")
     return jsonify(_state())

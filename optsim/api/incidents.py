@@ -17,6 +17,7 @@ from .. import silences
 from ..incident_types import SEVERITIES
 
 from ..errors import ApiError, detail, validation_failed
+from .admin import audit
 from .auth import require_admin
 
 bp = Blueprint("incidents", __name__)
@@ -137,6 +138,7 @@ def _change(incident_id: str, action: str):
         raise ApiError(409, "conflict", str(exc), [detail("status", "ALREADY_RESOLVED", str(exc))]) from exc
     except IncidentNotFound as exc:  # rotated out between the two reads
         raise ApiError(404, "not_found", str(exc)) from exc
+    audit(f"incident.{action}", incident_id, actor=actor, reason=note)
     now = time.time()
     return jsonify(view(inc, _active_silences(now), now))
 

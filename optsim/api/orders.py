@@ -1,4 +1,4 @@
-"""Order entry and lifecycle: POST /orders, POST /orders/multi, GET /orders, GET/DELETE /orders/<id>."""
+"""Order entry and lifecycle: POST /orders, POST /orders/multi, GET /orders, GET/DELETE/PATCH /orders/<id>."""
 from __future__ import annotations
 
 import codecs
@@ -10,7 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..desk import DeskError
 from ..errors import ApiError, detail, validation_failed
-from ..models import parse_order
+from ..models import parse_order, parse_replace
 from ..occ import OccError, parse_symbol
 from ..risk import http_status
 from . import desk
@@ -160,5 +160,25 @@ def cancel_order(order_id: str):
         return jsonify(desk().cancel(order_id))
     except DeskError as exc:
         extra = {"order": exc.order} if exc.order else {}
-        raise ApiError(exc.status, exc.error, exc.message, [detail("order_id", exc.error.upper(), exc.message)],
+        raise ApiError(exc.status, exc.error, exc.message, [detail(exc.field, exc.reason, exc.message)],
                        **extra) from None
+
+
+@bp.patch("/orders/<order_id>")
+def replace_order(order_id: str):
+    """Cancel/replace: new ``price`` and/or total ``qty``; keeps queue place unless the price changes or it grows."""
+    price, qty = parse_replace(json_body())
+    try:
+        return jsonify(desk().replace(order_id, price, qty))
+    except DeskError as exc:
+        extra = {"order": exc.order} if exc.order else {}
+        if exc.error == "risk_reject":
+            extra["reason"] = exc.reason
+        raise ApiError(exc.status, exc.error, exc.message, [detail(exc.field, exc.reason, exc.message)],
+                       **extra) from None
+
+
+@bp.post("/orders/<order_id>/replace")
+def replace_order_post(order_id: str):
+    """The same as PATCH /orders/<id>, for clients that cannot send PATCH."""
+    return replace_order(order_id)
