@@ -43,7 +43,8 @@ def _iso_date_string(value: Any) -> Any:
 
 Side = Literal["BUY", "SELL"]
 Qty = Annotated[int, Field(ge=1, le=1_000_000)]  # bounded so no quantity overflows storage
-Premium = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Premium = Annotated[float, Field(ge=0, allow_inf_nan=False)]  # a multi-leg leg's price may be 0 (the net rules)
+LimitPrice = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # single leg: 0 buys nothing and sells for free
 NetPrice = Annotated[float, Field(allow_inf_nan=False)]  # signed: > 0 debit, < 0 credit
 Strike = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Expiry = Annotated[dt.date, Field(strict=False), BeforeValidator(_iso_date_string)]  # lax only after the format check
@@ -81,6 +82,7 @@ class OrderOptions(_Strict):
 
 class SingleLegOrder(Leg, OrderOptions):
     strategy_type: Literal["single"]
+    price: LimitPrice | None = None
 
 
 class MultiLegOrder(OrderOptions):
@@ -231,8 +233,6 @@ def _single(request: SingleLegOrder, faults: list[dict]) -> OrderSpec | None:
         faults.append(detail("price", "PRICE_REQUIRED", "a LIMIT order needs a price"))
     if request.order_type == "MARKET" and request.price is not None:
         faults.append(detail("price", "PRICE_NOT_ALLOWED", "a MARKET order must not carry a price"))
-    if request.price is not None and request.price <= 0:  # a premium limit of 0 buys nothing and sells for free
-        faults.append(detail("price", "greater_than", "Input should be greater than 0"))
     faults.extend(_option_faults(request))
     if faults or symbol is None:
         return None

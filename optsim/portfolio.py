@@ -15,6 +15,7 @@ MONEY = 2  # $ figures are rounded to the cent, once, at the edge
 
 def positions_view(desk, account: str | None = None) -> dict:
     """Every position with a fill (closed ones too: their realized PnL counts), per account with totals."""
+    desk.quotes.refresh()
     held = desk._sequencer.run(lambda db: [dataclasses.replace(p) for p in desk.book.positions.values()
                                            if account is None or p.account == account])
     rows, totals = [], {}
@@ -63,6 +64,8 @@ def _row(desk, pos) -> dict:
 
 def risk_view(desk) -> dict:
     """Trading state, every limit's use (exposure, loss), per account and underlying, and the trips' settings."""
+    desk.quotes.refresh()
+
     def read(db):
         return (desk.risk.exposure_report(), desk.book.net_pnl(), dict(desk.trading))
 

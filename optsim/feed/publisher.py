@@ -78,7 +78,8 @@ class Publisher:
         """``status`` is "running" or "stopping" (docs/architecture.md)."""
         atomic_write_json(self.data_dir / HEARTBEAT_FILE, {
             "ts": self.clock() if ts is None else ts, "seq": self.seq, "trade_seq": self.market.tape.trade_seq,
-            "pid": os.getpid(), "contracts": len(self.market), "status": status})
+            "pid": os.getpid(), "contracts": len(self.market), "status": status,
+            "session_time": self.market.clock.now.isoformat()})  # the simulated time of day: DAY orders end at the close
 
     def stop(self) -> None:
         """The last word: a heartbeat that says the feed is going away on purpose."""
