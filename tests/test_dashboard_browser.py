@@ -165,3 +165,30 @@ def test_runbook_link_opens_the_served_runbook_at_its_section(page, suite):
     page.goto(suite.url + "/runbook#market-crossed")
     assert page.locator("#market-crossed").count() == 1
     assert "Symptoms" in page.locator("main").text_content()
+
+
+def test_desk_panels_show_positions_risk_and_the_audit_log(page, suite):
+    # a buy at a price through any offer fills at once: the page must show the position and its PnL
+    filled = suite.post("/orders", json={**seed_single(strike=225, price=30.00, qty=2), "client_order_id": "desk-1"})
+    assert filled.json()["status"] == "filled", filled.json()
+    row = page.locator('#positions tbody tr[data-symbol="AAPL  250117C00225000"]')
+    row.wait_for()
+    assert row.locator("td").nth(2).text_content() == "2"
+    api = suite.get("/positions").json()
+    assert page.locator("#positions tbody tr").count() == api["count"]
+    page.wait_for_selector('#risk-limits tr[data-limit="DEFAULT:portfolio_delta"]')
+    page.wait_for_selector('#risk-limits tr[data-limit="firm:daily_loss"]')
+
+    page.fill("#token", suite.token)
+    page.click("#token-save")
+    assert suite.post("/admin/kill-switch", json={"state": "REDUCING", "actor": "desk-test", "reason": "panel"},
+                      admin=True).status_code == 200
+    try:
+        page.wait_for_selector("#risk-state[data-state='REDUCING']")
+        page.wait_for_selector('#audit tr[data-action="kill_switch.set"]')
+        assert page.locator('#audit tr[data-action="kill_switch.set"] td').nth(1).text_content() == "desk-test"
+    finally:
+        suite.post("/admin/kill-switch/release", json={"actor": "desk-test"}, admin=True)
+    page.wait_for_selector("#risk-state[data-state='ACTIVE']")
+    assert page.locator("#desk-error").is_hidden()
+    assert page.problems == []

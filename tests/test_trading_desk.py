@@ -390,3 +390,12 @@ def test_a_limit_breached_on_the_marks_moves_trading_to_reducing(make_app, admin
     state = client.get("/admin/kill-switch", headers=admin).get_json()
     assert (state["state"], state["source"]) == ("REDUCING", "trip:limit_breach")
     assert open_incidents(app, "risk_trip")[0].severity == "SEV2"
+
+
+def test_the_runbook_has_a_complete_section_for_the_trip_incident():
+    from tests.test_runbook import PARTS, section
+
+    text = section("risk-trip")
+    assert "risk_trip" in text.splitlines()[2]
+    assert all(part in text for part in PARTS)
+    assert "```powershell" in text and "python incident_logger.py" in text

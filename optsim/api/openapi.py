@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from pydantic import TypeAdapter
 
 from .. import __version__
-from ..models import MultiLegOrder, OrderRequest
+from ..models import MultiLegOrder, OrderRequest, ReplaceRequest
 
 bp = Blueprint("openapi", __name__)
 
@@ -65,7 +65,7 @@ SCHEMAS: dict[str, dict] = {
         "account": {"type": "string"}, "status": {"enum": ORDER_STATUSES}, "kind": {"enum": ["single", "multi"]},
         "strategy_type": {"type": "string"}, "strategy_detected": {"type": "string"},
         "underlying": {"type": "string"}, "side": {"enum": ["BUY", "SELL"]}, "qty": {"type": "integer"},
-        "order_type": {"enum": ["LIMIT", "MARKET"]}, "time_in_force": {"enum": ["DAY", "IOC"]},
+        "order_type": {"enum": ["LIMIT", "MARKET"]}, "time_in_force": {"enum": ["DAY", "GTC", "IOC", "FOK"]},
         "price": NULLABLE_NUM, "venue": NULLABLE_STR, "filled_qty": {"type": "integer"},
         "leaves_qty": {"type": "integer"}, "avg_price": NULLABLE_NUM, "queue_ahead": NULLABLE_NUM,
         "legs": {"type": "array", "items": LEG_VIEW}, "fills": {"type": "array", "items": FILL_VIEW},
@@ -87,15 +87,56 @@ SCHEMAS: dict[str, dict] = {
                           "snapshot_seq": {"type": ["integer", "null"]}, "snapshot_age_s": NULLABLE_NUM,
                           "series": {"type": "integer"}, "venues_down": {"type": "array", "items": {"type": "string"}}},
                          ["state", "series"]),
-    "KillSwitch": _obj({"state": {"enum": ["ACTIVE", "REDUCING", "HALTED"]},
-                        "cancelled": {"type": "array", "items": {"type": "string"}}}, ["state", "cancelled"]),
+    "KillSwitch": {"allOf": [ref("KillSwitchState"), _obj({
+        "cancelled": {"type": "array", "items": {"type": "string"}},
+        "resolved_incidents": {"type": "array", "items": {"type": "string"},
+                               "description": "release: the risk_trip incidents it resolved"}}, ["cancelled"])]},
     "KillSwitchState": _obj({"state": {"enum": ["ACTIVE", "REDUCING", "HALTED"]},
-                             "working_orders": {"type": "integer"}}, ["state", "working_orders"]),
-    "KillSwitchRequest": _obj({"state": {"enum": ["HALTED", "REDUCING"], "default": "HALTED"}}),
+                             "set_by": {"type": "string", "description": "who set it (auto for a trip)"},
+                             "reason": {"type": "string"}, "source": {"type": "string",
+                                                                      "description": "manual, start or trip:<cause>"},
+                             "since": NULLABLE_STR, "working_orders": {"type": "integer"}},
+                            ["state", "set_by", "reason", "source", "since", "working_orders"]),
+    "KillSwitchRequest": _obj({"state": {"enum": ["HALTED", "REDUCING"], "default": "HALTED"},
+                               "actor": {"type": "string", "maxLength": 200}, "reason": {"type": "string",
+                                                                                       "maxLength": 200}}),
+    "AdminNote": _obj({"actor": {"type": "string", "maxLength": 200}, "reason": {"type": "string", "maxLength": 200}}),
+    "AuditEntry": _obj({"seq": {"type": "integer"}, "ts": {"type": "string"}, "actor": {"type": "string"},
+                        "action": {"type": "string", "description": "kill_switch.set, kill_switch.trip, venue.mark, "
+                                                                    "drill.inject, drill.clear, incident.ack, ..."},
+                        "target": NULLABLE_STR, "remote_addr": NULLABLE_STR, "reason": NULLABLE_STR,
+                        "details": {"type": "object"}}, ["seq", "ts", "actor", "action", "details"]),
+    "AuditLog": _obj({"entries": {"type": "array", "items": ref("AuditEntry")}, "count": {"type": "integer"},
+                      "next_before": {"type": ["integer", "null"]}}, ["entries", "count", "next_before"]),
+    "Position": _obj({"account": {"type": "string"}, "occ_symbol": {"type": "string"}, "underlying": {"type": "string"},
+                      "expiry": {"type": "string", "format": "date"}, "strike": {"type": "number"},
+                      "option_type": {"enum": ["C", "P"]}, "qty": {"type": "integer"},
+                      "multiplier": {"type": "integer"}, "avg_price": NULLABLE_NUM, "mark": {"type": "number"},
+                      "mark_source": {"enum": ["mid", "bid", "ask", "last_fill"]},
+                      "market_value": {"type": "number"}, "realized_pnl": {"type": "number"},
+                      "unrealized_pnl": {"type": "number"}, "fees": {"type": "number"}, "net_pnl": {"type": "number"},
+                      "delta": {"type": "number", "description": "shares"}, "dollar_delta": {"type": "number"},
+                      "gamma": {"type": "number"}, "vega": {"type": "number", "description": "$ per vol point"},
+                      "theta": {"type": "number", "description": "$ per day"}},
+                     ["account", "occ_symbol", "qty", "mark", "realized_pnl", "unrealized_pnl", "net_pnl"]),
+    "PnlTotals": _obj({k: {"type": "number"} for k in ("realized_pnl", "unrealized_pnl", "fees", "net_pnl", "delta",
+                                                        "dollar_delta", "gamma", "vega", "theta")}),
+    "Positions": _obj({"positions": {"type": "array", "items": ref("Position")}, "count": {"type": "integer"},
+                       "accounts": {"type": "array", "items": {"allOf": [
+                           ref("PnlTotals"), _obj({"account": {"type": "string"}}, ["account"])]}},
+                       "total": ref("PnlTotals")}, ["positions", "count", "accounts", "total"]),
+    "LimitUse": _obj({"used": {"type": "number"}, "limit": {"type": "number"}, "utilization": {"type": "number"}},
+                     ["used", "limit", "utilization"]),
+    "Risk": _obj({"trading_state": {"type": "object"},
+                  "utilization": {"type": "object", "additionalProperties": {"type": "number"},
+                                  "description": "worst use of each limit, 1 = at the limit"},
+                  "pnl": {"type": "object"}, "accounts": {"type": "array", "items": {"type": "object"}},
+                  "trips": {"type": "object"}}, ["trading_state", "utilization", "pnl", "accounts", "trips"]),
     "Venue": _obj({"venue": {"type": "string"}, "up": {"type": "boolean"}, "marked_down": {"type": "boolean"}},
                   ["venue", "up", "marked_down"]),
     "VenueList": _obj({"venues": {"type": "array", "items": ref("Venue")}}, ["venues"]),
-    "VenueRequest": _obj({"status": {"enum": ["up", "down"]}}, ["status"]),
+    "VenueRequest": _obj({"status": {"enum": ["up", "down"]}, "actor": {"type": "string", "maxLength": 200},
+                          "reason": {"type": "string", "maxLength": 200}}, ["status"]),
     "DrillRequest": _obj({"fault": {"enum": ["feed_stall", "feed_freeze", "crossed_market", "wide_spreads",
                                              "venue_dark", "seq_gap", "venue_down", "latency_spike", "reject_storm"]},
                           "venue": {"type": "string"}, "targets": {"type": "array", "items": {"type": "string"}},
@@ -215,6 +256,33 @@ OPERATIONS: dict[tuple[str, str], dict] = {
     ("/orders/{order_id}", "get"): {
         "tags": ["orders"], "summary": "One order with its legs and fills", "parameters": [ORDER_ID],
         "responses": {"200": _ok("the order", "Order"), "404": _error("unknown order id")}},
+    ("/orders/{order_id}", "patch"): {
+        "tags": ["orders"], "summary": "Cancel/replace: new price and/or total qty (keeps the queue place unless "
+                                       "the price changes or the size grows)", "parameters": [ORDER_ID],
+        "requestBody": _body(ref("ReplaceRequest")),
+        "responses": {"200": _ok("the order as replaced, with any fills", "Order"), **BAD_BODY,
+                      "403": _error("HALTED or REDUCE_ONLY", "RiskReject"), "404": _error("unknown order id"),
+                      "409": _error("closed, or a fill reached the venue first"),
+                      "422": _error("bad field, qty not above the filled, or a risk reject (the order is unchanged)")}},
+    ("/orders/{order_id}/replace", "post"): {
+        "tags": ["orders"], "summary": "Cancel/replace (the same as PATCH /orders/{order_id})", "parameters": [ORDER_ID],
+        "requestBody": _body(ref("ReplaceRequest")),
+        "responses": {"200": _ok("the order as replaced", "Order"), **BAD_BODY, "404": _error("unknown order id"),
+                      "409": _error("closed, or a fill reached the venue first"),
+                      "422": _error("bad field or a risk reject")}},
+    ("/positions", "get"): {
+        "tags": ["risk"], "summary": "Positions and PnL per account and series, marked to the NBBO mid, with Greeks",
+        "parameters": [_query("account", "one account", {"type": "string"})],
+        "responses": {"200": _ok("positions", "Positions"), "422": _error("unknown filter")}},
+    ("/risk", "get"): {
+        "tags": ["risk"], "summary": "Greek totals and every limit's use per account, underlying and portfolio",
+        "responses": {"200": _ok("risk", "Risk"), "422": _error("unknown filter")}},
+    ("/admin/audit", "get"): {
+        **ADMIN, "summary": "The audit log, newest first",
+        "parameters": [_query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                       _query("before", "seq to page from", {"type": "integer"}),
+                       _query("action", "an action or its prefix (kill_switch)", {"type": "string"})],
+        "responses": {"200": _ok("entries", "AuditLog"), **ADMIN_ERRORS, "422": _error("bad filter")}},
     ("/orders/{order_id}", "delete"): {
         "tags": ["orders"], "summary": "Cancel a working order", "parameters": [ORDER_ID],
         "responses": {"200": _ok("the cancelled order", "Order"), "404": _error("unknown order id"),
@@ -240,8 +308,10 @@ OPERATIONS: dict[tuple[str, str], dict] = {
         "requestBody": _body(ref("KillSwitchRequest"), required=False),
         "responses": {"200": _ok("new state and cancelled orders", "KillSwitch"), **ADMIN_ERRORS, **BAD_BODY,
                       "422": _error("state is not HALTED or REDUCING")}},
-    ("/admin/kill-switch/release", "post"): {**ADMIN, "summary": "Back to ACTIVE",
-                                             "responses": {"200": _ok("ACTIVE", "KillSwitch"), **ADMIN_ERRORS}},
+    ("/admin/kill-switch/release", "post"): {**ADMIN, "summary": "Back to ACTIVE (resolves open risk_trip incidents)",
+                                             "requestBody": _body(ref("AdminNote"), required=False),
+                                             "responses": {"200": _ok("ACTIVE", "KillSwitch"), **ADMIN_ERRORS,
+                                                           **BAD_BODY, "422": _error("bad actor or reason")}},
     ("/admin/venues", "get"): {**ADMIN, "summary": "Venues and whether they take orders",
                                "responses": {"200": _ok("venues", "VenueList"), **ADMIN_ERRORS}},
     ("/admin/venues/{venue}", "post"): {
@@ -322,7 +392,8 @@ OPERATIONS: dict[tuple[str, str], dict] = {
 def request_schemas() -> dict[str, dict]:
     """OrderRequest (and the models it refers to) and MultiLegOrder, as pydantic generates them."""
     out: dict[str, dict] = {}
-    for name, adapter in (("OrderRequest", TypeAdapter(OrderRequest)), ("MultiLegOrder", TypeAdapter(MultiLegOrder))):
+    for name, adapter in (("OrderRequest", TypeAdapter(OrderRequest)), ("MultiLegOrder", TypeAdapter(MultiLegOrder)),
+                          ("ReplaceRequest", TypeAdapter(ReplaceRequest))):
         schema = adapter.json_schema(ref_template=REF, mode="validation")
         out.update(schema.pop("$defs", {}))
         out.setdefault(name, schema)
