@@ -40,11 +40,15 @@ delta_limit = 1e12
 vega_limit = 1e12
 portfolio_delta_limit = 1e15
 portfolio_vega_limit = 1e15
+
+[trips]
+max_order_rate = 0        # the benchmark is a runaway client on purpose
+reject_rate = 0
 """
 # n -> a distinct resting AAPL call order: 64 accounts x 12 strikes x 97 prices x 5 sizes before a repeat
 LUA = r"""
 local n = 0
-local strikes = {160, 165, 170, 175, 180, 185, 190, 195, 200, 210, 220, 230}
+local strikes = {180, 185, 190, 195, 200, 205, 210, 215, 220, 225, 230, 235}
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
