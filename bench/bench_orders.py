@@ -48,7 +48,7 @@ reject_rate = 0
 # n -> a distinct resting AAPL call order: 64 accounts x 12 strikes x 97 prices x 5 sizes before a repeat
 LUA = r"""
 local n = 0
-local strikes = {180, 185, 190, 195, 200, 205, 210, 215, 220, 225, 230, 235}
+local strikes = {190, 195, 200, 205, 210, 215, 220, 225, 230, 235, 240, 245}
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()

@@ -64,16 +64,16 @@ class Underlying(Section):
 def _default_underlyings() -> dict[str, Underlying]:
     return {
         # as the exchanges list them: index ETFs $1 near the money, single stocks $2.50, both $5 to the wings
-        "SPY": Underlying(spot=575.0, vol=0.16, tick_class="penny_all", strike_step=1.0, near_strikes=8,
-                          wing_step=5.0, strikes_per_side=13),
-        "QQQ": Underlying(spot=500.0, vol=0.20, tick_class="penny_all", strike_step=1.0, near_strikes=8,
-                          wing_step=5.0, strikes_per_side=13),
+        "SPY": Underlying(spot=575.0, vol=0.16, tick_class="penny_all", strike_step=1.0, near_strikes=6,
+                          wing_step=5.0, strikes_per_side=10),
+        "QQQ": Underlying(spot=500.0, vol=0.20, tick_class="penny_all", strike_step=1.0, near_strikes=6,
+                          wing_step=5.0, strikes_per_side=10),
         "AAPL": Underlying(spot=225.0, vol=0.25, tick_class="penny", strike_step=2.5, near_strikes=6, wing_step=5.0,
-                           strikes_per_side=12),
+                           strikes_per_side=10),
         "MSFT": Underlying(spot=420.0, vol=0.24, tick_class="penny", strike_step=2.5, near_strikes=6, wing_step=5.0,
-                           strikes_per_side=12),
+                           strikes_per_side=10),
         "TSLA": Underlying(spot=250.0, vol=0.55, tick_class="penny", strike_step=2.5, near_strikes=6, wing_step=5.0,
-                           strikes_per_side=12),
+                           strikes_per_side=10),
     }
 
 

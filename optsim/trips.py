@@ -27,6 +27,10 @@ STRICTNESS = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
 STATE_REJECTS = ("HALTED", "REDUCE_ONLY")
 
 
+def _usd(amount: float) -> str:
+    return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
+
+
 @dataclass(frozen=True)
 class Trip:
     cause: str
@@ -62,12 +66,12 @@ class TripWire:
         loss = self.loss_use(net_pnl)
         held: dict[str, Trip | None] = {
             "daily_loss": Trip("daily_loss", cfg.loss_action,
-                               f"daily loss limit: net PnL ${net_pnl:,.2f} is past -${cfg.daily_loss_limit:,.0f}",
+                               f"daily loss limit: net PnL {_usd(net_pnl)} is past -${cfg.daily_loss_limit:,.0f}",
                                {"net_pnl": round(net_pnl, 2), "limit": cfg.daily_loss_limit})
             if cfg.daily_loss_limit and loss["daily_loss"] >= 1.0 else None,
             "drawdown": Trip("drawdown", cfg.loss_action,
-                             f"drawdown limit: net PnL ${net_pnl:,.2f} is ${self.high - net_pnl:,.2f} below the "
-                             f"day's high ${self.high:,.2f} (limit ${cfg.drawdown_limit:,.0f})",
+                             f"drawdown limit: net PnL {_usd(net_pnl)} is ${self.high - net_pnl:,.2f} below the "
+                             f"day's high {_usd(self.high)} (limit ${cfg.drawdown_limit:,.0f})",
                              {"net_pnl": round(net_pnl, 2), "high": round(self.high, 2),
                               "drawdown": round(self.high - net_pnl, 2), "limit": cfg.drawdown_limit})
             if cfg.drawdown_limit and loss["drawdown"] >= 1.0 else None,
@@ -78,7 +82,9 @@ class TripWire:
         for cause, trip in held.items():
             if trip is None:
                 self._armed[cause] = True
-            elif self._armed.get(cause, True) and STRICTNESS[trip.action] > STRICTNESS[state]:
+            elif STRICTNESS[trip.action] <= STRICTNESS[state]:
+                self._armed[cause] = False  # already as strict (say, halted before a restart): nothing to do
+            elif self._armed.get(cause, True):
                 self._armed[cause] = False
                 fired.append(trip)
         return sorted(fired, key=lambda t: -STRICTNESS[t.action])

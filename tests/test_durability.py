@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 AS_OF = "2025-01-02"
-STRIKES = [180, 185, 190, 195, 200, 205, 210, 212.5, 215, 220, 225, 230]  # calls worth > $3: no collar reject
+STRIKES = [190, 195, 200, 205, 210, 212.5, 215, 217.5, 220, 222.5, 225, 230]  # calls worth > $3: no collar reject
 # limits out of the way: the test is about durability, not risk (the snapshot is never refreshed, so the
 # quote age limit is large too)
 CONFIG_TOML = """
