@@ -76,7 +76,7 @@ class OrderOptions(_Strict):
     client_order_id: ClientOrderId | None = None
     order_type: Literal["LIMIT", "MARKET"] = "LIMIT"
     time_in_force: Literal["DAY", "GTC", "IOC", "FOK", "GTX", "ALO"] = "DAY"  # GTX, ALO: post-only DAY
-    post_only: bool = False  # add liquidity only: an order that would take is refused, never filled as taker
+    post_only: bool | None = None  # add liquidity only: an order that would take is refused, never filled as taker
     account: Account = "DEFAULT"
 
 
@@ -209,7 +209,7 @@ POST_ONLY_TIFS = ("GTX", "ALO")  # the exchanges' names for a post-only (add liq
 
 
 def _options(request: OrderOptions) -> dict:
-    post_only = request.post_only or request.time_in_force in POST_ONLY_TIFS
+    post_only = bool(request.post_only) or request.time_in_force in POST_ONLY_TIFS
     tif = "DAY" if request.time_in_force in POST_ONLY_TIFS else request.time_in_force
     return {"order_type": request.order_type, "time_in_force": tif, "post_only": post_only,
             "account": request.account, "client_order_id": request.client_order_id}

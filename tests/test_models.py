@@ -218,7 +218,8 @@ MALFORMED = [
     ("strike 4 decimals", changed(SEED_SINGLE, "strike", 200.0001), "strike", "INVALID_SYMBOL"),
     ("strike over 8 digits", changed(SEED_SINGLE, "strike", 123456.789), "strike", "INVALID_SYMBOL"),
     ("price string", changed(SEED_SINGLE, "price", "1.25"), "price", "float_type"),
-    ("price negative", changed(SEED_SINGLE, "price", -0.5), "price", "greater_than_equal"),
+    ("price negative", changed(SEED_SINGLE, "price", -0.5), "price", "greater_than"),
+    ("price zero", changed(SEED_SINGLE, "price", 0), "price", "greater_than"),
     ("price NaN", changed(SEED_SINGLE, "price", float("nan")), "price", "finite_number"),
     ("price infinite", changed(SEED_SINGLE, "price", float("inf")), "price", "finite_number"),
     # dates
@@ -233,7 +234,7 @@ MALFORMED = [
     ("option_type word", changed(SEED_SINGLE, "option_type", "CALL"), "option_type", "literal_error"),
     ("side lowercase", changed(SEED_SINGLE, "side", "buy"), "side", "literal_error"),
     ("order_type STOP", {**SEED_SINGLE, "order_type": "STOP"}, "order_type", "literal_error"),
-    ("time_in_force GTC", {**SEED_SINGLE, "time_in_force": "GTC"}, "time_in_force", "literal_error"),
+    ("time_in_force GTD", {**SEED_SINGLE, "time_in_force": "GTD"}, "time_in_force", "literal_error"),
     ("strategy_type unknown", changed(SEED_SINGLE, "strategy_type", "spread"), "strategy_type", "union_tag_invalid"),
     ("strategy_type number", changed(SEED_SINGLE, "strategy_type", 5), "strategy_type", "union_tag_invalid"),
     # missing and extra

@@ -192,7 +192,7 @@ BAD_BODIES = [
     ("multi-net-absurd", "/orders/multi", {"json": multi(price=1e300)}, 422, "risk_reject", [("price", "BAD_TICK")]),
     ("price-as-string", "/orders", {"json": single(price="1.25")}, 422, "validation_failed", [("price", "float_type")]),
     ("price-negative", "/orders", {"json": single(price=-1.25)},
-     422, "validation_failed", [("price", "greater_than_equal")]),
+     422, "validation_failed", [("price", "greater_than")]),
     ("side-lower-case", "/orders", {"json": single(side="buy")}, 422, "validation_failed", [("side", "literal_error")]),
     ("side-missing", "/orders", {"json": single(side=...)}, 422, "validation_failed", [("side", "missing")]),
     ("qty-missing", "/orders", {"json": single(qty=...)}, 422, "validation_failed", [("qty", "missing")]),
