@@ -169,9 +169,11 @@ def test_runbook_link_opens_the_served_runbook_at_its_section(page, suite):
 
 def test_desk_panels_show_positions_risk_and_the_audit_log(page, suite):
     # a buy at a price through any offer fills at once: the page must show the position and its PnL
-    filled = suite.post("/orders", json={**seed_single(strike=225, price=30.00, qty=2), "client_order_id": "desk-1"})
+    filled = suite.post("/orders", json={**seed_single(price=30.00, qty=2), "client_order_id": "desk-1"})
     assert filled.json()["status"] == "filled", filled.json()
-    row = page.locator('#positions tbody tr[data-symbol="AAPL  250117C00225000"]')
+    page.goto(suite.url + "/dashboard")  # an earlier test left the tab on the runbook
+    earlier = len(page.problems)  # the refused token and the aborted fetch of the tests above
+    row = page.locator('#positions tbody tr[data-symbol="AAPL  250117C00200000"]')
     row.wait_for()
     assert row.locator("td").nth(2).text_content() == "2"
     api = suite.get("/positions").json()
@@ -191,4 +193,4 @@ def test_desk_panels_show_positions_risk_and_the_audit_log(page, suite):
         suite.post("/admin/kill-switch/release", json={"actor": "desk-test"}, admin=True)
     page.wait_for_selector("#risk-state[data-state='ACTIVE']")
     assert page.locator("#desk-error").is_hidden()
-    assert page.problems == []
+    assert page.problems[earlier:] == []
