@@ -399,3 +399,52 @@ def test_the_runbook_has_a_complete_section_for_the_trip_incident():
     assert "risk_trip" in text.splitlines()[2]
     assert all(part in text for part in PARTS)
     assert "```powershell" in text and "python incident_logger.py" in text
+
+
+# ---------------------------------------------------------------------- the trip wire alone
+def wire(**cfg):
+    from optsim.config import TripsConfig
+    from optsim.trips import TripWire
+
+    return TripWire(TripsConfig(**cfg))
+
+
+def test_drawdown_is_measured_from_the_days_high():
+    w = wire(daily_loss_limit=0, drawdown_limit=100.0)
+    assert w.evaluate(0.0, 250.0, {}, "ACTIVE") == []
+    assert w.evaluate(1.0, 160.0, {}, "ACTIVE") == []
+    [trip] = w.evaluate(2.0, 150.0, {}, "ACTIVE")
+    assert (trip.cause, trip.action, trip.details["high"], trip.details["drawdown"]) == ("drawdown", "HALTED", 250.0,
+                                                                                         100.0)
+
+
+def test_an_order_rate_runaway_trips_once_and_rearms_when_it_clears():
+    w = wire(max_order_rate=10.0, window_s=2.0, reject_rate=0)
+    w.evaluate(0.0, 0.0, {}, "ACTIVE")
+    for _ in range(30):
+        w.on_order(None)
+    [trip] = w.evaluate(1.5, 0.0, {}, "ACTIVE")
+    assert (trip.cause, trip.details["orders"]) == ("order_rate", 30)
+    for _ in range(30):
+        w.on_order(None)
+    assert w.evaluate(2.5, 0.0, {}, "ACTIVE") == []  # released by hand while it still runs: not overruled
+    assert w.evaluate(6.0, 0.0, {}, "ACTIVE") == []  # quiet: re-armed
+    for _ in range(60):  # 60 since the last sample at or before the window's start (t=2.5): 12/s
+        w.on_order(None)
+    assert [t.cause for t in w.evaluate(7.5, 0.0, {}, "ACTIVE")] == ["order_rate"]
+
+
+def test_rejects_from_the_kill_switch_itself_do_not_count():
+    w = wire(reject_rate=0.5, reject_rate_min_orders=5)
+    w.evaluate(0.0, 0.0, {}, "ACTIVE")
+    for _ in range(10):
+        w.on_order("HALTED")
+    assert w.evaluate(1.0, 0.0, {}, "ACTIVE") == []
+
+
+def test_a_trip_found_already_halted_does_not_fire_after_the_release():
+    w = wire(daily_loss_limit=100.0)
+    assert w.evaluate(0.0, -150.0, {}, "HALTED") == []  # a restart into HALTED with the loss still there
+    assert w.evaluate(1.0, -150.0, {}, "ACTIVE") == []  # the operator released: their call
+    assert w.evaluate(2.0, -50.0, {}, "ACTIVE") == []
+    assert [t.cause for t in w.evaluate(3.0, -120.0, {}, "ACTIVE")] == ["daily_loss"]  # a new breach trips
