@@ -299,6 +299,10 @@ class OrderDesk:
         self._check_trips()
         self._open_incidents()
 
+    def in_order(self, fn: Callable):
+        """Run ``fn(db)`` in order with the desk's changes: a consistent read of its books (views, not orders)."""
+        return self._sequencer.run(fn)
+
     def risk_utilization(self) -> dict[str, float]:
         """Worst use of each risk limit, read in order with the changes to it (the loss limits included)."""
         return self._sequencer.run(lambda db: {**self.risk.utilization(), **self.trips.loss_use(self.book.net_pnl())})

@@ -16,7 +16,7 @@ MONEY = 2  # $ figures are rounded to the cent, once, at the edge
 def positions_view(desk, account: str | None = None) -> dict:
     """Every position with a fill (closed ones too: their realized PnL counts), per account with totals."""
     desk.quotes.refresh()
-    held = desk._sequencer.run(lambda db: [dataclasses.replace(p) for p in desk.book.positions.values()
+    held = desk.in_order(lambda db: [dataclasses.replace(p) for p in desk.book.positions.values()
                                            if account is None or p.account == account])
     rows, totals = [], {}
     for pos in sorted(held, key=lambda p: (p.account, p.symbol)):
@@ -69,7 +69,7 @@ def risk_view(desk) -> dict:
     def read(db):
         return (desk.risk.exposure_report(), desk.book.net_pnl(), dict(desk.trading))
 
-    accounts, net_pnl, trading = desk._sequencer.run(read)
+    accounts, net_pnl, trading = desk.in_order(read)
     loss = desk.trips.loss_use(net_pnl)
     trips = desk.config.trips
     utilization = {name: 0.0 for name in ("credit", "position", "delta", "vega", "portfolio_delta",
