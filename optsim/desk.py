@@ -72,6 +72,7 @@ class OrderDesk:
         self._session_closed = False
         self._alerts: deque[tuple[str, str, str, str, dict]] = deque()  # incidents for the poll thread to open
         self._incident_log = None
+        self.breaches: dict[str, dict] = {}  # exposure limit -> the latest order refused for it (GET /risk)
         self._restore()
         self._sequencer = Sequencer(self.store)
 
@@ -135,7 +136,9 @@ class OrderDesk:
         self.stats.order(spec.underlying, None, "rejected", reject.reason)
         self.stats.moved(None, "rejected")
         self.trips.on_order(reject.reason)
-        if reject.limit:  # an order tried to go past an exposure limit: ops hear of it (poll thread)
+        if reject.limit:  # an order tried to go past an exposure limit: /risk shows it, ops hear of it (poll thread)
+            self.breaches[reject.limit] = {"order_id": order_id, "account": spec.account, "reason": reject.reason,
+                                           "message": reject.message, "at": row["created_at"]}
             self._alerts.append((f"risk_limit_breach:{reject.limit}", "risk_limit_breach", "SEV2",
                                  f"{order_id} rejected: {reject.message}",
                                  {"limit": reject.limit, "order_id": order_id, "reason": reject.reason,

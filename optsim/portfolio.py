@@ -63,13 +63,14 @@ def _row(desk, pos) -> dict:
 
 
 def risk_view(desk) -> dict:
-    """Trading state, every limit's use (exposure, loss), per account and underlying, and the trips' settings."""
+    """Trading state, every limit's use (exposure, loss), per account and underlying, the latest order refused
+    for each exposure limit (``breaches``), and the trips' settings."""
     desk.quotes.refresh()
 
     def read(db):
-        return (desk.risk.exposure_report(), desk.book.net_pnl(), dict(desk.trading))
+        return desk.risk.exposure_report(), desk.book.net_pnl(), dict(desk.trading), dict(desk.breaches)
 
-    accounts, net_pnl, trading = desk.in_order(read)
+    accounts, net_pnl, trading, breaches = desk.in_order(read)
     loss = desk.trips.loss_use(net_pnl)
     trips = desk.config.trips
     utilization = {name: 0.0 for name in ("credit", "position", "delta", "vega", "portfolio_delta",
@@ -87,5 +88,6 @@ def risk_view(desk) -> dict:
                 "drawdown": {"used": round((desk.trips.high or 0.0) - net_pnl, MONEY), "limit": trips.drawdown_limit,
                              "utilization": round(loss["drawdown"], 6)}},
         "accounts": accounts,
+        "breaches": {limit: {**b, "at": rfc3339(b["at"])} for limit, b in breaches.items()},
         "trips": trips.model_dump(),
     }

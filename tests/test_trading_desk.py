@@ -359,6 +359,8 @@ def test_a_portfolio_delta_breach_shows_in_risk_and_opens_an_incident(make_app):
     use = risk["accounts"][0]["limits"]["portfolio_delta"]
     assert use["limit"] == 200_000.0 and 0.2 < use["utilization"] < 1.0
     assert risk["utilization"]["portfolio_delta"] == use["utilization"]
+    breach = risk["breaches"]["portfolio_delta"]
+    assert (breach["order_id"], breach["reason"]) == (r.get_json()["order"]["order_id"], "GREEKS_LIMIT")
     [incident] = open_incidents(app, "risk_limit_breach")
     assert incident.dedup_key == "risk_limit_breach:portfolio_delta"
     assert "portfolio dollar delta" in incident.details["cause"]

@@ -131,6 +131,7 @@ SCHEMAS: dict[str, dict] = {
                   "utilization": {"type": "object", "additionalProperties": {"type": "number"},
                                   "description": "worst use of each limit, 1 = at the limit"},
                   "pnl": {"type": "object"}, "accounts": {"type": "array", "items": {"type": "object"}},
+                  "breaches": {"type": "object", "description": "per exposure limit, the latest order refused for it"},
                   "trips": {"type": "object"}}, ["trading_state", "utilization", "pnl", "accounts", "trips"]),
     "Venue": _obj({"venue": {"type": "string"}, "up": {"type": "boolean"}, "marked_down": {"type": "boolean"}},
                   ["venue", "up", "marked_down"]),
