@@ -1,7 +1,7 @@
 """The service's view of the feed: the latest validated snapshot, taken off the request thread.
 
 A background thread (``options_service.start_background``) takes each new snapshot: the feed's
-``quotes.npz`` (marketdata.py), or a ``quotes.json`` written by hand, checks it at the edge and swaps
+``quotes.snap`` (marketdata.py), or a ``quotes.json`` written by hand, checks it at the edge and swaps
 it in as one reference, so an order reads the snapshot in use without a lock, a file stat or a parse.
 Without that thread (tests, embedded use) ``pull`` takes new files on demand. A snapshot refused
 whole leaves the last good one in use, ageing honestly (``age``); unusable series read as unquoted.
@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from .fileio import read_json
-from .marketdata import SNAPSHOT_FILE, BadSnapshot, Frame, check, check_trades, from_json, read_npz
+from .marketdata import SNAPSHOT_FILE, BadSnapshot, Frame, check, check_trades, from_json, read_snap
 
 QUOTES_FILE = "quotes.json"
 HEARTBEAT_FILE = "feed_heartbeat.json"
-PAIR_WINDOW_NS = 1_000_000_000  # the feed writes quotes.npz then quotes.json: a json newer than this is by hand
+PAIR_WINDOW_NS = 1_000_000_000  # the feed writes quotes.snap then quotes.json: a json newer than this is by hand
 FUTURE_TOLERANCE_S = 5.0  # a snapshot stamped further ahead of our clock would never age: refused
 
 
@@ -141,7 +141,7 @@ class QuoteBook:
 
     def __init__(self, data_dir: str | os.PathLike, clock: Callable[[], float] = time.time, max_cross: float = 0.5):
         self.path = Path(data_dir) / QUOTES_FILE
-        self.npz_path = Path(data_dir) / SNAPSHOT_FILE
+        self.snap_path = Path(data_dir) / SNAPSHOT_FILE
         self.heartbeat_path = Path(data_dir) / HEARTBEAT_FILE
         self.clock, self.max_cross = clock, max_cross
         self._lock = threading.Lock()
@@ -172,7 +172,7 @@ class QuoteBook:
             path, signature = picked
             started = time.perf_counter()
             try:
-                frame = read_npz(path) if path == self.npz_path else from_json(path.read_bytes())
+                frame = read_snap(path) if path == self.snap_path else from_json(path.read_bytes())
             except FileNotFoundError:
                 return False  # replaced or removed between the stat and the read: next look
             except (BadSnapshot, OSError) as exc:
@@ -194,9 +194,9 @@ class QuoteBook:
             return True
 
     def _pick(self) -> tuple[Path, tuple] | None:
-        """The file to take: quotes.npz, unless a quotes.json was written by hand after it (or is alone)."""
+        """The file to take: quotes.snap, unless a quotes.json was written by hand after it (or is alone)."""
         stats = {}
-        for path in (self.npz_path, self.path):
+        for path in (self.snap_path, self.path):
             try:
                 stats[path] = os.stat(path)
             except FileNotFoundError:
@@ -205,8 +205,8 @@ class QuoteBook:
             if self.snapshot is not None:
                 self.last_error = f"{QUOTES_FILE} and {SNAPSHOT_FILE} are missing: the last snapshot ages out"
             return None
-        npz, js = stats.get(self.npz_path), stats.get(self.path)
-        path = self.path if js and (npz is None or js.st_mtime_ns > npz.st_mtime_ns + PAIR_WINDOW_NS) else self.npz_path
+        binary, js = stats.get(self.snap_path), stats.get(self.path)
+        path = self.path if js and (binary is None or js.st_mtime_ns > binary.st_mtime_ns + PAIR_WINDOW_NS) else self.snap_path
         st = stats[path]
         signature = (st.st_ino, st.st_mtime_ns, st.st_size)
         return None if signature == self._signatures.get(path) else (path, signature)

@@ -174,7 +174,7 @@ class QuoteFeed:
         }
 
     def frame(self, seq: int, ts: float, faults: FaultSet) -> Frame:
-        """The same snapshot in columns, for quotes.npz (the arrays are copied by the writer, not kept)."""
+        """The same snapshot in columns, for quotes.snap (the arrays are copied by the writer, not kept)."""
         self.rows["iv"] = self._ivs.round(4)
         kept = self.tape.ring
         trades = np.array([(t["trade_seq"], t["ts"], t["symbol"].encode(), self._venue_col[t["venue"]], t["price"],
