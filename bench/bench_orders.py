@@ -410,15 +410,16 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
 
 
 def start_profile(pid: int, seconds: float) -> subprocess.Popen | None:
-    """py-spy the service while the open loop runs; the flame graph lands in the temp dir."""
+    """py-spy the service while the open loop runs; its stacks land in the temp dir."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         print("py-spy is not installed (pip install py-spy): skipping the profile")
         return None
-    out = Path(tempfile.gettempdir()) / "bench_orders_profile.svg"
-    print(f"py-spy flame graph: {out}")
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--output", str(out), "--duration", str(int(seconds)),
-                             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = Path(tempfile.gettempdir()) / "bench_orders_profile.txt"
+    print(f"py-spy collapsed stacks (flamegraph.pl / speedscope input): {out}")
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--output", str(out), "--format", "raw", "--threads",
+                             "--duration", str(int(seconds)), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

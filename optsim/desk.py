@@ -7,11 +7,12 @@ keeps in memory (exposure, working orders, counters) is rebuilt from the store a
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+
+import orjson
 
 from .chain import Chain
 from .config import Config
@@ -323,7 +324,8 @@ class OrderDesk:
                "underlying": spec.underlying, "side": spec.side, "qty": spec.qty,
                "limit_price": str(spec.limit_price) if spec.limit_price is not None else None,
                "order_type": spec.order_type, "time_in_force": spec.time_in_force, "status": status,
-               "created_at": now, "updated_at": now, "body": json.dumps(spec.body, sort_keys=True)}
+               "created_at": now, "updated_at": now,
+               "body": orjson.dumps(spec.body, option=orjson.OPT_SORT_KEYS).decode()}
         row.update(extra)
         return row
 
