@@ -12,6 +12,7 @@ service_unhealthy      SEV2  /health says fail (HTTP 503) or answers something u
 feed_stale             SEV2  heartbeat older than monitor.feed_stale_after_s
 feed_frozen            SEV2  heartbeat seq unchanged for monitor.feed_frozen_polls polls
 feed_sequence_gap      SEV3  seq advanced more than feed.interval_s allows (snapshots skipped)
+quotes_unusable        SEV2  the snapshot orders trade on is stale, refused or has unusable series
 market_crossed         SEV3  optsim_locked_crossed_markets > 0
 route_down             SEV3  optsim_route_up{venue} == 0, one incident per venue; SEV2 when all are down
 risk_limit_breach      SEV2  optsim_risk_utilization_ratio{limit} >= monitor.risk_utilization_threshold
@@ -33,7 +34,7 @@ from .observe import FeedReading, Observation
 from .scrape import Scrape, bucket_deltas, counter_delta, histogram_quantile
 
 SEVERITY = {"service_down": "SEV1", "service_unhealthy": "SEV2", "feed_stale": "SEV2", "feed_frozen": "SEV2",
-            "feed_sequence_gap": "SEV3", "market_crossed": "SEV3", "route_down": "SEV3",
+            "feed_sequence_gap": "SEV3", "quotes_unusable": "SEV2", "market_crossed": "SEV3", "route_down": "SEV3",
             "risk_limit_breach": "SEV2", "kill_switch_engaged": "SEV1", "reject_rate_spike": "SEV3",
             "latency_slo_breach": "SEV3"}
 SEQ_GAP_TOLERANCE = 2  # snapshots a poll may see beyond the feed's pace before it is a gap
@@ -161,6 +162,26 @@ def feed_sequence_gap(prev, now, obs, config):
                      "band": band(skipped, SEQ_GAP_TOLERANCE)})]
 
 
+def quotes_unusable(prev, now, obs, config):
+    """What orders are priced against, whatever the heartbeat says: a stale snapshot in use, a newest
+    snapshot refused at the edge, or series whose quotes failed the checks."""
+    scrape = obs.scrape
+    age = scrape.value("optsim_quote_age_seconds") if scrape else None
+    if age is None:
+        return None
+    refused = scrape.value("optsim_quote_snapshot_refused") or 0
+    unusable = scrape.value("optsim_quote_unusable_series") or 0
+    limit = config.monitor.feed_stale_after_s
+    faults = ([f"snapshot in use {age:.1f}s old"] if age > limit else []) + \
+        (["newest snapshot refused"] if refused else []) + ([f"{unusable:g} series unusable"] if unusable else [])
+    if not faults:
+        return []
+    return [Finding("quotes_unusable:nbbo", "quotes_unusable", SEVERITY["quotes_unusable"],
+                    "market data not fit to trade: " + ", ".join(faults),
+                    {"snapshot_age_s": round(age, 3), "snapshot_refused": bool(refused), "unusable_series": unusable,
+                     "threshold_s": limit, "band": ",".join(f.split(" ")[-1] for f in faults)})]
+
+
 # ---------------------------------------------------------------------- market and routes
 def market_crossed(prev, now, obs, config):
     count = obs.scrape.value("optsim_locked_crossed_markets") if obs.scrape else None
@@ -247,7 +268,8 @@ def latency_slo_breach(prev, now, obs, config):
 
 DETECTORS: dict[str, Detector] = {
     "service_down": service_down, "service_unhealthy": service_unhealthy, "feed_stale": feed_stale,
-    "feed_frozen": feed_frozen, "feed_sequence_gap": feed_sequence_gap, "market_crossed": market_crossed,
+    "feed_frozen": feed_frozen, "feed_sequence_gap": feed_sequence_gap, "quotes_unusable": quotes_unusable,
+    "market_crossed": market_crossed,
     "route_down": route_down, "risk_limit_breach": risk_limit_breach, "kill_switch_engaged": kill_switch_engaged,
     "reject_rate_spike": reject_rate_spike, "latency_slo_breach": latency_slo_breach,
 }
