@@ -263,7 +263,7 @@ def snapshot_costs(tmp: Path) -> list[dict]:
         pub = Publisher(cfg, data)
         book = QuoteBook(data)
         snap_take = []
-        for _ in range(12):
+        for _ in range(12 if label == "default" else 6):
             pub.tick()
             book.refresh()
             snap_take.append(book.take_times[-1])
