@@ -202,27 +202,37 @@ async def _send(conn, body: bytes) -> int:
     return status
 
 
+MAX_CONNECTIONS = 48  # well under waitress's connection limit (100): a backlog queues here, on the clock
+REQUEST_TIMEOUT_S = 60.0
+
+
 async def _open_loop(port: int, rate: float, seconds: float, tag: str) -> dict:
-    """Send ``rate`` orders/s for ``seconds`` on a pool of kept-alive connections, on schedule, whatever the
-    answers do (a slow answer takes another connection, so the next send is not delayed by it)."""
-    idle: list = []
+    """Send ``rate`` orders/s for ``seconds``, on schedule whatever the answers do: a request waits for a free
+    kept-alive connection (at most ``MAX_CONNECTIONS``) and its latency counts from when it was due."""
+    pool: asyncio.Queue = asyncio.Queue()
+    opened = 0
     latencies, statuses, late = [], {}, 0
     t0 = time.perf_counter() + 0.05
     total = int(rate * seconds)
 
     async def one(n: int) -> None:
-        nonlocal late
+        nonlocal opened
         due = t0 + n / rate
-        conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+        if pool.empty() and opened < MAX_CONNECTIONS:
+            opened += 1
+            conn = await asyncio.open_connection("127.0.0.1", port)
+        else:
+            conn = await pool.get()
         try:
-            status = await _send(conn, order_body(n, tag))
-        except (OSError, asyncio.IncompleteReadError):
-            statuses["error"] = statuses.get("error", 0) + 1
+            status = await asyncio.wait_for(_send(conn, order_body(n, tag)), REQUEST_TIMEOUT_S)
+        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
+            statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
             conn[1].close()
+            opened -= 1
             return
         latencies.append(time.perf_counter() - due)
         statuses[status] = statuses.get(status, 0) + 1
-        idle.append(conn)
+        pool.put_nowait(conn)
 
     tasks = []
     for n in range(total):
@@ -233,8 +243,8 @@ async def _open_loop(port: int, rate: float, seconds: float, tag: str) -> dict:
             late += 1  # the client itself fell behind schedule (its latency still counts from the due time)
         tasks.append(asyncio.create_task(one(n)))
     await asyncio.gather(*tasks)
-    for _, writer in idle:
-        writer.close()
+    while not pool.empty():
+        pool.get_nowait()[1].close()
     latencies.sort()
 
     def q(p: float) -> float:
@@ -315,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.snapshots import write_snapshot
 
     rates = [float(r) for r in args.rates.split(",") if r]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped by timeout/kill: still stop the servers
     with tempfile.TemporaryDirectory(prefix="bench-orders-") as tmp:
         tmp = Path(tmp)
         (tmp / "data").mkdir()
