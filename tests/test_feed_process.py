@@ -28,7 +28,7 @@ def read(path):
         return None
 
 
-def wait_for(predicate, timeout=5.0):
+def wait_for(predicate, timeout=30.0):  # a cold feed process on a busy 2-core machine
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
