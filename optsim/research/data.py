@@ -121,6 +121,8 @@ def infer_tick_size(events: np.ndarray) -> float:
 
 
 def _load_npz(path: Path, snapshot: str | os.PathLike | None) -> MarketData:
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             key = next((k for k in EVENT_KEYS if k in npz.files), None)
