@@ -73,7 +73,9 @@ def manifest_for(feed: QuoteFeed, config: Config) -> dict:
         "dividend_yield": config.chain.dividend_yield,
         "underlyings": {root: {"vol": u.vol, "skew": u.skew, "smile": u.smile, "spot": u.spot}
                         for root, u in config.underlyings.items()},
-        "venues": [{"name": v.name, "fee_make": v.fee_make, "fee_take": v.fee_take} for v in config.venues],
+        "venues": [{"name": v.name, "fee_make": v.fee_make, "fee_take": v.fee_take,
+                    "entry_latency_us": v.entry_latency_us, "response_latency_us": v.response_latency_us}
+                   for v in config.venues],
         "instruments": instruments,
     }
 

@@ -1,7 +1,7 @@
 """report.html: one self-contained page per run (plots as inline SVG, no script, no network).
 
-Four plots a person reads before any table: equity with its drawdown, inventory, the first
-instrument's price with our fills on it, and the markout curve per side. Then the summary.
+Four plots a person reads before any table: equity with its drawdown, inventory, the price of
+the instrument traded most with our fills on it, and the markout curve per side. Then the summary.
 """
 from __future__ import annotations
 
@@ -66,25 +66,31 @@ def _plots(res: Results, names: list[str]) -> list[tuple[str, str, str]]:
     plots.append(("equity", _svg(fig), "Equity marked to mid (cash + positions at mid), and drawdown from its peak"))
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    ax.step(t, [r[3] for r in rows], where="post", color="#6b3fa0", lw=1.1)
+    held = [k for k in range(len(rows[0][3])) if any(r[3][k] for r in rows)] or [0]
+    for k in held:
+        ax.step(t, [r[3][k] for r in rows], where="post", lw=1.1, label=names[k])
     ax.axhline(0, color="#999", lw=0.6)
-    ax.set_ylabel(f"position ({names[0]})")
+    ax.set_ylabel("position")
     ax.set_xlabel("market time (s)")
-    plots.append(("inventory", _svg(fig), f"Inventory in {names[0]}"))
+    if len(held) > 1:
+        ax.legend(loc="best", fontsize=7)
+    plots.append(("inventory", _svg(fig), "Inventory per instrument (contracts or shares)"))
 
+    shown = range(len(rows[0][4]))
+    k = max(shown, key=lambda i: (res.fills_by_asset[i], -i))  # the instrument traded most
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    marks = [(x, r[4]) for x, r in zip(t, rows) if math.isfinite(r[4])]
+    marks = [(x, r[4][k]) for x, r in zip(t, rows) if math.isfinite(r[4][k])]
     if marks:
         ax.plot([m[0] for m in marks], [m[1] for m in marks], color="#555", lw=0.9, label="mid")
-    fills = [f for f in res.fill_points.rows if f[1] == 0]
+    fills = [f for f in res.fill_points.rows if f[1] == k]
     for side, colour, marker, label in ((1, "#127a3a", "^", "our buys"), (-1, "#b3261e", "v", "our sells")):
         pts = [((f[0] - t0) / 1e9, f[3]) for f in fills if f[2] == side]
         if pts:
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, c=colour, marker=marker, label=label, zorder=3)
-    ax.set_ylabel(f"price ({names[0]})")
+    ax.set_ylabel(f"price ({names[k].strip()})")
     ax.set_xlabel("market time (s)")
     ax.legend(loc="best", fontsize=8)
-    plots.append(("price", _svg(fig), f"{names[0]}: mid at each decision with our fills"))
+    plots.append(("price", _svg(fig), f"{names[k]}: mid at each decision, with our fills"))
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
     curve = res.markouts.curve()

@@ -17,6 +17,7 @@ MARKOUT_HORIZONS_S = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # the rep
 SUMMARY_MARKOUTS_S = (1.0, 5.0, 30.0)
 TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
 PLOT_POINTS = 4000
+PLOT_ASSETS = 8  # the report plots the inventory and price of the first few assets only
 FILL_FIELDS = ("order_id", "asset", "side", "price", "qty", "exch_ns", "local_ns", "maker", "fee")
 
 
@@ -98,7 +99,7 @@ class Results:
         self.bt = None  # the backtest, once attached: its order book tells a first fill from a later one
         self.orders_sent = self.orders_filled = 0
         self.fills = self.volume = self.notional = self.maker_fills = 0
-        self.fill_qty_by_asset = [0.0] * len(self.assets)
+        self.fills_by_asset = [0] * len(self.assets)
         self.peak, self.max_drawdown = -math.inf, 0.0
         self.first_ns = self.last_ns = None
         self.second_pnl = Welford()
@@ -139,12 +140,12 @@ class Results:
         self.volume += qty
         self.notional += qty * price * self.multipliers[asset]
         self.maker_fills += bool(fill.maker)
-        self.fill_qty_by_asset[asset] += side * qty
+        self.fills_by_asset[asset] += 1
         self.markouts.add(int(fill.exch_ns), asset, side, price)
         self.fill_points.add((int(fill.local_ns), asset, side, price))
         if self._fills_fh is not None:
             self._fills.writerow((fill.order_id, self.assets[asset][0], "buy" if side > 0 else "sell",
-                                  repr(price), _num(qty), fill.exch_ns, fill.local_ns,
+                                  _px(price), _num(qty), fill.exch_ns, fill.local_ns,
                                   "maker" if fill.maker else "taker", f"{float(fill.fee):.6f}"))
 
     def record_step(self, bt) -> None:
@@ -170,14 +171,14 @@ class Results:
             self.second_pnl.add(equity - self._second_equity)
             self._second, self._second_equity = second, equity
         self.markouts.step(now, lambda a: marks[a])
-        self.curve.add((now, equity, self.peak - equity, positions[0], marks[0], cash))
+        self.curve.add((now, equity, self.peak - equity, positions[:PLOT_ASSETS], marks[:PLOT_ASSETS]))
         if self._equity_fh is not None:
             if len(self.assets) == 1:
-                self._equity.writerow((now, _num(positions[0]), f"{cash:.6f}", repr(marks[0]), f"{equity:.6f}"))
+                self._equity.writerow((now, _num(positions[0]), f"{cash:.6f}", _px(marks[0]), f"{equity:.6f}"))
             else:
                 row = [now, f"{cash:.6f}", f"{equity:.6f}"]
                 for p, m in zip(positions, marks):
-                    row += [_num(p), repr(m)]
+                    row += [_num(p), _px(m)]
                 self._equity.writerow(row)
         if self.progress is not None:
             self.progress(now)
@@ -194,6 +195,11 @@ class Results:
         for fh in (self._fills_fh, self._equity_fh):
             if fh is not None:
                 fh.close()
+
+
+def _px(x: float) -> str:
+    """A price as written: binary noise past 10 decimals dropped (2.1950000000000003 -> 2.195)."""
+    return repr(round(x, 10)) if math.isfinite(x) else "nan"
 
 
 def _num(x: float) -> str:

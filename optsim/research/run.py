@@ -22,7 +22,7 @@ from pathlib import Path
 import fillsim
 
 from .data import MarketData, load_data
-from .errors import RunConfigError, StrategyError, StrategyFailed
+from .errors import DataError, RunConfigError, StrategyError, StrategyFailed
 from .results import SUMMARY_MARKOUTS_S, Results
 
 __all__ = ["STRATEGIES", "load_data", "load_run_config", "parse_params", "resolve_strategy", "run_backtest"]
@@ -128,40 +128,55 @@ def _engine_config(base: Mapping, overrides: Mapping, seed: int) -> dict:
     return merged
 
 
-def _fees(inst, cfg: Mapping) -> tuple[float, float]:
-    """(maker, taker) fee per unit of one instrument: the run's ``fees``, else the recorded venue's.
-
-    A recording's options pay the fee schedule of ``venue`` (default: the first venue recorded);
-    its underlyings and a plain event file pay nothing unless the run sets ``fees``.
-    """
-    fees = cfg.get("fees")
-    if fees is not None:
-        if not isinstance(fees, Mapping) or set(fees) - {"maker", "taker"}:
-            raise RunConfigError(f"fees must be a table with 'maker' and/or 'taker' per unit, got {fees!r}")
-        return float(fees.get("maker", 0.0)), float(fees.get("taker", 0.0))
-    venues = inst.meta.get("venues") or []
-    if inst.kind != "option" or not venues:
-        return 0.0, 0.0
+def _venue(data: MarketData, cfg: Mapping) -> dict | None:
+    """The recorded venue whose terms a recording's trades get: ``venue``, else the first recorded."""
+    venues = data.manifest.get("venues") or []
+    if not venues:
+        return None
     name = cfg.get("venue", venues[0]["name"])
     venue = next((v for v in venues if v["name"] == name), None)
     if venue is None:
         raise RunConfigError(f"venue {name!r} is not in the recording (it has {[v['name'] for v in venues]})")
+    return venue
+
+
+def _fees(inst, cfg: Mapping, venue: dict | None) -> tuple[float, float]:
+    """(maker, taker) fee per unit: the run's ``fees``, else the venue's for an option, else none."""
+    fees = cfg.get("fees")
+    if fees is not None:
+        if not isinstance(fees, Mapping) or set(fees) - {"maker", "taker"}:
+            raise RunConfigError(f"fees must be a table with 'maker' and/or 'taker' per unit, got {fees!r}")
+        try:
+            return float(fees.get("maker", 0.0)), float(fees.get("taker", 0.0))
+        except (TypeError, ValueError):
+            raise RunConfigError(f"fees must be numbers, got {fees!r}") from None
+    if inst.kind != "option" or venue is None:
+        return 0.0, 0.0
     return float(venue["fee_make"]), float(venue["fee_take"])
 
 
 def _assets(data: MarketData, cfg: Mapping, seed: int) -> list:
+    """One fillsim.Asset per instrument: defaults from the data (a file's stored config, a recorded
+    venue's latencies and fees), then the run's ``config``."""
+    venue = _venue(data, cfg)
+    stored = dict(data.manifest.get("config") or {}) if data.manifest.get("source") == "npz" else {}
+    if venue is not None:
+        stored.update(entry_latency_ns=round(venue.get("entry_latency_us", 0) * 1000),
+                      response_latency_ns=round(venue.get("response_latency_us", 0) * 1000))
     assets = []
-    stored = data.manifest.get("config", {}) if data.manifest.get("source") == "npz" else {}
     for inst in data.instruments:
         base = {**stored, "tick_size": inst.tick_size, "lot_size": inst.lot_size}
         if len(data.instruments) == 1 and "tick_size" in cfg:  # a plain file whose tick the user knows
             base["tick_size"] = cfg["tick_size"]
         config = _engine_config(base, {k: v for k, v in cfg.items() if k != "tick_size"}, seed)
-        maker, taker = _fees(inst, cfg)
-        assets.append(fillsim.Asset(data.events(inst.name), snapshot=data.snapshot(inst.name), config=config,
-                                    tick_size=config["tick_size"], lot_size=config["lot_size"],
-                                    multiplier=inst.multiplier, name=inst.name,
-                                    maker_fee=maker, taker_fee=taker))
+        maker, taker = _fees(inst, cfg, venue)
+        try:
+            assets.append(fillsim.Asset(data.events(inst.name), snapshot=data.snapshot(inst.name), config=config,
+                                        tick_size=config["tick_size"], lot_size=config["lot_size"],
+                                        multiplier=inst.multiplier, name=inst.name,
+                                        maker_fee=maker, taker_fee=taker))
+        except ValueError as exc:
+            raise DataError(f"{data.source}: {inst.name}: {exc}") from None
     return assets
 
 

@@ -10,8 +10,9 @@ the opening spot on one expiry. Every ``interval_ms`` of market time it
    contract held; a side that would push the series past ``max_position``
    stops quoting; a live quote is replaced only when its price changes (it keeps its queue),
 3. hedges: when the portfolio delta (shares: Σ position x delta x multiplier + shares held)
-   is beyond ``delta_limit``, it crosses the underlying's touch for the shares that bring it
-   back to zero.
+   is beyond ``delta_limit``, it sends an IOC for the shares that bring it back to zero, priced
+   ``hedge_ticks`` through the underlying's touch so a quote that moves while the order is in
+   flight does not leave the book unhedged.
 """
 from __future__ import annotations
 
@@ -103,18 +104,10 @@ def select_assets(data: MarketData, *, underlying: str | None = None, expiry: st
 
 def options_mm(bt, data: MarketData, *, underlying: str | None = None, expiry: str | None = None,
                strikes: int = 2, size: float = 1, edge: float = 0.02, skew: float = 1.0,
-               max_position: float = 10, delta_limit: float = 100.0, vol: float | None = None,
-               interval_ms: float = 500):
+               max_position: float = 10, delta_limit: float = 100.0, hedge_ticks: int = 5,
+               vol: float | None = None, interval_ms: float = 500):
     """Quote the series ``select_assets`` chose and keep delta within ``delta_limit`` shares."""
-    names = data.names
-    root = names[0]
-    series = [data.instrument(n) for n in names[1:]]
-    if not series:
-        raise ValueError("no option series to quote")
-    surface = Surface(data, root, vol)
-    as_of = dt.date.fromisoformat(data.manifest["as_of"])
-    open_at = dt.datetime.combine(as_of, OPEN)
-    closes = [dt.datetime.combine(dt.date.fromisoformat(s.meta["expiry"]), CLOSE) for s in series]
+    pricer = ChainPricer(data, vol)
     live: dict[tuple[int, int], tuple[int, float]] = {}  # (asset, side) -> (order id, price)
     step = int(interval_ms * 1e6)
     start = None
@@ -123,22 +116,45 @@ def options_mm(bt, data: MarketData, *, underlying: str | None = None, expiry: s
         bid_u, ask_u = bt.best_bid, bt.best_ask
         if not (math.isfinite(bid_u) and math.isfinite(ask_u)):
             continue
-        spot = (bid_u + ask_u) / 2
-        now = open_at + dt.timedelta(seconds=(bt.now - start) / 1e9)
-        delta = bt.position
-        for k, (inst, close) in enumerate(zip(series, closes), start=1):
-            years = max((close - now).total_seconds(), 0.0) / YEAR_S
-            g = surface.greeks(inst.meta["right"], spot, inst.meta["strike"], years)
-            position = bt.asset(k).position
-            delta += position * g.delta * inst.multiplier
-            _quote(bt, k, inst, g.price, position, live, size=size, edge=edge, skew=skew,
+        greeks = pricer.greeks((bid_u + ask_u) / 2, bt.now - start)
+        positions = [bt.asset(k).position for k in range(len(greeks) + 1)]
+        for k, (inst, g) in enumerate(zip(pricer.series, greeks), start=1):
+            _quote(bt, k, inst, g.price, positions[k], live, size=size, edge=edge, skew=skew,
                    max_position=max_position)
+        delta = pricer.delta(greeks, positions)
         if abs(delta) > delta_limit:
-            shares = round(-delta)
+            shares, reach = round(-delta), hedge_ticks * bt.tick_size
             if shares > 0:
-                bt.buy(ask_u, shares, tif="IOC", asset=0)
-            elif shares < 0:
-                bt.sell(bid_u, -shares, tif="IOC", asset=0)
+                bt.buy(round(ask_u + reach, 10), shares, tif="IOC", asset=0)
+            elif shares < 0 and bid_u - reach > 0:
+                bt.sell(round(bid_u - reach, 10), -shares, tif="IOC", asset=0)
+
+
+class ChainPricer:
+    """Theo and Greeks of the quoted series (assets 1..n; asset 0 is their underlying).
+
+    The recording's clock is the wall clock; the chain's is the session's, which starts at the
+    open on the as-of date. ``elapsed_ns`` since the first decision maps one onto the other.
+    """
+
+    def __init__(self, data: MarketData, vol: float | None = None):
+        self.series = [data.instrument(n) for n in data.names[1:]]
+        if not self.series:
+            raise ValueError("no option series to quote")
+        self.surface = Surface(data, data.names[0], vol)
+        self.open_at = dt.datetime.combine(dt.date.fromisoformat(data.manifest["as_of"]), OPEN)
+        self.closes = [dt.datetime.combine(dt.date.fromisoformat(s.meta["expiry"]), CLOSE) for s in self.series]
+
+    def greeks(self, spot: float, elapsed_ns: int) -> list:
+        now = self.open_at + dt.timedelta(seconds=elapsed_ns / 1e9)
+        return [self.surface.greeks(s.meta["right"], spot, s.meta["strike"],
+                                    max((close - now).total_seconds(), 0.0) / YEAR_S)
+                for s, close in zip(self.series, self.closes)]
+
+    def delta(self, greeks: list, positions: list[float]) -> float:
+        """Portfolio delta in shares: ``positions[0]`` shares plus each series' contracts x delta x multiplier."""
+        return positions[0] + sum(p * g.delta * s.multiplier
+                                  for p, g, s in zip(positions[1:], greeks, self.series))
 
 
 def _quote(bt, k, inst, theo, position, live, *, size, edge, skew, max_position):
@@ -168,3 +184,6 @@ def _quote(bt, k, inst, theo, position, live, *, size, edge, skew, max_position)
         if held is None and price is not None and price > 0:
             send = bt.buy if side == 1 else bt.sell
             live[(k, side)] = (send(price, size, tif="GTX", asset=k), price)
+
+
+options_mm.select_assets = select_assets
