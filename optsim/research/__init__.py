@@ -1,0 +1,1 @@
+"""Research tools: strategies to backtest against fillsim."""
