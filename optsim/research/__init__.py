@@ -1,1 +1,1 @@
-"""The research face: backtest data, runs, results and reports (DESIGN.md, "The research face")."""
+"""The research face: backtest data, strategies, runs, results and reports (DESIGN.md, "The research face")."""
