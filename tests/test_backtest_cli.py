@@ -73,7 +73,7 @@ def test_run_writes_summary_fills_equity_and_report_that_add_up(stream, tmp_path
     assert float(equity[-1]["equity"]) == pytest.approx(summary["equity"], abs=0.005)
     assert float(equity[-1]["position"]) == summary["position"]
     page = (out / "report.html").read_text()
-    assert page.count('src="data:image/svg+xml;base64,') == 4
+    assert page.count('src="data:image/png;base64,') == 4
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
     assert "<script" not in page
     assert "pnl" in capsys.readouterr().out

@@ -46,6 +46,15 @@ UNDERLYING_DEPTH = 10_000.0  # shares shown each side of a recorded spot
 _SEEN = EXCH_EVENT | LOCAL_EVENT
 
 
+def _fd_limit() -> int:
+    """The soft limit on open files (0 where it cannot be read: then files open per flush)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def file_stem(name: str) -> str:
     """The file name of an instrument: its OCC symbol without the padding, or the root."""
     return name.replace(" ", "")
@@ -107,6 +116,8 @@ class Recorder:
         self.quotes_seen: dict[str, int] = {}  # id() of the venue-quote dict last recorded per series
         self.rows: dict[str, list[tuple]] = {name: [] for name in self.files}
         self.pending = 0
+        self._handles: dict[str, object] = {}
+        self._keep_open = len(self.files) + 256 <= _fd_limit()
         self.last_trade_seq = feed.tape.trade_seq
         self.first = True
         self.last_flush = self.last_manifest = clock()
@@ -145,7 +156,7 @@ class Recorder:
         self.first = False
         if self.resumed:  # the books of the process before are gone: start every book empty
             for name in self.files:
-                self.rows[name].append((_SEEN | DEPTH_CLEAR_EVENT, ns, ns, 0.0, 0.0))
+                self.rows[name].append((_SEEN | DEPTH_CLEAR_EVENT, ns, ns, 0.0, 0.0, 0, 0, 0.0))
                 self.pending += 1
         self.manifest["sessions"].append(ns)
 
@@ -156,11 +167,11 @@ class Recorder:
         before = len(rows)
         for side, old, new in ((BUY_EVENT, old_bids, bids), (SELL_EVENT, old_asks, asks)):
             for cents in old.keys() - new.keys():
-                rows.append((_SEEN | side | DEPTH_EVENT, ns, ns, cents / 100, 0.0))
+                rows.append((_SEEN | side | DEPTH_EVENT, ns, ns, cents / 100, 0.0, 0, 0, 0.0))
         for side, old, new in ((BUY_EVENT, old_bids, bids), (SELL_EVENT, old_asks, asks)):
             for cents, qty in new.items():
                 if old.get(cents) != qty:
-                    rows.append((_SEEN | side | DEPTH_EVENT, ns, ns, cents / 100, float(qty)))
+                    rows.append((_SEEN | side | DEPTH_EVENT, ns, ns, cents / 100, float(qty), 0, 0, 0.0))
         self.books[name] = (bids, asks)
         self.pending += len(rows) - before
 
@@ -174,8 +185,8 @@ class Recorder:
         for t in fresh:
             side = BUY_EVENT if t["aggressor"] == "BUY" else SELL_EVENT
             t_ns = min(int(round(t["ts"] * 1e9)), ns)
-            self.rows[t["symbol"]].append((_SEEN | side | TRADE_EVENT, t_ns, t_ns, t["price"], float(t["qty"]),
-                                           self.venue_no.get(t["venue"], 0)))
+            self.rows[t["symbol"]].append((_SEEN | side | TRADE_EVENT, t_ns, t_ns, t["price"], float(t["qty"]), 0,
+                                           self.venue_no.get(t["venue"], 0), 0.0))
             self.pending += 1
         self.last_trade_seq = tape.trade_seq
 
@@ -185,12 +196,8 @@ class Recorder:
         for name, rows in self.rows.items():
             if not rows:
                 continue
-            block = np.zeros(len(rows), dtype=EVENT_DTYPE)
-            for k, field in enumerate(("ev", "exch_ts", "local_ts", "px", "qty")):
-                block[field] = [r[k] for r in rows]
-            block["ival"] = [r[5] if len(r) > 5 else 0 for r in rows]
-            with open(self.files[name], "ab") as fh:
-                fh.write(block.tobytes())
+            block = np.array(rows, dtype=EVENT_DTYPE)  # rows are full EVENT_DTYPE tuples
+            self._append(name, block.tobytes())
             span = self.manifest["span"]
             lo, hi = int(block["exch_ts"].min()), int(block["exch_ts"].max())
             self.manifest["span"] = [min(span[0], lo), max(span[1], hi)] if span else [lo, hi]
@@ -198,6 +205,17 @@ class Recorder:
             rows.clear()
         self.pending = 0
         self.last_flush = self.clock()
+
+    def _append(self, name: str, data: bytes) -> None:
+        """One unbuffered append; the file stays open when the descriptor limit has room for all."""
+        fh = self._handles.get(name)
+        if fh is None:
+            fh = open(self.files[name], "ab", buffering=0)
+            if self._keep_open:
+                self._handles[name] = fh
+        fh.write(data)
+        if not self._keep_open:
+            fh.close()
 
     def _write_manifest(self) -> None:
         self.manifest["recorded_rows"] = self.counts["rows"]
@@ -208,5 +226,8 @@ class Recorder:
     def close(self) -> None:
         """Flush what is buffered and write the final manifest (span, row count)."""
         self.flush()
+        for fh in self._handles.values():
+            fh.close()
+        self._handles.clear()
         self._write_manifest()
         log.info("recorded %d rows for %d instruments into %s", self.counts["rows"], len(self.files), self.dir)

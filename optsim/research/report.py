@@ -1,4 +1,4 @@
-"""report.html: one self-contained page per run (plots as inline SVG, no script, no network).
+"""report.html: one self-contained page per run (plots as inline PNG, no script, no network).
 
 Four plots a person reads before any table: equity with its drawdown, inventory, the price of
 the instrument traded most with our fills on it, and the markout curve per side. Then the summary.
@@ -37,11 +37,12 @@ pre{margin:0;white-space:pre-wrap}
 """
 
 
-def _svg(fig) -> str:
+def _png(fig) -> str:
+    """The figure as a PNG data URI (Agg renders thousands of points in C; SVG would write each one)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
     plt.close(fig)
-    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def _seconds(ts, t0):
@@ -63,7 +64,7 @@ def _plots(res: Results, names: list[str]) -> list[tuple[str, str, str]]:
     ax2.fill_between(t, [-r[2] for r in rows], 0, color="#b3261e", alpha=0.5, lw=0)
     ax2.set_ylabel("drawdown ($)")
     ax2.set_xlabel("market time (s)")
-    plots.append(("equity", _svg(fig), "Equity marked to mid (cash + positions at mid), and drawdown from its peak"))
+    plots.append(("equity", _png(fig), "Equity marked to mid (cash + positions at mid), and drawdown from its peak"))
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
     held = [k for k in range(len(rows[0][3])) if any(r[3][k] for r in rows)] or [0]
@@ -74,7 +75,7 @@ def _plots(res: Results, names: list[str]) -> list[tuple[str, str, str]]:
     ax.set_xlabel("market time (s)")
     if len(held) > 1:
         ax.legend(loc="best", fontsize=7)
-    plots.append(("inventory", _svg(fig), "Inventory per instrument (contracts or shares)"))
+    plots.append(("inventory", _png(fig), "Inventory per instrument (contracts or shares)"))
 
     shown = range(len(rows[0][4]))
     k = max(shown, key=lambda i: (res.fills_by_asset[i], -i))  # the instrument traded most
@@ -90,7 +91,7 @@ def _plots(res: Results, names: list[str]) -> list[tuple[str, str, str]]:
     ax.set_ylabel(f"price ({names[k].strip()})")
     ax.set_xlabel("market time (s)")
     ax.legend(loc="best", fontsize=8)
-    plots.append(("price", _svg(fig), f"{names[k]}: mid at each decision, with our fills"))
+    plots.append(("price", _png(fig), f"{names[k]}: mid at each decision, with our fills"))
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
     curve = res.markouts.curve()
@@ -104,7 +105,7 @@ def _plots(res: Results, names: list[str]) -> list[tuple[str, str, str]]:
     ax.set_xlabel("seconds after the fill")
     ax.set_ylabel("markout per unit ($)")
     ax.legend(loc="best", fontsize=8)
-    plots.append(("markout", _svg(fig), "Markout: side x (mid later - fill price), mean per unit, by side"))
+    plots.append(("markout", _png(fig), "Markout: side x (mid later - fill price), mean per unit, by side"))
     return plots
 
 

@@ -64,21 +64,29 @@ class Markouts:
         self.horizons = horizons
         self.horizons_ns = [int(h * 1e9) for h in horizons]
         self.waiting = [deque() for _ in horizons]  # per horizon: fills whose mark is still ahead
+        self.next_due = math.inf  # the earliest time any of them is due
         self.stats = {side: [Welford() for _ in horizons] for side in ("buy", "sell")}
 
     def add(self, exch_ns: int, asset: int, side: int, price: float) -> None:
         for queue in self.waiting:
             queue.append((exch_ns, asset, side, price))
+        self.next_due = min(self.next_due, exch_ns)
 
-    def step(self, now: int, mid) -> None:
-        """Mark the fills whose horizon ``now`` has reached; ``mid(asset)`` is the mid now (NaN: none)."""
+    def step(self, now: int, marks) -> None:
+        """Mark the fills whose horizon ``now`` has reached at ``marks[asset]`` (NaN: no mid)."""
+        if now < self.next_due:
+            return
+        due = math.inf
         for k, queue in enumerate(self.waiting):
             h = self.horizons_ns[k]
             while queue and queue[0][0] + h <= now:
                 _, asset, side, price = queue.popleft()
-                m = mid(asset)
-                if math.isfinite(m):
+                m = marks[asset]
+                if m == m:  # not NaN
                     self.stats["buy" if side > 0 else "sell"][k].add(side * (m - price))
+            if queue:
+                due = min(due, queue[0][0] + h)
+        self.next_due = due
 
     def curve(self) -> dict:
         return {side: [w.mean if w.n else None for w in ws] for side, ws in self.stats.items()}
@@ -100,7 +108,7 @@ class Results:
         self.orders_sent = self.orders_filled = 0
         self.fills = self.volume = self.notional = self.maker_fills = 0
         self.fills_by_asset = [0] * len(self.assets)
-        self.peak, self.max_drawdown = -math.inf, 0.0
+        self.peak, self.max_drawdown = 0.0, 0.0  # equity starts at 0
         self.first_ns = self.last_ns = None
         self.second_pnl = Welford()
         self._second, self._second_equity = None, None
@@ -129,6 +137,7 @@ class Results:
     # -- the hook ----------------------------------------------------------------------------------
     def attach(self, bt) -> None:
         self.bt = bt
+        self._views = [bt.asset(k) for k in range(len(self.assets))]
 
     def record_fill(self, fill) -> None:
         asset = int(fill.asset)
@@ -149,32 +158,40 @@ class Results:
                                   "maker" if fill.maker else "taker", f"{float(fill.fee):.6f}"))
 
     def record_step(self, bt) -> None:
-        now = int(bt.now)
-        if bt.orders:  # ids rise with each order sent and stay listed until the elapse after they end
-            self.orders_sent = max(self.orders_sent, next(reversed(bt.orders)))
+        now = bt.now
         if self.first_ns is None:
             self.first_ns = now
         self.last_ns = now
-        views = [bt.asset(k) for k in range(len(self.assets))]
-        positions = [float(v.position) for v in views]
-        marks = [float(v.mid) for v in views]
-        cash = float(bt.cash)
-        equity = cash + sum(p * m * mult for p, m, mult in zip(positions, marks, self.multipliers)
-                            if p != 0 and math.isfinite(m))
+        orders = bt.orders
+        if orders:  # ids rise with each order sent and stay listed until the elapse after they end
+            last = next(reversed(orders))
+            if last > self.orders_sent:
+                self.orders_sent = last
+        cash = bt.cash
+        if len(self._views) == 1:  # the common case, kept lean: this runs at every decision
+            view = self._views[0]
+            position, mark = view.position, view.mid
+            positions, marks = (position,), (mark,)
+            equity = cash + position * mark * self.multipliers[0] if position else cash
+        else:
+            positions = [v.position for v in self._views]
+            marks = [v.mid for v in self._views]
+            equity = cash + sum(p * m * mult for p, m, mult in zip(positions, marks, self.multipliers) if p)
         self.last_equity = equity
-        self.peak = max(self.peak, equity)
-        self.max_drawdown = max(self.max_drawdown, self.peak - equity)
+        if equity > self.peak:
+            self.peak = equity
+        elif self.peak - equity > self.max_drawdown:
+            self.max_drawdown = self.peak - equity
         second = now // 1_000_000_000
-        if self._second is None:
+        if second != self._second:
+            if self._second is not None:
+                self.second_pnl.add(equity - self._second_equity)
             self._second, self._second_equity = second, equity
-        elif second != self._second:
-            self.second_pnl.add(equity - self._second_equity)
-            self._second, self._second_equity = second, equity
-        self.markouts.step(now, lambda a: marks[a])
+        self.markouts.step(now, marks)
         self.curve.add((now, equity, self.peak - equity, positions[:PLOT_ASSETS], marks[:PLOT_ASSETS]))
         if self._equity_fh is not None:
-            if len(self.assets) == 1:
-                self._equity.writerow((now, _num(positions[0]), f"{cash:.6f}", _px(marks[0]), f"{equity:.6f}"))
+            if len(positions) == 1:
+                self._equity.writerow((now, _num(position), f"{cash:.6f}", _px(mark), f"{equity:.6f}"))
             else:
                 row = [now, f"{cash:.6f}", f"{equity:.6f}"]
                 for p, m in zip(positions, marks):
