@@ -167,7 +167,9 @@ cdef class AssetView:
     def __init__(self, Backtest bt, Leg leg):
         self._bt, self._leg, self.index = bt, leg, leg.index
 
-    name = property(lambda self: self._leg.asset.name)
+    @property
+    def name(self):
+        return self._leg.asset.name
 
     @property
     def best_bid(self):
