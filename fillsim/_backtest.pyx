@@ -167,7 +167,9 @@ cdef class AssetView:
     def __init__(self, Backtest bt, Leg leg):
         self._bt, self._leg, self.index = bt, leg, leg.index
 
-    name = property(lambda self: self._leg.asset.name)
+    @property
+    def name(self):
+        return self._leg.asset.name
 
     @property
     def best_bid(self):
@@ -281,7 +283,7 @@ cdef class Backtest:
         cdef Leg leg
         cdef bint busy = False
         cdef int64_t until, i
-        if not isinstance(ns, (int, np.integer)) or ns < 0:
+        if not (type(ns) is int or isinstance(ns, np.integer)) or ns < 0:
             raise ValueError(f"ns must be a whole number of nanoseconds >= 0, got {ns!r}")
         if self._finished:
             for oid in self._finished:
