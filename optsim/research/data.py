@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -191,9 +191,3 @@ def load_data(path: str | os.PathLike | MarketData, snapshot: str | os.PathLike 
         raise DataError(f"{path}: no such file or directory")
     return _load_npz(path, snapshot)
 
-
-def with_tick_size(data: MarketData, tick_size: float) -> MarketData:
-    """Override the tick size of a single-instrument data set (an npz whose tick was inferred)."""
-    inst = replace(data.instruments[0], tick_size=float(tick_size))
-    return MarketData(data.source, [inst], data.manifest, arrays={inst.name: data.events(inst.name)},
-                      snapshots={k: v for k, v in data._snapshots.items()})
