@@ -20,14 +20,14 @@ EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The flags every subcommand that runs backtests takes."""
-    p.add_argument("--data", required=True, help="an hftbacktest .npz event file or a recording directory")
-    p.add_argument("--snapshot", help="a separate hftbacktest snapshot .npz for the --data file")
-    p.add_argument("--strategy", default="mm",
+    p.add_argument("--data", required=True, metavar="PATH", help="an hftbacktest .npz event file or a recording directory")
+    p.add_argument("--snapshot", metavar="PATH", help="a separate hftbacktest snapshot .npz for the --data file")
+    p.add_argument("--strategy", default="mm", metavar="NAME",
                    help="mm (passive market maker), options_mm (options market maker), or FILE.py:NAME")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
                    help="strategy parameter (value read as JSON, else as text); repeatable")
-    p.add_argument("--config", help="fillsim config file (TOML or JSON): latency, jitter, queue model, fees")
-    p.add_argument("--seed", type=int, default=0, help="seed of the run (latency jitter, strategy draws)")
+    p.add_argument("--config", metavar="FILE", help="fillsim config file (TOML or JSON): latency, jitter, queue model, fees")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the run (latency jitter, strategy draws)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -42,11 +42,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
-    parser = argparse.ArgumentParser(prog="python -m optsim.backtest", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m optsim.backtest",
+                                     description="Backtests: strategies trading against fillsim on recorded market data.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="one backtest: summary.json, fills.csv, equity.csv, report.html")
     add_run_arguments(run)
-    run.add_argument("--out", help="output directory (default: print the summary, write no files)")
+    run.add_argument("--out", metavar="DIR", help="output directory (default: print the summary, write no files)")
     run.set_defaults(handler=_run)
     return parser, commands
 

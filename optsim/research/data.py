@@ -74,9 +74,8 @@ class MarketData:
 
     def select(self, names) -> MarketData:
         """The same data restricted to ``names``, in that order."""
-        chosen = [self.instrument(n) for n in names]
-        return MarketData(self.source, chosen, self.manifest,
-                          arrays={n: a for n, a in self._arrays.items() if n in names},
+        chosen = [self.instrument(n) for n in names]  # read through this object, so repeated runs read once
+        return MarketData(self.source, chosen, self.manifest, arrays={i.name: self.events(i.name) for i in chosen},
                           snapshots={n: s for n, s in self._snapshots.items() if n in names})
 
     def n_events(self) -> int:

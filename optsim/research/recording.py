@@ -177,7 +177,12 @@ class Recorder:
 
     def _trades(self, ns: int) -> None:
         tape = self.feed.tape
-        fresh = [t for t in tape.ring if t["trade_seq"] > self.last_trade_seq]
+        fresh = []
+        for t in reversed(tape.ring):  # newest first: stop at the first print already recorded
+            if t["trade_seq"] <= self.last_trade_seq:
+                break
+            fresh.append(t)
+        fresh.reverse()
         if fresh and fresh[0]["trade_seq"] > self.last_trade_seq + 1:
             missed = fresh[0]["trade_seq"] - self.last_trade_seq - 1
             self.counts["trades_missed"] += missed

@@ -74,6 +74,9 @@ def _takes(fn: Callable) -> tuple[set[str], bool]:
 
 
 def check_params(fn: Callable, params: Mapping) -> None:
+    reserved = sorted({"data", "seed"} & set(params))
+    if reserved:
+        raise StrategyError(f"parameter {reserved[0]!r} is set by the run, not by --param")
     names, open_ended = _takes(fn)
     unknown = sorted(set(params) - names - {"data", "seed"}) if not open_ended else []
     if unknown:
