@@ -519,17 +519,19 @@ def _tail(ilog: IncidentLog, lines: int, follow: bool, as_json: bool, poll_s: fl
     def emit(rec: dict) -> None:
         print(json.dumps(rec) if as_json else _event_line(rec), flush=True)
 
-    events = sorted((ev for inc in ilog.incidents() for ev in inc.events), key=lambda e: parse_time(e["ts"]))
-    for rec in events[-lines:] if lines else []:
-        emit(rec)
-    if not follow:
-        return
     inode, offset = None, 0
-    try:
+    try:  # where following starts is taken before the listing, so a record landing in between is not lost
         st = os.stat(ilog.path)
         inode, offset = st.st_ino, st.st_size
     except FileNotFoundError:
         pass
+    events = sorted((ev for inc in ilog.incidents() for ev in inc.events), key=lambda e: parse_time(e["ts"]))
+    shown = events[-lines:] if lines else []
+    for rec in shown:
+        emit(rec)
+    if not follow:
+        return
+    listed = {json.dumps(rec, sort_keys=True) for rec in shown}  # ... nor, if it was listed, printed twice
     while True:
         time.sleep(poll_s)
         try:
@@ -547,8 +549,9 @@ def _tail(ilog: IncidentLog, lines: int, follow: bool, as_json: bool, poll_s: fl
                 rec = json.loads(raw)
             except ValueError:
                 continue
-            if isinstance(rec, dict):
+            if isinstance(rec, dict) and not (listed and json.dumps(rec, sort_keys=True) in listed):
                 emit(rec)
+        listed = None
 
 
 def main(argv: list[str] | None = None) -> int:
