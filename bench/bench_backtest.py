@@ -9,7 +9,8 @@ touch, 1 lot a side, skew 0.2 tick per contract, position limit 5) deciding ever
 the numba twin below makes the same decisions, so both runs must end with the same fills
 (the script checks it). fillsim's time is the whole strategy call; hftbacktest's is its
 strategy call after the numba JIT has been warmed up on a prefix (JIT excluded). Time to first
-result is a fresh interpreter running a 20k-row backtest, process wall time.
+result is a fresh interpreter running a 20k-row backtest, process wall time. Memory is the
+process's resident set sampled during a run that streams its fills to a recorder.
 """
 from __future__ import annotations
 
@@ -158,6 +159,31 @@ def run_ours(events, snapshot, config, interval_ns, engine=None):
     return keys, wall, bt
 
 
+class _RssProbe:
+    """A recorder that keeps nothing and samples the process's resident memory as the run goes."""
+
+    def __init__(self):
+        self.fills, self.samples = 0, []
+
+    def record_fill(self, fill):
+        self.fills += 1
+
+    def record_step(self, bt):
+        if bt.decisions % 1000 == 0:
+            with open("/proc/self/statm") as f:
+                self.samples.append(int(f.read().split()[1]) * 4096)
+
+
+def memory_growth(events, snapshot, config) -> tuple[float, float, int]:
+    """RSS (MB) a tenth of the way into a 1 ms-decision run and at its end, and the fill count."""
+    probe = _RssProbe()
+    bt = fillsim.Backtest(fillsim.Asset(events, snapshot=snapshot, tick_size=config["tick_size"],
+                                        config=config), recorder=probe, keep_fills=False)
+    market_maker(bt, interval_ns=1_000_000, **MM)
+    early = probe.samples[max(0, len(probe.samples) // 10 - 1)]
+    return early / 2**20, probe.samples[-1] / 2**20, probe.fills
+
+
 def _cold(code: str) -> tuple[float, float, int]:
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -195,6 +221,10 @@ def main(argv=None) -> int:
                      f"({peer_wall * 1e3:7.1f} ms)  ratio {peer_wall / wall:5.2f}x  "
                      f"fills {'IDENTICAL' if same else 'DIFFER (%d peer)' % len(peer_keys)}")
         print(line)
+    if Path("/proc/self/statm").exists():
+        early, late, n = memory_growth(events, snapshot, CONFIG)
+        print(f"memory (keep_fills=False, a recorder that keeps nothing, 1 ms decisions, {n:,} fills): "
+              f"RSS {early:.1f} MB a tenth of the way in, {late:.1f} MB at the end")
     with tempfile.TemporaryDirectory() as tmp:
         small = Path(tmp) / "small.npz"
         np.savez(small, events=events[:20_000], snapshot=snapshot)

@@ -283,7 +283,7 @@ cdef class Backtest:
         cdef Leg leg
         cdef bint busy = False
         cdef int64_t until, i
-        if not isinstance(ns, (int, np.integer)) or ns < 0:
+        if not (type(ns) is int or isinstance(ns, np.integer)) or ns < 0:
             raise ValueError(f"ns must be a whole number of nanoseconds >= 0, got {ns!r}")
         if self._finished:
             for oid in self._finished:
