@@ -286,7 +286,7 @@ def test_finished_order_slots_are_reused_so_memory_stays_flat():
     core = bt._legs[0].core
     assert bt.fills == [] and bt.decisions > 300
     assert len(core.orders) < 20 < bt._next_id  # hundreds of orders went through a few slots
-    assert all(o.live for o in bt.orders.values()) or bt.decisions
+    assert len(bt.orders) < 10  # finished orders leave the strategy's view too
 
 
 # ---- (f) bad arguments ----------------------------------------------------------------------------
