@@ -23,6 +23,7 @@ CONTRACT = [
     ("optsim_route_up", "gauge", {"venue"}),
     ("optsim_risk_utilization_ratio", "gauge", {"limit"}),
     ("optsim_trading_state", "gauge", {"state"}),
+    ("optsim_health_status", "gauge", {"status"}),
     ("optsim_open_orders", "gauge", set()),
     ("optsim_build_info", "gauge", {"version", "engine"}),
 ]
@@ -209,6 +210,21 @@ def test_metrics_gauges_follow_the_feed(make_client):
     assert value(f, "optsim_trading_state", state="ACTIVE") == 1
     build = f["optsim_build_info"][1][0]
     assert build.value == 1 and build.labels["engine"] == client.application.extensions["desk"].execution.engine
+
+
+@pytest.mark.parametrize("snapshot, offset, status, http, check", [pytest.param(*s[1:], id=s[0]) for s in SCENARIOS])
+def test_metrics_health_status_is_what_health_answers(make_client, snapshot, offset, status, http, check):
+    # Arrange
+    client = make_client(snapshot=snapshot, no_snapshot=snapshot is None)
+    client.clock.now += offset
+
+    # Act
+    f = scrape(client)
+
+    # Assert: one-hot, on the status /health gives at the same moment
+    assert {s: value(f, "optsim_health_status", status=s) for s in ("pass", "warn", "fail")} == {
+        s: (1 if s == status else 0) for s in ("pass", "warn", "fail")}
+    assert client.get("/health").get_json()["status"] == status
 
 
 def test_metrics_content_type_is_prometheus_text(make_client):

@@ -13,7 +13,6 @@ from . import desk
 bp = Blueprint("ops", __name__)
 
 
-
 @bp.get("/health")
 def health():
     status, body = health_report(desk())
@@ -35,8 +34,9 @@ def readyz():
 @bp.get("/metrics")
 def metrics():
     d = desk()
-    d.quotes.pull()
+    _, report = health_report(d)  # pulls the snapshot in use too
     d.update_gauges()
+    d.metrics.set_health(report["status"])
     return Response(generate_latest(d.metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
 
