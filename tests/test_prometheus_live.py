@@ -106,6 +106,9 @@ def test_prometheus_records_an_order_and_pends_the_alert_of_a_drill(tmp_path):
         statuses = {"accepted" if r.status_code in (200, 201) else "rejected" for r in answers}
         assert {s["metric"]["status"] for s in series} <= statuses
         assert all(float(s["value"][1]) > 0 for s in series)
+        p99 = wait_for(lambda: prom.query('job:optsim_order_latency_seconds:quantile_rate1m{quantile="0.99"} > 0'),
+                       10, 0.5, "the p99 latency recording rule")
+        assert 0 < float(p99[0]["value"][1]) < 10
 
         # Act 2: a venue_down drill
         r = suite.post("/admin/drills", json={"fault": "venue_down", "venue": "CBOE"}, admin=True)
