@@ -17,6 +17,7 @@ import pytest
 import requests
 import yaml
 
+from optsim.incident_types import routing_severity
 from tests.conftest import seed_single
 from tests.promql import PROMETHEUS_DIR
 from tests.suite import free_port, running_suite, wait_for
@@ -114,16 +115,19 @@ def test_prometheus_records_an_order_and_pends_the_alert_of_a_drill(tmp_path):
         r = suite.post("/admin/drills", json={"fault": "venue_down", "venue": "CBOE"}, admin=True)
         assert r.status_code in (200, 201), r.text
 
-        def route_down_pending():
-            return [a for a in prom.alerts() if a["labels"]["alertname"] == "route_down"
-                    and a["labels"].get("venue") == "CBOE" and a["state"] == "pending"]
+        def routing_degraded_pending():
+            return [a for a in prom.alerts() if a["labels"]["alertname"] == "routing_degraded"
+                    and a["state"] == "pending"]
 
-        (alert,) = wait_for(route_down_pending, 30, 0.3, "route_down to be pending for CBOE")
+        (alert,) = wait_for(routing_degraded_pending, 30, 0.3, "routing_degraded to be pending")
 
-        # Assert 2: the monitor's severity, and a runbook link the service itself answers
-        assert alert["labels"]["severity"] == "SEV3"
+        # Assert 2: the monitor's severity for one venue of several down, the share down as the value,
+        # and a runbook link the service itself answers
+        venues = len(prom.query('optsim_route_up{job="optsim"}'))
+        assert venues > 2 and alert["labels"]["severity"] == routing_severity(1, venues) == "SEV3"
+        assert float(alert["value"]) == pytest.approx(1 / venues)
         url = alert["annotations"]["runbook_url"]
-        assert url == f"{suite.url}/runbook#route-down"
+        assert url == f"{suite.url}/runbook#routing-degraded"
         page = requests.get(url, timeout=5)
-        assert page.status_code == 200 and 'id="route-down"' in page.text
+        assert page.status_code == 200 and 'id="routing-degraded"' in page.text
         assert suite.http.delete(suite.url + "/admin/drills", headers=suite.admin, timeout=5).status_code == 200

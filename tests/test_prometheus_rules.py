@@ -1,7 +1,7 @@
 """deploy/prometheus: promtool's checks and rule unit tests, and the rules held to the code they mirror.
 
-The expected alerts come from the monitor's incident-type table (``detectors.INCIDENT_TYPES`` and
-``SEVERITY``), so a new incident type without an alert, or an alert for a type that is gone, fails here.
+The expected alerts come from the one incident-type table (``optsim.incident_types``), so a new
+incident type without an alert, or an alert for a type that is gone, fails here.
 """
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import subprocess
 import pytest
 import yaml
 
-from incident_logger import runbook_anchor
 from optsim.config import Config
-from optsim.monitor.detectors import INCIDENT_TYPES, SEVERITY
+from optsim.incident_types import INCIDENT_TYPES, routing_severity, runbook_anchor
 from tests.promql import NO_PROMTOOL, PROMETHEUS_DIR, PROMTOOL, ROOT, exported_names, query_names
 from tests.test_risk import make_client, single  # noqa: F401 (fixture)
 
@@ -72,7 +71,7 @@ def test_each_alert_carries_its_incident_severity_and_runbook_section(incident_t
     severities = {rule["labels"]["severity"] for rule in found}
 
     # Assert: the monitor's severity, and any other tier only where the runbook's section names it
-    assert SEVERITY[incident_type] in severities
+    assert INCIDENT_TYPES[incident_type].severity in severities
     assert heading is not None, f"runbook.md has no section for {incident_type}"
     assert all(sev in heading.group() for sev in severities), (heading.group(), severities)
     assert f'<a id="{anchor}"></a>' in runbook
@@ -98,6 +97,25 @@ def test_every_alert_has_a_firing_case_and_a_quiet_case_in_the_promtool_tests():
         assert quiet_instance or any(not expected for expected, _ in mine), f"no promtool case where {name} stays quiet"
         fired = {e["exp_labels"]["severity"] for expected, _ in firing for e in expected}
         assert fired == {rule["labels"]["severity"] for rule in alerts_named(name)}, (name, fired)
+
+
+@pytest.mark.parametrize("down, total", [(1, 8), (3, 8), (4, 8), (7, 8), (8, 8), (1, 2), (1, 3), (2, 3)])
+def test_routing_degraded_bands_are_the_monitors(down, total):
+    # Arrange: each rule's band on the share of venues down, read from its expr
+    bands = {}
+    for rule in alerts_named("routing_degraded"):
+        expr = " ".join(rule["expr"].split())
+        assert expr.startswith("1 - avg by (job, instance) (optsim_route_up)"), expr
+        bounds = re.findall(r"(>=|>|<) ([0-9.]+)", expr)
+        bands[rule["labels"]["severity"]] = [(op, float(x)) for op, x in bounds]
+    share = down / total
+    holds = {">": share.__gt__, ">=": share.__ge__, "<": share.__lt__}
+
+    # Act
+    firing = [sev for sev, bounds in bands.items() if all(holds[op](x) for op, x in bounds)]
+
+    # Assert: exactly one band, the one optsim.incident_types grades this outage with
+    assert firing == [routing_severity(down, total)], (down, total, bands)
 
 
 def test_thresholds_are_the_config_defaults():
