@@ -49,6 +49,11 @@ class Metrics:
         self.state = Gauge("optsim_trading_state", "1 for the current trading state", ["state"], registry=r)
         self.health = Gauge("optsim_health_status", "1 for the current /health status (pass, warn, fail)",
                              ["status"], registry=r)
+        self.drill_runs = Gauge("optsim_drill_runs", "Scored drill runs in drills.jsonl, by drill and result "
+                                "(passed, failed: failed, aborted or interrupted)", ["drill", "result"], registry=r)
+        self.drill_median = Gauge("optsim_drill_median_seconds", "Median time from fault to detect (ttd), "
+                                  "acknowledge (tta), mitigate (ttm), resolve (ttr) over a drill's last passed runs",
+                                  ["drill", "phase"], registry=r)
         self.open_orders = Gauge("optsim_open_orders", "Orders working at a venue", registry=r)
         self.build = Gauge("optsim_build_info", "Build metadata", ["version", "engine"], registry=r)
         self.build.labels(__version__, engine).set(1)
@@ -66,6 +71,17 @@ class Metrics:
     def set_state(self, current: str) -> None:
         for state in STATES:
             self.state.labels(state).set(1 if state == current else 0)
+
+    def set_drills(self, history: dict) -> None:
+        """What GET /drills/history answers, as gauges (a phase no passed run reached has no series)."""
+        self.drill_runs.clear()
+        self.drill_median.clear()
+        for d in history["drills"]:
+            self.drill_runs.labels(d["drill"], "passed").set(d["passed"])
+            self.drill_runs.labels(d["drill"], "failed").set(d["failed"])
+            for phase, median in d["medians"].items():
+                if median is not None:
+                    self.drill_median.labels(d["drill"], phase.removesuffix("_s")).set(median)
 
     def set_health(self, current: str) -> None:
         """What /health would answer now, so Prometheus can alert on it like the monitor (service_unhealthy)."""
