@@ -123,6 +123,7 @@ def test_thresholds_are_the_config_defaults():
     mon, feed = Config().monitor, Config().feed
     expected = {
         "feed_stale": [f"> {mon.feed_stale_after_s:g}"],
+        "quotes_unusable": [f"> {mon.feed_stale_after_s:g}", f"<= {mon.feed_stale_after_s:g}"],
         "feed_sequence_gap": [f"/ {feed.interval_s:g}"],
         "risk_limit_breach": [f">= {mon.risk_utilization_threshold:g}"],
         "reject_rate_spike": [f"> {mon.reject_rate_threshold:g}", f">= {mon.reject_rate_min_orders}"],
