@@ -14,6 +14,7 @@ disable_created_metrics()
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 RISK_LIMITS = ("credit", "position", "delta", "vega")
 STATES = ("ACTIVE", "REDUCING", "HALTED")
+HEALTH = ("pass", "warn", "fail")
 
 
 class Metrics:
@@ -46,6 +47,13 @@ class Metrics:
         self.risk = Gauge("optsim_risk_utilization_ratio", "Worst use of a risk limit, 1 = at the limit",
                           ["limit"], registry=r)
         self.state = Gauge("optsim_trading_state", "1 for the current trading state", ["state"], registry=r)
+        self.health = Gauge("optsim_health_status", "1 for the current /health status (pass, warn, fail)",
+                             ["status"], registry=r)
+        self.drill_runs = Gauge("optsim_drill_runs", "Scored drill runs in drills.jsonl, by drill and result "
+                                "(passed, failed: failed, aborted or interrupted)", ["drill", "result"], registry=r)
+        self.drill_median = Gauge("optsim_drill_median_seconds", "Median time from fault to detect (ttd), "
+                                  "acknowledge (tta), mitigate (ttm), resolve (ttr) over a drill's last passed runs",
+                                  ["drill", "phase"], registry=r)
         self.open_orders = Gauge("optsim_open_orders", "Orders working at a venue", registry=r)
         self.build = Gauge("optsim_build_info", "Build metadata", ["version", "engine"], registry=r)
         self.build.labels(__version__, engine).set(1)
@@ -58,7 +66,24 @@ class Metrics:
         for limit in RISK_LIMITS:
             self.risk.labels(limit).set(0)
         self.set_state("ACTIVE")
+        self.set_health("pass")
 
     def set_state(self, current: str) -> None:
         for state in STATES:
             self.state.labels(state).set(1 if state == current else 0)
+
+    def set_drills(self, history: dict) -> None:
+        """What GET /drills/history answers, as gauges (a phase no passed run reached has no series)."""
+        self.drill_runs.clear()
+        self.drill_median.clear()
+        for d in history["drills"]:
+            self.drill_runs.labels(d["drill"], "passed").set(d["passed"])
+            self.drill_runs.labels(d["drill"], "failed").set(d["failed"])
+            for phase, median in d["medians"].items():
+                if median is not None:
+                    self.drill_median.labels(d["drill"], phase.removesuffix("_s")).set(median)
+
+    def set_health(self, current: str) -> None:
+        """What /health would answer now, so Prometheus can alert on it like the monitor (service_unhealthy)."""
+        for status in HEALTH:
+            self.health.labels(status).set(1 if status == current else 0)

@@ -6,12 +6,13 @@ import json
 from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .. import drill_log
 from ..health import health_report
 from ..timefmt import rfc3339
 from . import desk
+from .drill_runs import running_ids
 
 bp = Blueprint("ops", __name__)
-
 
 
 @bp.get("/health")
@@ -35,8 +36,10 @@ def readyz():
 @bp.get("/metrics")
 def metrics():
     d = desk()
-    d.quotes.pull()
+    _, report = health_report(d)  # pulls the snapshot in use too
     d.update_gauges()
+    d.metrics.set_health(report["status"])
+    d.metrics.set_drills(drill_log.history(d.config.data_dir, running=running_ids()))
     return Response(generate_latest(d.metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
 
