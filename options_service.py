@@ -48,10 +48,13 @@ def create_app(config: Config | dict[str, Any] | None = None, *, execution=None,
 
 
 def start_background(app: Flask) -> threading.Event:
-    """Poll the feed and advance resting orders on an interval; returns the event that stops it."""
+    """Take the feed's snapshots and advance resting orders on an interval, off the request threads;
+    returns the event that stops it. From here on no request looks at the feed's files."""
     desk: OrderDesk = app.extensions["desk"]
     stop = threading.Event()
     interval = app.config["OPTSIM_CONFIG"].service.quote_poll_interval_s
+    desk.quotes.refresh()  # the first snapshot before the first request
+    desk.quotes.following = True
 
     def loop() -> None:
         while not stop.wait(interval):

@@ -28,7 +28,8 @@ class ServiceConfig(Section):
     admin_token: str = ""  # overridden by OPTSIM_ADMIN_TOKEN; empty = admin endpoints refuse all
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     market_close: dt.time = dt.time(16, 0)  # expiry-day cut-off, exchange local time
-    quote_poll_interval_s: float = Field(0.25, gt=0)  # background refresh of quotes.json
+    quote_poll_interval_s: float = Field(0.25, gt=0)  # background take of the feed's snapshot
+    quote_max_cross: float = Field(0.50, ge=0)  # $ a series may be crossed before its quote is bad data, not a market
     durability: Literal["process", "power"] = "process"  # survive a killed process / also power loss
 
 

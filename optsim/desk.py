@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+
+import orjson
 
 from .chain import Chain
 from .config import Config
@@ -54,19 +55,20 @@ class OrderDesk:
         data_dir = Path(config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.chain = Chain(config)
-        self.quotes = QuoteBook(data_dir, clock)
+        self.quotes = QuoteBook(data_dir, clock, config.service.quote_max_cross)
         self.store = Store(data_dir / "orders.db", config.service.durability)
         self.risk = RiskEngine(config, self.chain, self.quotes, clock)
         self.router = Router(config, self.quotes)
         self.execution: Execution = execution or FillsimExecution(config, self.quotes)
         self.metrics = Metrics([v.name for v in config.venues], self.execution.engine)
+        self.quotes.on_refused = lambda what, n: self.metrics.quotes_refused.labels(what).inc(n)
         self.stats = Stats()
         self.faults = ServiceFaults()
         self.book = PositionBook(self.quotes)
         self.trips = TripWire(config.trips)
         self.trading = self._stored_state()  # the trading state in force: state, actor, reason, source, ts
         self.risk.state = TradingState(self.trading["state"])
-        self.metrics.set_state(self.risk.state.value)
+        self.metrics.set_state(self.risk.state.value, self.trading["source"] or "")
         self._working: dict[str, OrderSpec] = {}
         self._seq = self.store.max_seq()
         self._session_closed = False
@@ -83,7 +85,7 @@ class OrderDesk:
     # ------------------------------------------------------------------ order entry
     def submit(self, spec: OrderSpec) -> tuple[int, dict]:
         """Run the order path; returns (HTTP status, order view). The order is committed before return."""
-        self.quotes.refresh()
+        self.quotes.pull()
         return self._sequencer.run(lambda db: self._submit(db, spec))
 
     def _submit(self, db, spec: OrderSpec) -> tuple[int, dict]:
@@ -182,7 +184,7 @@ class OrderDesk:
         order as it was. Raises DeskError 404 (unknown), 409 (closed, or a fill won the race), or the reject's
         status with its reason and field.
         """
-        self.quotes.refresh()
+        self.quotes.pull()
         error, order = self._sequencer.run(lambda db: self._replace(db, order_id, price, qty))
         if error:
             raise error
@@ -267,7 +269,7 @@ class OrderDesk:
         now = self.clock()
         previous = self.risk.state
         self.risk.state = state
-        self.metrics.set_state(state.value)
+        self.metrics.set_state(state.value, source)
         Store.insert_trading_state(db, state.value, actor, reason, source, now)
         self.trading = {"state": state.value, "actor": actor, "reason": reason, "source": source, "ts": now}
         cancelled = []
@@ -291,14 +293,17 @@ class OrderDesk:
         self._sequencer.run(lambda db: Store.insert_audit(db, entry))
 
     def poll(self) -> None:
-        """Take new quotes and trade prints, let resting orders fill, refresh gauges (background thread).
+        """Take a new snapshot and its prints, let resting orders fill (background thread).
 
+        The order thread is asked for fills only when an order works; the gauges are read by /metrics itself.
         Then the session close (DAY orders expire), the automatic trips, and the incidents they open.
         """
         self.quotes.refresh()
-        self._sequencer.run(lambda db: self._apply(db, self.execution.on_market()))
+        if self._working:
+            self._sequencer.run(lambda db: self._apply(db, self.execution.on_market()))
+        else:
+            self.quotes.drain_trades()  # no order to fill: prints are history
         self._check_session(self.quotes.heartbeat())
-        self.update_gauges()
         self._check_trips()
         self._open_incidents()
 
@@ -515,11 +520,17 @@ class OrderDesk:
             m.quote_age.set(self.quotes.age() or 0.0)
             m.feed_seq.set(snap.seq)
             m.locked_crossed.set(snap.locked_crossed)
+            m.unusable_series.set(snap.unusable)
+        m.snapshot_refused.set(1 if self.quotes.last_error else 0)
         m.missed_trades.set(self.quotes.missed_trades)
         for venue, up in self.router.status().items():
             m.route_up.labels(venue).set(1 if up else 0)
         for limit, ratio in self.risk_utilization().items():
             m.risk.labels(limit).set(ratio)
+        pnl, held = self.in_order(lambda db: (self.book.net_pnl(),
+                                              sum(1 for pos in self.book.positions.values() if pos.qty)))
+        m.net_pnl.set(pnl)
+        m.positions.set(held)
         m.open_orders.set(len(self._working))
 
     @property
@@ -537,7 +548,8 @@ class OrderDesk:
                "underlying": spec.underlying, "side": spec.side, "qty": spec.qty,
                "limit_price": str(spec.limit_price) if spec.limit_price is not None else None,
                "order_type": spec.order_type, "time_in_force": spec.time_in_force, "status": status,
-               "created_at": now, "updated_at": now, "body": json.dumps(spec.body, sort_keys=True)}
+               "created_at": now, "updated_at": now,
+               "body": orjson.dumps(spec.body, option=orjson.OPT_SORT_KEYS).decode()}
         row.update(extra)
         return row
 

@@ -31,8 +31,16 @@ INCIDENT_TYPES: dict[str, IncidentType] = {t.name: t for t in (
                  "(becomes feed_stale when the heartbeat also ages)",
                  groups=("feed_sequence_gap", "service_unhealthy", "reject_rate_spike"),
                  explains_checks=("nbbo-feed", "quotes", "market-data", "snapshot")),
+    IncidentType("quotes_unusable", "SEV2", "the snapshot orders trade on is older than monitor.feed_stale_after_s, "
+                 "the newest one was refused, or series failed the market-data checks, while the heartbeat is fresh "
+                 "(with a stale or frozen feed it is a signal of that incident)",
+                 groups=("feed_sequence_gap", "service_unhealthy", "reject_rate_spike"),
+                 explains_checks=("nbbo-feed", "quotes", "market-data", "snapshot")),
     IncidentType("kill_switch_engaged", "SEV1", "trading state HALTED (SEV2 while REDUCING)",
                  groups=("reject_rate_spike", "service_unhealthy"), explains_checks=("risk:tradingState",)),
+    IncidentType("risk_trip", "SEV1", "an automatic trip (daily loss, drawdown, reject-rate or order-rate runaway, "
+                 "a limit breached by fills; [trips] in the config) set trading HALTED (SEV1) or REDUCING (SEV2); "
+                 "opened by the service itself, key risk_trip:<cause>"),
     IncidentType("routing_degraded", "SEV3", "one or more venues down (route_down signals): SEV3 under half "
                  "the venues, SEV2 at half or more, SEV1 when every venue is down",
                  groups=("route_down", "service_unhealthy", "reject_rate_spike"), explains_checks=("route-",)),
@@ -48,7 +56,7 @@ INCIDENT_TYPES: dict[str, IncidentType] = {t.name: t for t in (
 
 # Signals: what the detectors emit. Each is its own incident type unless a firing incident groups it.
 SIGNAL_SEVERITY = {"service_down": "SEV1", "service_unhealthy": "SEV2", "feed_stale": "SEV2", "feed_frozen": "SEV2",
-                   "feed_sequence_gap": "SEV3", "market_crossed": "SEV3", "route_down": "SEV3",
+                   "feed_sequence_gap": "SEV3", "quotes_unusable": "SEV2", "market_crossed": "SEV3", "route_down": "SEV3",
                    "risk_limit_breach": "SEV2", "kill_switch_engaged": "SEV1", "reject_rate_spike": "SEV3",
                    "latency_slo_breach": "SEV3"}
 

@@ -15,7 +15,7 @@ MONEY = 2  # $ figures are rounded to the cent, once, at the edge
 
 def positions_view(desk, account: str | None = None) -> dict:
     """Every position with a fill (closed ones too: their realized PnL counts), per account with totals."""
-    desk.quotes.refresh()
+    desk.quotes.pull()
     held = desk.in_order(lambda db: [dataclasses.replace(p) for p in desk.book.positions.values()
                                            if account is None or p.account == account])
     rows, totals = [], {}
@@ -65,7 +65,7 @@ def _row(desk, pos) -> dict:
 def risk_view(desk) -> dict:
     """Trading state, every limit's use (exposure, loss), per account and underlying, the latest order refused
     for each exposure limit (``breaches``), and the trips' settings."""
-    desk.quotes.refresh()
+    desk.quotes.pull()
 
     def read(db):
         return desk.risk.exposure_report(), desk.book.net_pnl(), dict(desk.trading), dict(desk.breaches)

@@ -23,6 +23,7 @@ CONTRACT = [
     ("optsim_route_up", "gauge", {"venue"}),
     ("optsim_risk_utilization_ratio", "gauge", {"limit"}),
     ("optsim_trading_state", "gauge", {"state"}),
+    ("optsim_health_status", "gauge", {"status"}),
     ("optsim_open_orders", "gauge", set()),
     ("optsim_build_info", "gauge", {"version", "engine"}),
 ]
@@ -166,6 +167,31 @@ def test_metrics_parse_and_carry_every_contract_metric(make_client):
         assert all(set(s.labels) - {"le"} == labels for s in samples), (name, samples[0].labels)
 
 
+def test_metrics_carry_what_drills_history_answers(make_client):
+    # Arrange: no drill yet, then two passed runs and a failed one of feed_stall (the last one without a tta)
+    from optsim import drill_log
+    client = make_client()
+    before = scrape(client)
+    for run_id, status, ttd, tta in (("DRL-a", "passed", 2.0, 5.0), ("DRL-b", "passed", 4.0, None),
+                                     ("DRL-c", "failed", None, None)):
+        drill_log.append(client.application.config["OPTSIM_CONFIG"].data_dir,
+                         {"event": "finish", "run_id": run_id, "drill": "feed_stall", "status": status,
+                          "ttd_s": ttd, "tta_s": tta, "ttm_s": ttd, "ttr_s": ttd})
+
+    # Act
+    families = scrape(client)
+    history = client.get("/drills/history").get_json()["drills"][0]
+
+    # Assert: the counts and medians GET /drills/history gives; a phase no passed run reached has no series
+    assert before["optsim_drill_runs"] == ("gauge", []) and before["optsim_drill_median_seconds"][1] == []
+    assert value(families, "optsim_drill_runs", drill="feed_stall", result="passed") == history["passed"] == 2
+    assert value(families, "optsim_drill_runs", drill="feed_stall", result="failed") == history["failed"] == 1
+    medians = {phase: value(families, "optsim_drill_median_seconds", drill="feed_stall", phase=phase)
+               for phase in ("ttd", "tta")}
+    assert medians == {"ttd": history["medians"]["ttd_s"], "tta": history["medians"]["tta_s"]} == {"ttd": 3.0, "tta": 5.0}
+    assert {s.labels["phase"] for s in families["optsim_drill_median_seconds"][1]} == {"ttd", "tta", "ttm", "ttr"}
+
+
 def test_metrics_count_orders_fills_and_rejects(make_client):
     # Arrange
     client = make_client(risk={"max_contracts": 20})
@@ -209,6 +235,21 @@ def test_metrics_gauges_follow_the_feed(make_client):
     assert value(f, "optsim_trading_state", state="ACTIVE") == 1
     build = f["optsim_build_info"][1][0]
     assert build.value == 1 and build.labels["engine"] == client.application.extensions["desk"].execution.engine
+
+
+@pytest.mark.parametrize("snapshot, offset, status, http, check", [pytest.param(*s[1:], id=s[0]) for s in SCENARIOS])
+def test_metrics_health_status_is_what_health_answers(make_client, snapshot, offset, status, http, check):
+    # Arrange
+    client = make_client(snapshot=snapshot, no_snapshot=snapshot is None)
+    client.clock.now += offset
+
+    # Act
+    f = scrape(client)
+
+    # Assert: one-hot, on the status /health gives at the same moment
+    assert {s: value(f, "optsim_health_status", status=s) for s in ("pass", "warn", "fail")} == {
+        s: (1 if s == status else 0) for s in ("pass", "warn", "fail")}
+    assert client.get("/health").get_json()["status"] == status
 
 
 def test_metrics_content_type_is_prometheus_text(make_client):

@@ -17,7 +17,7 @@ VENUES = ("CBOE", "ISE", "MIAX")
 
 
 def exposition(*, down=(), crossed=0, risk=None, state="ACTIVE", accepted=0, rejected=0, latencies=(),
-               feed_seq=None, heartbeat_ts=None) -> str:
+               feed_seq=None, heartbeat_ts=None, quote_age=0.2, snapshot_refused=0, unusable=0) -> str:
     """What the service's /metrics would say, built with prometheus_client itself."""
     reg = CollectorRegistry()
     orders = Counter("optsim_orders", "orders", ["underlying", "venue", "status"], registry=reg)
@@ -28,6 +28,9 @@ def exposition(*, down=(), crossed=0, risk=None, state="ACTIVE", accepted=0, rej
     for value in latencies:
         latency.observe(value)
     Gauge("optsim_locked_crossed_markets", "crossed", registry=reg).set(crossed)
+    Gauge("optsim_quote_age_seconds", "age", registry=reg).set(quote_age)
+    Gauge("optsim_quote_snapshot_refused", "refused", registry=reg).set(snapshot_refused)
+    Gauge("optsim_quote_unusable_series", "unusable", registry=reg).set(unusable)
     route = Gauge("optsim_route_up", "route", ["venue"], registry=reg)
     for venue in VENUES:
         route.labels(venue).set(0 if venue in down else 1)
@@ -140,6 +143,25 @@ def test_feed_sequence_gap_when_seq_outruns_the_feed_pace():
     assert keys(gap) == ["feed_sequence_gap:nbbo"] and gap.findings[0].details["skipped"] == 500
     restart = run(seen(NOW, heartbeat=(NOW, 100)), seen(NOW + 2, heartbeat=(NOW + 2, 3)))
     assert keys(restart) == []
+
+
+# ---------------------------------------------------------------------- the snapshot orders trade on
+@pytest.mark.parametrize("metrics, band", [
+    (dict(quote_age=60.0), "old"),
+    (dict(snapshot_refused=1), "refused"),
+    (dict(unusable=3), "unusable"),
+    (dict(quote_age=60.0, snapshot_refused=1), "old,refused"),
+])
+def test_quotes_unusable_judges_the_snapshot_even_with_a_fresh_heartbeat(metrics, band):
+    # Arrange: the heartbeat is 0.3 s old (seen's default); only the snapshot is at fault
+    result = run(seen(metrics=exposition(**metrics)))
+    # Assert
+    assert keys(result) == ["quotes_unusable:nbbo"]
+    assert (result.findings[0].severity, result.findings[0].details["band"]) == ("SEV2", band)
+
+
+def test_quotes_unusable_is_not_judged_without_the_services_metrics():
+    assert "quotes_unusable" not in run(seen(reachable=False)).judged
 
 
 # ---------------------------------------------------------------------- market, routes, risk, trading state

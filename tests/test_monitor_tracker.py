@@ -145,3 +145,22 @@ def test_a_knock_on_incident_opened_alone_is_resolved_into_the_group(tracker):
     tracker.apply(poll(UNHEALTHY, STALE))
     assert [i.type for i in tracker.log.open_incidents()] == ["feed_stale"]
     assert tracker.log.get(own.incident_id).note == "grouped under the incident that explains it"
+
+
+UNUSABLE = Finding("quotes_unusable:nbbo", "quotes_unusable", "SEV2", "market data not fit to trade: snapshot refused",
+                   {"snapshot_refused": True, "band": "refused"})
+
+
+def test_bad_market_data_with_a_fresh_heartbeat_is_its_own_feed_incident(tracker):
+    tracker.apply(poll(UNUSABLE))
+    [inc] = tracker.log.open_incidents()
+    assert inc.type == "quotes_unusable" and inc.severity == "SEV2" and inc.dedup_key == "feed:nbbo"
+
+
+def test_a_stale_snapshot_from_a_stalled_feed_is_a_signal_of_the_feed_incident(tracker):
+    for _ in range(3):
+        tracker.apply(poll(FROZEN, STALE, UNUSABLE, UNHEALTHY))
+    [inc] = tracker.log.open_incidents()
+    assert inc.type == "feed_stale"
+    assert {s["type"] for s in inc.signals.values() if s["active"]} == {"feed_stale", "feed_frozen",
+                                                                        "quotes_unusable", "service_unhealthy"}

@@ -1,11 +1,15 @@
 """The supervisor: restarts with backoff, waits for readiness, stops everything; the admin token file."""
 from __future__ import annotations
 
+import argparse
 import stat
 import sys
+from pathlib import Path
+
+import pytest
 
 import run_simulator
-from run_simulator import Child, Supervisor
+from run_simulator import Child, Supervisor, main, suite
 
 
 class FakeClock:
@@ -74,3 +78,13 @@ def test_admin_token_is_generated_once_and_private(tmp_path):
     assert first == again and len(first) >= 24
     assert stat.S_IMODE((tmp_path / "admin_token").stat().st_mode) == 0o600
     assert run_simulator.admin_token(tmp_path, "configured") == "configured"
+
+
+def test_record_is_passed_to_the_feed_and_needs_all(tmp_path, capsys):
+    args = argparse.Namespace(config=None, as_of="2025-01-02", host=None, port=None, record="rec")
+    feed, service, monitor = suite(args, tmp_path, "http://127.0.0.1:1")
+    assert f"--record={Path('rec').resolve()}" in feed.argv
+    assert not any(a.startswith("--record") for a in service.argv + monitor.argv)
+    with pytest.raises(SystemExit) as stop:
+        main(["--record", str(tmp_path / "rec"), "--data-dir", str(tmp_path)])
+    assert stop.value.code == 2 and "--record needs --all" in capsys.readouterr().err

@@ -72,7 +72,8 @@ def test_killed_feed_is_restarted_by_the_supervisor_and_quotes_flow_again(suite)
     new_pid = wait_for(lambda: (p := suite.children()["feed"]) != old_pid and p, 10, 0.1, "the feed to restart")
     wait_for(lambda: suite.get("/quotes/status").json()["heartbeat"]["pid"] == new_pid, 10, 0.1,
              "a heartbeat from the new feed")
-    assert suite.get("/quotes/status").json()["snapshot_seq"] != old_seq
+    wait_for(lambda: suite.get("/quotes/status").json()["snapshot_seq"] != old_seq, 10, 0.1,
+             "the service to take a snapshot from the new feed")  # taken on its own thread, within a poll
 
 
 def test_seed_orders_are_accepted_by_the_running_suite(suite):

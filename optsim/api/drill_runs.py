@@ -32,7 +32,7 @@ def _registry() -> dict:
     return current_app.extensions.setdefault("drill_runs", {"runs": {}, "lock": threading.Lock()})
 
 
-def _running() -> set[str]:
+def running_ids() -> set[str]:
     return {rid for rid, run in _registry()["runs"].items() if run.record["status"] == "running"}
 
 
@@ -85,9 +85,9 @@ def start():
 
     reg = _registry()
     with reg["lock"]:
-        if _running():
+        if running_ids():
             raise ApiError(409, "conflict", "a drill is already running",
-                           [detail("drill", "DRILL_RUNNING", ", ".join(sorted(_running())))])
+                           [detail("drill", "DRILL_RUNNING", ", ".join(sorted(running_ids())))])
         run = DrillRun(scenario, transport, _config().data_dir, mode=mode, silence=silence, limits=limits,
                        actor="drill-runner")
         reg["runs"][run.record["run_id"]] = run
@@ -101,7 +101,7 @@ def get_run(run_id: str):
     run = _registry()["runs"].get(run_id)
     if run is not None:
         return jsonify(run.record)
-    for rec in drill_log.runs(_config().data_dir, _running()):
+    for rec in drill_log.runs(_config().data_dir, running_ids()):
         if rec["run_id"] == run_id:
             return jsonify(rec)
     raise ApiError(404, "not_found", f"no drill run {run_id}", [detail("run_id", "NOT_FOUND", "unknown run id")])
@@ -112,4 +112,4 @@ def history():
     drill, last = request.args.get("drill"), request.args.get("last", "10")
     if not (last.isascii() and last.isdigit() and 1 <= int(last) <= 100):
         raise validation_failed([detail("last", "OUT_OF_RANGE", "last is an integer from 1 to 100")])
-    return jsonify(drill_log.history(_config().data_dir, drill=drill, last=int(last), running=_running()))
+    return jsonify(drill_log.history(_config().data_dir, drill=drill, last=int(last), running=running_ids()))

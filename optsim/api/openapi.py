@@ -85,7 +85,9 @@ SCHEMAS: dict[str, dict] = {
     "Status": _obj({"status": {"enum": ["pass", "warn", "fail"]}}, ["status"]),
     "QuotesStatus": _obj({"state": {"enum": ["fresh", "slow", "stale", "absent"]},
                           "snapshot_seq": {"type": ["integer", "null"]}, "snapshot_age_s": NULLABLE_NUM,
-                          "series": {"type": "integer"}, "venues_down": {"type": "array", "items": {"type": "string"}}},
+                          "series": {"type": "integer"}, "venues_down": {"type": "array", "items": {"type": "string"}},
+                          "unusable_series": {"type": "integer"}, "read_errors": {"type": "integer"},
+                          "last_error": {"type": ["string", "null"]}},
                          ["state", "series"]),
     "KillSwitch": {"allOf": [ref("KillSwitchState"), _obj({
         "cancelled": {"type": "array", "items": {"type": "string"}},

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import time
 
-from flask import Blueprint, current_app, jsonify, request
+import orjson
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..desk import DeskError
@@ -17,6 +19,7 @@ from . import desk
 
 bp = Blueprint("orders", __name__)
 
+_LONG_NUMBER = re.compile(rb"\d{19}")
 STATUSES = ("working", "partially_filled", "filled", "cancelled", "rejected", "expired")
 
 
@@ -35,6 +38,11 @@ def json_body():
                        [detail("", "PAYLOAD_TOO_LARGE", f"send at most {limit} bytes")]) from None
     if raw.startswith(codecs.BOM_UTF8):  # some Windows tools put a byte-order mark before the JSON
         raw = raw[len(codecs.BOM_UTF8):]
+    if not _LONG_NUMBER.search(raw):  # orjson reads integers past 64 bits as floats; json keeps them exact
+        try:
+            return orjson.loads(raw)  # the order path's parse: several times faster than json
+        except orjson.JSONDecodeError:
+            pass  # not plain JSON to orjson: let json decide, so edge cases keep their answers (1e400 is a 422)
     try:
         return json.loads(raw, parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -80,8 +88,7 @@ def _answer(d, endpoint: str):
         response.status_code = http_status(r["reason"])
         response.headers["Idempotent-Replayed"] = "true"
         return response
-    response = jsonify(order)
-    response.status_code = status
+    response = Response(orjson.dumps(order), status=status, mimetype="application/json")
     response.headers["Location"] = f"/orders/{order['order_id']}"
     if status == 200:
         response.headers["Idempotent-Replayed"] = "true"

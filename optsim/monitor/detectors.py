@@ -146,6 +146,26 @@ def feed_sequence_gap(prev, now, obs, config):
                      "band": band(skipped, SEQ_GAP_TOLERANCE)})]
 
 
+def quotes_unusable(prev, now, obs, config):
+    """What orders are priced against, whatever the heartbeat says: a stale snapshot in use, a newest
+    snapshot refused at the edge, or series whose quotes failed the checks."""
+    scrape = obs.scrape
+    age = scrape.value("optsim_quote_age_seconds") if scrape else None
+    if age is None:
+        return None
+    refused = scrape.value("optsim_quote_snapshot_refused") or 0
+    unusable = scrape.value("optsim_quote_unusable_series") or 0
+    limit = config.monitor.feed_stale_after_s
+    faults = ([f"snapshot in use {age:.1f}s old"] if age > limit else []) + \
+        (["newest snapshot refused"] if refused else []) + ([f"{unusable:g} series unusable"] if unusable else [])
+    if not faults:
+        return []
+    return [Finding("quotes_unusable:nbbo", "quotes_unusable", SEVERITY["quotes_unusable"],
+                    "market data not fit to trade: " + ", ".join(faults),
+                    {"snapshot_age_s": round(age, 3), "snapshot_refused": bool(refused), "unusable_series": unusable,
+                     "threshold_s": limit, "band": ",".join(f.split(" ")[-1] for f in faults)})]
+
+
 # ---------------------------------------------------------------------- market and routes
 def market_crossed(prev, now, obs, config):
     count = obs.scrape.value("optsim_locked_crossed_markets") if obs.scrape else None
@@ -229,7 +249,8 @@ def latency_slo_breach(prev, now, obs, config):
 
 DETECTORS: dict[str, Detector] = {
     "service_down": service_down, "service_unhealthy": service_unhealthy, "feed_stale": feed_stale,
-    "feed_frozen": feed_frozen, "feed_sequence_gap": feed_sequence_gap, "market_crossed": market_crossed,
+    "feed_frozen": feed_frozen, "feed_sequence_gap": feed_sequence_gap, "quotes_unusable": quotes_unusable,
+    "market_crossed": market_crossed,
     "route_down": route_down, "risk_limit_breach": risk_limit_breach, "kill_switch_engaged": kill_switch_engaged,
     "reject_rate_spike": reject_rate_spike, "latency_slo_breach": latency_slo_breach,
 }

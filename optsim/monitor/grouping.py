@@ -34,7 +34,7 @@ class Root:
     members: tuple[str, ...]
 
 
-ROOTS = (Root("service_down:optsim", ("service_down",)), Root("feed:nbbo", ("feed_stale", "feed_frozen")),
+ROOTS = (Root("service_down:optsim", ("service_down",)), Root("feed:nbbo", ("feed_stale", "feed_frozen", "quotes_unusable")),
          Root("kill_switch_engaged:trading", ("kill_switch_engaged",)),
          Root("routing_degraded:venues", ("route_down",)))
 WAITING = frozenset({"service_unhealthy", "reject_rate_spike"})  # lasting knock-ons a root may explain next poll
