@@ -3,6 +3,7 @@ kill switch and its audit log, positions and PnL against the fills, and the auto
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -338,12 +339,17 @@ def test_a_loss_limit_trip_halts_cancels_and_opens_an_incident_with_its_cause(ma
     assert incident.details["cancelled"] == [resting["order_id"]]
     audit = client.get("/admin/audit", headers=admin).get_json()["entries"][0]
     assert (audit["action"], audit["actor"], audit["details"]["cause"]) == ("kill_switch.trip", "auto", "daily_loss")
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'optsim_trip_active{cause="daily_loss",state="HALTED"} 1.0' in metrics  # the risk_trip alert's series
+    net_pnl = float(re.search(r"^optsim_net_pnl_dollars (\S+)$", metrics, re.M).group(1))
+    assert net_pnl == pytest.approx(incident.details["net_pnl"], abs=1.0) and net_pnl < -50
 
     # released by hand: trading resumes, the trip's incident is resolved, and the same loss does not re-trip
     released = client.post("/admin/kill-switch/release", json={"reason": "loss understood"}, headers=admin).get_json()
     assert released["resolved_incidents"] == [incident.incident_id]
     app.extensions["desk"].poll()
     assert client.get("/admin/kill-switch", headers=admin).get_json()["state"] == "ACTIVE"
+    assert "optsim_trip_active{" not in client.get("/metrics").get_data(as_text=True)
 
 
 def test_a_portfolio_delta_breach_shows_in_risk_and_opens_an_incident(make_app):
