@@ -1,0 +1,1 @@
+"""The research face: backtests, and Monte Carlo runs and sweeps fanned out over Dask."""

@@ -1,0 +1,177 @@
+"""Monte Carlo and sweeps end to end on real Dask clusters: determinism across 1 and 2 local
+workers and an external ``dask scheduler`` + two ``dask worker`` processes, each varied factor
+moving results the way it should, the CLI's outputs and its errors.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from optsim.backtest import main
+from optsim.research.fanout import run_fanout
+from optsim.research.plan import Spec
+from tests.fanout_data import read_csv as _read, write_stream
+from tests.suite import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+DASK = Path(sys.executable).with_name("dask")
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory) -> Path:
+    return write_stream(tmp_path_factory.mktemp("stream") / "stream.npz")
+
+
+def _mc_args(stream, out, *extra):
+    return ["montecarlo", "--data", str(stream), "--strategy", "requote", "--param", "every=50",
+            "--runs", "6", "--seed", "21", "--out", str(out), *extra]
+
+
+def _rows(out: Path) -> list[dict]:
+    return _read(out / "runs.csv")
+
+
+@pytest.fixture(scope="module")
+def one_worker(stream, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("mc1")
+    assert main(_mc_args(stream, out, "--workers", "1")) == 0
+    return out
+
+
+@pytest.mark.timeout(180)
+def test_same_seed_same_runs_on_one_and_two_local_workers(one_worker, stream, tmp_path):
+    assert main(_mc_args(stream, tmp_path, "--workers", "2")) == 0
+    assert (tmp_path / "runs.csv").read_bytes() == (one_worker / "runs.csv").read_bytes()
+    rows = _rows(tmp_path)
+    assert [r["run_id"] for r in rows] == [f"00000-{i:05d}" for i in range(6)]
+    assert all(r["status"] == "ok" for r in rows)
+    # the draws really differ between runs
+    assert len({r["entry_latency_ns"] for r in rows}) == 6 and len({r["liquidity"] for r in rows}) == 6
+    assert len({r["pnl"] for r in rows}) > 1
+    pids = {r["pid"] for r in _read(tmp_path / "timing.csv")}
+    assert len(pids) <= 2
+
+
+def test_outputs_summary_and_report(one_worker):
+    summary = json.loads((one_worker / "summary.json").read_text())
+    assert summary["complete"] and summary["runs_done"] == 6 and summary["runs_failed"] == 0
+    (point,) = summary["points"]
+    pnl = point["figures"]["pnl"]
+    values = sorted(float(r["pnl"]) for r in _rows(one_worker))
+    assert pnl["mean"] == pytest.approx(sum(values) / 6)
+    assert values[0] <= pnl["p5"] <= pnl["p50"] <= pnl["p95"] <= values[-1]
+    page = (one_worker / "report.html").read_text()
+    assert page.count("<svg") >= 2 and "PnL distribution" in page and "Fill ratio vs latency" in page
+    for external in ("<script", "<link", "src=", "url(http", "@import"):  # self-contained: nothing to fetch
+        assert external not in page
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_same_runs_through_an_external_scheduler_and_two_workers(one_worker, stream, tmp_path):
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = open(tmp_path / "dask.log", "w")
+    procs = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], stdout=log, stderr=log, env=env, cwd=tmp_path)]
+    try:
+        address = f"tcp://127.0.0.1:{port}"
+        for _ in range(2):
+            procs.append(subprocess.Popen([str(DASK), "worker", address, "--nthreads", "1", "--no-dashboard",
+                                           "--host", "127.0.0.1"], stdout=log, stderr=log, env=env,
+                                          cwd=tmp_path))
+        from distributed import Client
+        wait_for(lambda: _workers(address) == 2, timeout=60, what="two dask workers")
+        out = tmp_path / "out"
+        assert main(_mc_args(stream, out, "--scheduler", address)) == 0
+        assert (out / "runs.csv").read_bytes() == (one_worker / "runs.csv").read_bytes()
+        with Client(address, timeout="10s") as client:
+            assert len(client.scheduler_info()["workers"]) == 2  # the scheduler's workers are left running
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        log.close()
+
+
+def _workers(address: str) -> int:
+    from distributed import Client
+    try:
+        with Client(address, timeout="2s") as client:
+            return len(client.scheduler_info()["workers"])
+    except OSError:
+        return 0
+
+
+def _sweep(stream, out, grid: dict, strategy="requote", params=None, **kw) -> list[dict]:
+    spec = Spec(mode="sweep", data=str(stream), strategy=strategy, grid=grid,
+                params=params or {"every": 50}, seed=3, **kw)
+    run_fanout(spec, out, workers=2, progress=False)
+    return _rows(out)
+
+
+@pytest.mark.timeout(180)
+def test_more_latency_fewer_maker_fills_at_the_touch(stream, tmp_path):
+    rows = _sweep(stream, tmp_path, {"entry_latency_ns": [0, 1_000_000, 3_000_000]})
+    fills = [int(r["maker_fills"]) for r in rows]
+    assert fills[0] > fills[1] > fills[2], fills
+
+
+@pytest.mark.timeout(180)
+def test_thinner_books_fewer_fills(stream, tmp_path):
+    # a taker crossing the spread with IOC orders of 20 fills what the book shows, level by level
+    rows = _sweep(stream, tmp_path, {"liquidity": [0.0, 0.5, 1.0]}, strategy="take",
+                  params={"every": 50, "qty": 20}, config={"partial_fills": True})
+    volume = [float(r["volume"]) for r in rows]
+    assert volume[0] > volume[1] > volume[2], volume
+    assert [r["liquidity"] for r in rows] == ["0.0", "0.5", "1.0"]
+
+
+@pytest.mark.timeout(180)
+def test_a_two_name_sweep_with_replicates_and_its_heatmap(stream, tmp_path):
+    rows = _sweep(stream, tmp_path, {"every": [25, 100], "levels": [1, 2]}, runs=2,
+                  vary=("latency", "queue"))
+    assert len(rows) == 8 and {r["every"] for r in rows} == {"25", "100"}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [p["grid"] for p in summary["points"]] == [
+        {"every": 25, "levels": 1}, {"every": 25, "levels": 2}, {"every": 100, "levels": 1},
+        {"every": 100, "levels": 2}]
+    assert all(p["ok"] == 2 for p in summary["points"])
+    page = (tmp_path / "report.html").read_text()
+    assert "Mean PnL over the grid" in page and "Best points" in page
+
+
+@pytest.mark.parametrize("args, message", [
+    (["montecarlo", "--strategy", "requote", "--runs", "2", "--out", "{out}"], "--data is required"),
+    (["montecarlo", "--data", "{stream}", "--strategy", "requote", "--out", "{out}"], "--runs is required"),
+    (["montecarlo", "--data", "{out}/nope.npz", "--strategy", "requote", "--runs", "2", "--out", "{out}"],
+     "no such file"),
+    (["sweep", "--data", "{stream}", "--strategy", "requote", "--grid", "every", "--out", "{out}"],
+     "--grid wants name=v1,v2"),
+    (["sweep", "--data", "{stream}", "--strategy", "requote", "--grid", "queue_model=bogus", "--out", "{out}"],
+     "queue model must be one of"),
+    (["sweep", "--data", "{stream}", "--strategy", "requote", "--grid", "queue_model=log",
+      "--runs-per-point", "2", "--vary", "queue", "--out", "{out}"], "one or the other"),
+    (["montecarlo", "--data", "{stream}", "--strategy", "requote", "--runs", "0", "--out", "{out}"],
+     "at least 1"),
+    (["montecarlo", "--data", "{stream}", "--strategy", "requote", "--runs", "2", "--workers", "0",
+      "--out", "{out}"], "--workers must be at least 1"),
+    (["montecarlo", "--resume", "{out}"], "no montecarlo was started there"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(args, message, stream, tmp_path, capsys):
+    argv = [a.format(out=tmp_path, stream=stream) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
