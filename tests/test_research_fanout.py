@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from optsim.backtest import main
+from optsim.research.executor import connect
 from optsim.research.fanout import run_fanout
 from optsim.research.plan import Spec
 from tests.fanout_data import read_csv as _read, write_stream
@@ -115,24 +116,31 @@ def _workers(address: str) -> int:
         return 0
 
 
-def _sweep(stream, out, grid: dict, strategy="requote", params=None, **kw) -> list[dict]:
+@pytest.fixture(scope="module")
+def client():
+    """One two-worker local cluster for the sweeps below (a cluster costs seconds to start)."""
+    with connect(workers=2) as c:
+        yield c
+
+
+def _sweep(client, stream, out, grid: dict, strategy="requote", params=None, **kw) -> list[dict]:
     spec = Spec(mode="sweep", data=str(stream), strategy=strategy, grid=grid,
                 params=params or {"every": 50}, seed=3, **kw)
-    run_fanout(spec, out, workers=2, progress=False)
+    run_fanout(spec, out, client=client, progress=False)
     return _rows(out)
 
 
 @pytest.mark.timeout(180)
-def test_more_latency_fewer_maker_fills_at_the_touch(stream, tmp_path):
-    rows = _sweep(stream, tmp_path, {"entry_latency_ns": [0, 1_000_000, 3_000_000]})
+def test_more_latency_fewer_maker_fills_at_the_touch(client, stream, tmp_path):
+    rows = _sweep(client, stream, tmp_path, {"entry_latency_ns": [0, 1_000_000, 3_000_000]})
     fills = [int(r["maker_fills"]) for r in rows]
     assert fills[0] > fills[1] > fills[2], fills
 
 
 @pytest.mark.timeout(180)
-def test_thinner_books_fewer_fills(stream, tmp_path):
+def test_thinner_books_fewer_fills(client, stream, tmp_path):
     # a taker crossing the spread with IOC orders of 20 fills what the book shows, level by level
-    rows = _sweep(stream, tmp_path, {"liquidity": [0.0, 0.5, 1.0]}, strategy="take",
+    rows = _sweep(client, stream, tmp_path, {"liquidity": [0.0, 0.5, 1.0]}, strategy="take",
                   params={"every": 50, "qty": 20}, config={"partial_fills": True})
     volume = [float(r["volume"]) for r in rows]
     assert volume[0] > volume[1] > volume[2], volume
@@ -140,8 +148,8 @@ def test_thinner_books_fewer_fills(stream, tmp_path):
 
 
 @pytest.mark.timeout(180)
-def test_a_two_name_sweep_with_replicates_and_its_heatmap(stream, tmp_path):
-    rows = _sweep(stream, tmp_path, {"every": [25, 100], "levels": [1, 2]}, runs=2,
+def test_a_two_name_sweep_with_replicates_and_its_heatmap(client, stream, tmp_path):
+    rows = _sweep(client, stream, tmp_path, {"every": [25, 100], "levels": [1, 2]}, runs=2,
                   vary=("latency", "queue"))
     assert len(rows) == 8 and {r["every"] for r in rows} == {"25", "100"}
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -151,6 +159,35 @@ def test_a_two_name_sweep_with_replicates_and_its_heatmap(stream, tmp_path):
     assert all(p["ok"] == 2 for p in summary["points"])
     page = (tmp_path / "report.html").read_text()
     assert "Mean PnL over the grid" in page and "Best points" in page
+
+
+def _resume_spec(stream, grid=None, runs=4):
+    return Spec(mode="sweep", data=str(stream), strategy="requote", runs=runs, seed=5,
+                vary=("latency", "liquidity"), grid=grid or {"every": [40, 80]})
+
+
+def test_a_failing_point_is_recorded_and_the_sweep_completes(client, stream, tmp_path):
+    summary = run_fanout(_resume_spec(stream, {"every": [40, 0]}, runs=2), tmp_path, client=client, progress=False)
+    rows = _rows(tmp_path)
+    assert [r["status"] for r in rows] == ["ok", "ok", "failed", "failed"]
+    assert rows[2]["error"].startswith("ValueError: every and levels must be >= 1")
+    assert summary["runs_failed"] == 2 and summary["points"][1]["failed"] == 2
+    assert "Failed runs" in (tmp_path / "report.html").read_text()
+
+
+def test_resume_after_a_crash_runs_only_the_missing_rows(client, stream, tmp_path):
+    whole, crashed = tmp_path / "whole", tmp_path / "crashed"
+    run_fanout(_resume_spec(stream), whole, client=client, progress=False)
+    lines = (whole / "runs.csv").read_text().splitlines(keepends=True)
+    crashed.mkdir()
+    (crashed / "spec.json").write_bytes((whole / "spec.json").read_bytes())
+    # three finished rows, shuffled as completion order would leave them, then a torn line
+    (crashed / "runs.csv").write_text(lines[0] + lines[5] + lines[2] + lines[7] + lines[3][:20])
+    summary = run_fanout(_resume_spec(stream), crashed, client=client, progress=False, resume=True)
+    assert (crashed / "runs.csv").read_bytes() == (whole / "runs.csv").read_bytes()
+    assert summary["complete"]
+    timing = _read(crashed / "timing.csv")
+    assert len(timing) == 5  # only the five missing runs ran
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,9 +1,11 @@
 """Fan independent runs out over Dask distributed: a local cluster by default, or an existing
 scheduler given its address. Same tasks, same results either way.
 
-A task that raises is retried once (``retries=1``); a worker lost under a task counts as one
-failure too (the local scheduler allows one). After that the run is reported as failed with
-its error and the others carry on.
+A run that raises, or whose worker dies under it, is submitted once more; after a second failure
+it is reported as failed with its error and the others carry on. No more runs are in flight than
+the cluster has threads, so a worker that dies takes down only the run it was running, never a
+queued bystander. (The local cluster reports a lost worker at once; an external scheduler first
+applies its own ``distributed.scheduler.allowed-failures``.)
 """
 from __future__ import annotations
 
@@ -31,8 +33,7 @@ def connect(workers: int | None = None, scheduler: str | None = None):
             yield client
         return
     n = workers or os.cpu_count() or 1
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1,
-                          "distributed.worker.daemon": False}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # fan_out retries
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                           host="127.0.0.1", silence_logs=logging.ERROR) as cluster, \
                 Client(cluster) as client:
@@ -48,19 +49,36 @@ def describe(exc: BaseException) -> str:
 def fan_out(client: Client, fn: Callable, tasks: Iterable, *, key: Callable[[object], str],
             on_done: Callable[[object, object | None, str | None], None]) -> None:
     """Run ``fn(task)`` for every task and call ``on_done(task, result, error)`` as each finishes,
-    in completion order. Interrupting (Ctrl-C) cancels what has not run yet."""
-    futures = {}
-    for task in tasks:
-        futures[client.submit(fn, task, key=key(task), pure=False, retries=1)] = task
-    pending = as_completed(futures)
+    in completion order. Interrupting (Ctrl-C) cancels what is in flight."""
+    waiting = iter(tasks)
+    flight: dict = {}  # future -> (task, attempt)
+    done = as_completed()
+
+    def submit(task, attempt: int) -> None:
+        fut = client.submit(fn, task, key=f"{key(task)}-{attempt}", pure=False)
+        flight[fut] = (task, attempt)
+        done.add(fut)
+
+    def top_up() -> None:
+        slots = max(1, sum(client.nthreads().values()))  # workers may come and go
+        while len(flight) < slots:
+            task = next(waiting, None)
+            if task is None:
+                return
+            submit(task, 0)
+
     try:
-        for fut in pending:
-            task = futures.pop(fut)
+        top_up()
+        for fut in done:
+            task, attempt = flight.pop(fut)
             if fut.status == "finished":
                 on_done(task, fut.result(), None)
+            elif attempt == 0:
+                submit(task, 1)
             else:
                 on_done(task, None, describe(fut.exception()))
             fut.release()
+            top_up()
     finally:
-        if futures:
-            client.cancel(list(futures), force=True)
+        if flight:
+            client.cancel(list(flight), force=True)

@@ -51,9 +51,11 @@ def _row(task: RunTask, result: dict | None, error: str | None) -> dict:
 
 def run_fanout(spec: Spec, out_dir: str | Path, *, workers: int | None = None,
                scheduler: str | None = None, resume: bool = False,
-               progress: bool | None = None) -> dict:
+               progress: bool | None = None, client=None) -> dict:
     """Run every planned run not already done; return the summary (also in summary.json).
 
+    The runs go to ``client`` when given (a ``distributed.Client`` the caller manages), else to
+    ``scheduler``, else to a local cluster of ``workers`` processes for this call.
     ``progress=None`` shows the bar only on a terminal. Raises ``Interrupted`` after Ctrl-C
     (with the table, summary and report written over the finished runs).
     """
@@ -77,9 +79,11 @@ def run_fanout(spec: Spec, out_dir: str | Path, *, workers: int | None = None,
     token = uuid.uuid4().hex[:8]  # two fan-outs on one scheduler never share task keys
     interrupted = False
     try:
-        if todo:
-            with connect(workers, scheduler) as client:
-                fan_out(client, execute, todo, key=lambda t: f"run-{t.run_id}-{token}", on_done=record)
+        if todo and client is not None:
+            fan_out(client, execute, todo, key=lambda t: f"run-{t.run_id}-{token}", on_done=record)
+        elif todo:
+            with connect(workers, scheduler) as own:
+                fan_out(own, execute, todo, key=lambda t: f"run-{t.run_id}-{token}", on_done=record)
     except KeyboardInterrupt:
         interrupted = True
     finally:
