@@ -1,6 +1,6 @@
 """The mock quote feed process: publishes quotes.json and feed_heartbeat.json every interval.
 
-    python mock_quote_feed.py --data-dir data --as-of 2025-01-02 --interval 0.25 --seed 42
+    python mock_quote_feed.py --data-dir data --as-of 2025-01-02 --interval 0.25 --seed 42 [--record DIR]
 
 Flags override the config file; fault flags start drills that last the whole run, on top of any
 in feed_control.json. SIGINT/SIGTERM end the run after a final "stopping" heartbeat, exit 0.
@@ -17,6 +17,7 @@ import time
 from optsim.config import ConfigError, cli_overrides, load_config
 from optsim.feed import Publisher
 from optsim.feedctl import FaultSet, parse_faults
+from optsim.research.recording import Recorder
 
 log = logging.getLogger("mock_quote_feed")
 
@@ -33,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--interval", type=float, help="seconds between snapshots (feed.interval_s)")
     p.add_argument("--seed", type=int, help="random seed (feed.seed); same seed, same market")
     p.add_argument("--max-ticks", type=int, help="stop after this many ticks")
+    p.add_argument("--record", metavar="DIR", help="also record what is published as backtest data into DIR "
+                   "(one event file per instrument + manifest.json; a restart continues the recording)")
     p.add_argument("--log-level", default="INFO")
     drills = p.add_argument_group("faults (drills for the whole run)")
     drills.add_argument("--stall", action="store_true", help="write neither file")
@@ -63,6 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("feed").error("bad configuration:\n%s", exc)
         return 2
     publisher = Publisher(config, config.data_dir, flag_faults(args))
+    recorder = None
+    if args.record:
+        try:
+            recorder = Recorder(args.record, publisher.market, config)
+        except (OSError, ValueError) as exc:
+            log.error("cannot record into %s: %s", args.record, exc)
+            return 2
+        publisher.on_publish = recorder.record
+        log.info("recording into %s", args.record)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _frame: stop.set())
@@ -76,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         deadline = max(deadline + interval, time.monotonic())  # late ticks are dropped, not bunched
         stop.wait(deadline - time.monotonic())
     publisher.stop()
+    if recorder is not None:
+        recorder.close()
     return 0
 
 

@@ -154,9 +154,10 @@ def suite(args: argparse.Namespace, data_dir: Path, url: str) -> list[Child]:
     as_of = [f"--as-of={args.as_of}"] if args.as_of else []
     service_flags = [f"--{k}={v}" for k, v in (("host", args.host), ("port", args.port)) if v is not None]
     logs = data_dir / "logs"
+    record = [f"--record={Path(args.record).resolve()}"] if args.record else []
     py = sys.executable
     return [
-        Child("feed", [py, str(HERE / "mock_quote_feed.py"), *common, *as_of], logs / "feed.log",
+        Child("feed", [py, str(HERE / "mock_quote_feed.py"), *common, *as_of, *record], logs / "feed.log",
               ready=lambda: (data_dir / "feed_heartbeat.json").exists()),
         Child("service", [py, str(HERE / "options_service.py"), *common, *as_of, *service_flags], logs / "service.log",
               ready=lambda: _answers(url + "/livez")),
@@ -176,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_flags(parser)
     parser.add_argument("--all", action="store_true", help="also start the quote feed and the monitor")
+    parser.add_argument("--record", metavar="DIR", help="with --all: the feed records what it publishes into DIR "
+                        "as backtest data (see mock_quote_feed.py --record)")
     args = parser.parse_args(argv)
+    if args.record and not args.all:
+        parser.error("--record needs --all (the feed records, and only --all starts it)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from_args(args)
     data_dir = config.data_dir.resolve()

@@ -1,10 +1,12 @@
 """fillsim: queue-position and latency fill simulator.
 
-Two faces over one engine: ``replay`` (a recorded stream and the orders sent during it in,
-fills out) and ``OnlineEngine`` (fed live by the routing service). The engine is the Cython
+Three faces over one engine: ``replay`` (a recorded stream and the orders sent during it in,
+fills out), ``OnlineEngine`` (fed live by the routing service) and ``Backtest`` (a strategy
+trading against recorded streams in a closed loop). The engine is the Cython
 extension unless FILLSIM_PUREPYTHON=1 selects the pure-Python reference; ``ENGINE`` says which,
 and importing fillsim fails loudly if the extension is wanted and not built.
 """
+from .backtest import Asset, AssetView, Backtest, Fill, Order
 from .codes import OrderStatus, ReportKind
 from .config import Config, Jitter, QueueModel
 from .engines import ENGINE, engine_class
@@ -51,7 +53,7 @@ __all__ = [
     "DEPTH_SNAPSHOT_EVENT", "ENGINE", "EVENT_DTYPE", "EVENT_TYPE_MASK", "EXCH_EVENT",
     "FILL_DTYPE", "FOK", "GTC", "GTX", "IOC", "LIMIT", "LOCAL_EVENT", "MARKET", "MODIFY",
     "SELL", "SELL_EVENT", "SUBMIT", "TRADE_EVENT",
-    "Config", "Jitter", "Leg", "LegFill", "OnlineEngine", "OrderState", "OrderStatus",
+    "Asset", "AssetView", "Backtest", "Config", "Fill", "Jitter", "Order", "Leg", "LegFill", "OnlineEngine", "OrderState", "OrderStatus",
     "PackageFill", "QueueModel", "Report", "ReportKind", "SyntheticQuote", "Touch",
     "fill_package", "replay", "synthetic_quote",
 ]

@@ -29,6 +29,8 @@ cdef struct order_t:
     double leaves           # qty - everything executed; 0 once filled
     double front            # estimated quantity ahead of us at our price
     double cum_trade        # traded at our price since the last depth row (prob models)
+    int64_t inflight        # requests naming this slot not yet arrived (slot reuse waits on it)
+    uint8_t released        # the caller is done with the slot: reuse it once inflight is 0
 
 cdef struct request_t:
     # A request on its way to the exchange.
@@ -104,6 +106,13 @@ cdef class Engine:
 
     cdef book_t* books
     cdef int64_t n_books, cap_books
+    cdef book_t* lbooks                     # the local feed's view of each book (backtests)
+    cdef int64_t cap_lbooks
+    cdef int64_t* free_slots                # released order slots, reused by _new_order
+    cdef object stream_obj                  # the backtest stream (kept alive for the pointer)
+    cdef const event_t* stream
+    cdef int64_t stream_n, stream_book
+    cdef int64_t n_free, cap_free
     cdef order_t* orders
     cdef int64_t n_orders, cap_orders
     cdef market_t* market                   # FIFO: [market_head, n_market)
@@ -148,6 +157,11 @@ cdef class Engine:
                    int64_t ts) except -1 nogil
     cdef int _end(self, int64_t slot, uint8_t status, uint8_t kind, int64_t ts) except -1 nogil
     cdef int _arrive(self, request_t* r) except -1 nogil
+    cdef int _handle(self, request_t* r) except -1 nogil
+    cdef int _free_slot(self, int64_t slot) except -1 nogil
+    # the local feed (backtests)
+    cdef int _local_market(self, book_t* b, int ev_type, int side, int64_t tick,
+                           double qty) except -1 nogil
     cdef int _modify(self, int64_t slot, int64_t tick, double qty, int64_t ts) except -1 nogil
     cdef int _accept(self, int64_t slot, int64_t ts, bint new) except -1 nogil
     cdef int _rest(self, book_t* b, int64_t slot) except -1 nogil

@@ -15,6 +15,7 @@ from .types import FILL_DTYPE
 
 # ---- codes (same values as fillsim.types / fillsim.codes) --------------------------------------
 cdef uint64_t EXCH_EVENT = 1ULL << 31
+cdef uint64_t LOCAL_EVENT = 1ULL << 30
 cdef uint64_t BUY_EVENT = 1ULL << 29
 cdef uint64_t SELL_EVENT = 1ULL << 28
 
@@ -241,6 +242,76 @@ cdef inline double _cdiv(double a, double b) noexcept nogil:
     return a / b
 
 
+cdef int _set_bid(book_t* b, int64_t tick, double qty, double lot, double* prev_qty) except -1 nogil:
+    """A bid level's new total, keeping best/low as hftbacktest's HashMapMarketDepth does."""
+    prev_qty[0] = _level(&b.bid, tick)
+    if _round(qty / lot) > 0:
+        _set_level(&b.bid, tick, qty)
+        if tick > b.best_bid:
+            b.best_bid = tick
+            if b.best_bid >= b.best_ask:
+                b.best_ask = _level_above(&b.ask, b.best_bid, b.high_ask)
+        if tick < b.low_bid:
+            b.low_bid = tick
+    else:
+        _set_level(&b.bid, tick, 0.0)
+        if tick == b.best_bid:
+            b.best_bid = _level_below(&b.bid, b.best_bid, b.low_bid)
+            if b.best_bid == INT64_MIN:
+                b.low_bid = INT64_MAX
+    return 0
+
+
+cdef int _set_ask(book_t* b, int64_t tick, double qty, double lot, double* prev_qty) except -1 nogil:
+    """An ask level's new total (the mirror of _set_bid)."""
+    prev_qty[0] = _level(&b.ask, tick)
+    if _round(qty / lot) > 0:
+        _set_level(&b.ask, tick, qty)
+        if tick < b.best_ask:
+            b.best_ask = tick
+            if b.best_bid >= b.best_ask:
+                b.best_bid = _level_below(&b.bid, b.best_ask, b.low_bid)
+        if tick > b.high_ask:
+            b.high_ask = tick
+    else:
+        _set_level(&b.ask, tick, 0.0)
+        if tick == b.best_ask:
+            b.best_ask = _level_above(&b.ask, b.best_ask, b.high_ask)
+            if b.best_ask == INT64_MAX:
+                b.high_ask = INT64_MIN
+    return 0
+
+
+cdef void _init_book(book_t* b) noexcept nogil:
+    b.bid.qty = b.ask.qty = NULL
+    b.bid.base = b.ask.base = b.bid.size = b.ask.size = 0
+    b.resting = NULL
+    b.n_resting = b.cap_resting = 0
+    _reset_book(b)
+
+
+cdef void _free_book(book_t* b) noexcept nogil:
+    free(b.bid.qty)
+    free(b.ask.qty)
+    free(b.resting)
+
+
+cdef int _apply_snapshot(book_t* b, const int8_t[::1] sides, const int64_t[::1] ticks,
+                         const double[::1] qtys) except -1:
+    cdef Py_ssize_t i
+    _reset_book(b)
+    for i in range(sides.shape[0]):
+        if sides[i] == BUY:
+            b.best_bid = ticks[i] if ticks[i] > b.best_bid else b.best_bid
+            b.low_bid = ticks[i] if ticks[i] < b.low_bid else b.low_bid
+            _set_level(&b.bid, ticks[i], qtys[i])
+        elif sides[i] == SELL:
+            b.best_ask = ticks[i] if ticks[i] < b.best_ask else b.best_ask
+            b.high_ask = ticks[i] if ticks[i] > b.high_ask else b.high_ask
+            _set_level(&b.ask, ticks[i], qtys[i])
+    return 0
+
+
 # ===== the engine ===============================================================================
 
 cdef class Engine:
@@ -260,10 +331,11 @@ cdef class Engine:
     def __dealloc__(self):
         cdef int64_t i
         for i in range(self.n_books):
-            free(self.books[i].bid.qty)
-            free(self.books[i].ask.qty)
-            free(self.books[i].resting)
+            _free_book(&self.books[i])
+            _free_book(&self.lbooks[i])
         free(self.books)
+        free(self.lbooks)
+        free(self.free_slots)
         free(self.orders)
         free(self.market)
         free(self.requests)
@@ -274,14 +346,10 @@ cdef class Engine:
     # ---- online face ---------------------------------------------------------------------------
 
     def add_book(self):
-        cdef book_t* b
         _reserve(<void**>&self.books, &self.cap_books, self.n_books + 1, sizeof(book_t))
-        b = &self.books[self.n_books]
-        b.bid.qty = b.ask.qty = NULL
-        b.bid.base = b.ask.base = b.bid.size = b.ask.size = 0
-        b.resting = NULL
-        b.n_resting = b.cap_resting = 0
-        _reset_book(b)
+        _reserve(<void**>&self.lbooks, &self.cap_lbooks, self.n_books + 1, sizeof(book_t))
+        _init_book(&self.books[self.n_books])
+        _init_book(&self.lbooks[self.n_books])
         self.n_books += 1
         return self.n_books - 1
 
@@ -342,21 +410,117 @@ cdef class Engine:
         return (b.best_bid, _level(&b.bid, b.best_bid), b.best_ask, _level(&b.ask, b.best_ask))
 
     def apply_snapshot(self, int64_t book, const int8_t[::1] sides, const int64_t[::1] ticks,
-                       const double[::1] qtys):
-        cdef book_t* b
-        cdef Py_ssize_t i
+                       const double[::1] qtys, bint local=False):
         self._check_book(book)
-        b = &self.books[book]
-        _reset_book(b)
-        for i in range(sides.shape[0]):
-            if sides[i] == BUY:
-                b.best_bid = ticks[i] if ticks[i] > b.best_bid else b.best_bid
-                b.low_bid = ticks[i] if ticks[i] < b.low_bid else b.low_bid
-                _set_level(&b.bid, ticks[i], qtys[i])
-            elif sides[i] == SELL:
-                b.best_ask = ticks[i] if ticks[i] < b.best_ask else b.best_ask
-                b.high_ask = ticks[i] if ticks[i] > b.high_ask else b.high_ask
-                _set_level(&b.ask, ticks[i], qtys[i])
+        _apply_snapshot(&self.lbooks[book] if local else &self.books[book], sides, ticks, qtys)
+
+    # ---- backtest face: one stream per book, the exchange and the local feed side by side ----
+
+    def attach(self, int64_t book, events):
+        """Give ``book`` its stream (a contiguous EVENT_DTYPE array) for ``step``."""
+        cdef const event_t[::1] view = events
+        self._check_book(book)
+        self.stream_obj, self.stream_book = events, book
+        self.stream, self.stream_n = &view[0] if view.shape[0] else NULL, view.shape[0]
+
+    def step(self, int64_t exch_pos, int64_t local_pos, int64_t until):
+        """Advance the attached stream's book to ``until``; return the new (exch_pos, local_pos).
+
+        The exchange side applies rows with ``exch_ts <= until`` and the requests that arrive
+        by then (a request before a row only if it arrives strictly earlier, as ``replay``);
+        the local side applies the feed's rows with ``local_ts <= until`` to the local book.
+        Reports are collected with ``advance(until)`` afterwards.
+        """
+        cdef int64_t n = self.stream_n, bad = -1, ts, book = self.stream_book
+        cdef const event_t* events = self.stream
+        cdef uint64_t ev
+        cdef double px, qty, tick_size = self.tick_size
+        cdef int side
+        cdef book_t* lb
+        if self.stream_obj is None:
+            raise RuntimeError("no stream attached")
+        lb = &self.lbooks[book]
+        with nogil:
+            while exch_pos < n:
+                ev = events[exch_pos].ev
+                if not (ev & EXCH_EVENT):
+                    exch_pos += 1
+                    continue
+                ts = events[exch_pos].exch_ts
+                if ts > until:
+                    break
+                px, qty = events[exch_pos].px, events[exch_pos].qty
+                if not (fabs(px / tick_size) < MAX_TICK and 0.0 <= qty < INFINITY):
+                    bad = exch_pos
+                    break
+                while (self.request_head < self.n_requests
+                       and self.requests[self.request_head].arrival < ts):
+                    self.request_head += 1
+                    self._arrive(&self.requests[self.request_head - 1])
+                side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
+                self._apply_market(ts, book, ev & 0xFF, side, _round(px / tick_size), qty)
+                exch_pos += 1
+            while bad < 0 and local_pos < n:
+                ev = events[local_pos].ev
+                if not (ev & LOCAL_EVENT):
+                    local_pos += 1
+                    continue
+                if events[local_pos].local_ts > until:
+                    break
+                px, qty = events[local_pos].px, events[local_pos].qty
+                if not (fabs(px / tick_size) < MAX_TICK and 0.0 <= qty < INFINITY):
+                    bad = local_pos
+                    break
+                side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
+                self._local_market(lb, ev & 0xFF, side, _round(px / tick_size), qty)
+                local_pos += 1
+        if bad >= 0:
+            raise ValueError(f"event row {bad}: price {events[bad].px!r} or size "
+                             f"{events[bad].qty!r} is unusable")
+        return exch_pos, local_pos
+
+    def local_touch(self, int64_t book):
+        """(best bid tick, its qty, best ask tick, its qty) of the local feed's book."""
+        cdef book_t* b
+        self._check_book(book)
+        b = &self.lbooks[book]
+        return (b.best_bid, _level(&b.bid, b.best_bid), b.best_ask, _level(&b.ask, b.best_ask))
+
+    def local_depth(self, int64_t book, int side, int64_t levels):
+        """Up to ``levels`` (tick, qty) of one side of the local book, best first."""
+        cdef book_t* b
+        cdef int64_t t
+        cdef double q
+        self._check_book(book)
+        b = &self.lbooks[book]
+        out = []
+        if side == BUY and b.best_bid != INT64_MIN:
+            t = b.best_bid
+            while t >= b.low_bid and len(out) < levels:
+                q = _level(&b.bid, t)
+                if q > 0.0:
+                    out.append((t, q))
+                t -= 1
+        elif side == SELL and b.best_ask != INT64_MAX:
+            t = b.best_ask
+            while t <= b.high_ask and len(out) < levels:
+                q = _level(&b.ask, t)
+                if q > 0.0:
+                    out.append((t, q))
+                t += 1
+        return out
+
+    def in_flight(self):
+        """Requests and reports not yet delivered (0 = nothing left in transit)."""
+        return (self.n_requests - self.request_head) + (self.n_reports - self.report_head)
+
+    def release(self, int64_t slot):
+        """The caller is done with a finished order: its slot is reused once no request names it."""
+        self._check_slot(slot)
+        if slot < 0:
+            return
+        self.orders[slot].released = 1
+        self._free_slot(slot)
 
     def _check_book(self, int64_t book):
         if not 0 <= book < self.n_books:
@@ -452,14 +616,31 @@ cdef class Engine:
     cdef int64_t _new_order(self, uint64_t order_id, int64_t book, int8_t side, int64_t tick,
                             double qty, uint8_t tif, uint8_t ord_type) except -1 nogil:
         cdef order_t* o
-        _reserve(<void**>&self.orders, &self.cap_orders, self.n_orders + 1, sizeof(order_t))
-        o = &self.orders[self.n_orders]
+        cdef int64_t slot
+        if self.n_free:
+            self.n_free -= 1
+            slot = self.free_slots[self.n_free]
+        else:
+            _reserve(<void**>&self.orders, &self.cap_orders, self.n_orders + 1, sizeof(order_t))
+            slot = self.n_orders
+            self.n_orders += 1
+        o = &self.orders[slot]
         o.order_id, o.book, o.side, o.tick = order_id, book, side, tick
         o.qty = o.leaves = qty
         o.tif, o.ord_type, o.status = tif, ord_type, S_PENDING
         o.front = o.cum_trade = 0.0
-        self.n_orders += 1
-        return self.n_orders - 1
+        o.inflight, o.released = 0, 0
+        return slot
+
+    cdef int _free_slot(self, int64_t slot) except -1 nogil:
+        """Put a released, finished slot no request names on the free list (once)."""
+        cdef order_t* o = &self.orders[slot]
+        if o.released == 1 and o.inflight == 0 and o.status >= S_FILLED:
+            o.released = 2
+            _reserve(<void**>&self.free_slots, &self.cap_free, self.n_free + 1, sizeof(int64_t))
+            self.free_slots[self.n_free] = slot
+            self.n_free += 1
+        return 0
 
     cdef int _send(self, int64_t ts, uint8_t kind, int64_t slot, uint64_t order_id,
                    int64_t prev_slot, int64_t tick, double qty) except -1 nogil:
@@ -473,6 +654,8 @@ cdef class Engine:
         _reserve(<void**>&self.requests, &self.cap_requests, self.n_requests + 1, sizeof(request_t))
         r = &self.requests[self.n_requests]
         r.arrival, r.kind, r.slot, r.order_id = arrival, kind, slot, order_id
+        if slot >= 0:
+            self.orders[slot].inflight += 1
         r.prev_slot, r.tick, r.qty = prev_slot, tick, qty
         self.n_requests += 1
         return 0
@@ -533,23 +716,23 @@ cdef class Engine:
             self._clear(b, side, tick)
         return 0
 
+    cdef int _local_market(self, book_t* b, int ev_type, int side, int64_t tick,
+                           double qty) except -1 nogil:
+        """A feed row on the local book: depth and clears only (trades move no level here)."""
+        cdef double prev_qty
+        if ev_type == DEPTH_EVENT or ev_type == DEPTH_SNAPSHOT_EVENT:
+            if side == BUY:
+                return _set_bid(b, tick, qty, self.lot_size, &prev_qty)
+            if side == SELL:
+                return _set_ask(b, tick, qty, self.lot_size, &prev_qty)
+        elif ev_type == DEPTH_CLEAR_EVENT:
+            self._clear(b, side, tick)
+        return 0
+
     cdef int _bid_depth(self, book_t* b, int64_t tick, double qty, int64_t ts) except -1 nogil:
         cdef int64_t prev_best = b.best_bid
-        cdef double prev_qty = _level(&b.bid, tick)
-        if _round(qty / self.lot_size) > 0:
-            _set_level(&b.bid, tick, qty)
-            if tick > b.best_bid:
-                b.best_bid = tick
-                if b.best_bid >= b.best_ask:
-                    b.best_ask = _level_above(&b.ask, b.best_bid, b.high_ask)
-            if tick < b.low_bid:
-                b.low_bid = tick
-        else:
-            _set_level(&b.bid, tick, 0.0)
-            if tick == b.best_bid:
-                b.best_bid = _level_below(&b.bid, b.best_bid, b.low_bid)
-                if b.best_bid == INT64_MIN:
-                    b.low_bid = INT64_MAX
+        cdef double prev_qty
+        _set_bid(b, tick, qty, self.lot_size, &prev_qty)
         self._depth_changed(b, BUY, tick, prev_qty, qty)
         if b.best_bid > prev_best:
             return self._crossed(b, SELL, b.best_bid, ts)
@@ -557,21 +740,8 @@ cdef class Engine:
 
     cdef int _ask_depth(self, book_t* b, int64_t tick, double qty, int64_t ts) except -1 nogil:
         cdef int64_t prev_best = b.best_ask
-        cdef double prev_qty = _level(&b.ask, tick)
-        if _round(qty / self.lot_size) > 0:
-            _set_level(&b.ask, tick, qty)
-            if tick < b.best_ask:
-                b.best_ask = tick
-                if b.best_bid >= b.best_ask:
-                    b.best_bid = _level_below(&b.bid, b.best_ask, b.low_bid)
-            if tick > b.high_ask:
-                b.high_ask = tick
-        else:
-            _set_level(&b.ask, tick, 0.0)
-            if tick == b.best_ask:
-                b.best_ask = _level_above(&b.ask, b.best_ask, b.high_ask)
-                if b.best_ask == INT64_MAX:
-                    b.high_ask = INT64_MIN
+        cdef double prev_qty
+        _set_ask(b, tick, qty, self.lot_size, &prev_qty)
         self._depth_changed(b, SELL, tick, prev_qty, qty)
         if b.best_ask < prev_best:
             return self._crossed(b, BUY, b.best_ask, ts)
@@ -703,6 +873,13 @@ cdef class Engine:
         return self._report(kind, slot, o.order_id, o.tick, 0, 0.0, o.leaves, False, ts)
 
     cdef int _arrive(self, request_t* r) except -1 nogil:
+        if r.slot < 0:
+            return self._handle(r)
+        self.orders[r.slot].inflight -= 1
+        self._handle(r)
+        return self._free_slot(r.slot)
+
+    cdef int _handle(self, request_t* r) except -1 nogil:
         cdef int64_t ts = r.arrival, slot = r.slot
         cdef order_t* o = NULL
         cdef bint live = False

@@ -29,6 +29,7 @@ from .types import (
     DEPTH_SNAPSHOT_EVENT,
     EXCH_EVENT,
     FILL_DTYPE,
+    LOCAL_EVENT,
     FOK,
     GTX,
     IOC,
@@ -133,10 +134,12 @@ class _Order:
         "book",
         "cum_trade",
         "front",
+        "inflight",
         "leaves",
         "ord_type",
         "order_id",
         "qty",
+        "released",
         "side",
         "status",
         "tick",
@@ -150,6 +153,8 @@ class _Order:
         self.status = _PENDING
         self.front = 0.0  # queue ahead of us at our price
         self.cum_trade = 0.0  # traded at our price since the last depth row (prob models)
+        self.inflight = 0  # requests naming this order not yet arrived (slot reuse waits on it)
+        self.released = 0  # 1: the caller is done with it; 2: its slot is on the free list
 
 
 class _Book:
@@ -163,6 +168,11 @@ class _Book:
         self.best_bid, self.best_ask = INVALID_MIN, INVALID_MAX
         self.low_bid, self.high_ask = INVALID_MAX, INVALID_MIN
         self.resting: list[int] = []  # our live order slots, in arrival order
+
+
+def _check_row(i, px, qty, tick_size):
+    if not (abs(px / tick_size) < MAX_TICK and 0.0 <= qty < math.inf):
+        raise ValueError(f"event row {i}: price {px!r} or size {qty!r} is unusable")
 
 
 def _level_below(levels, start, end):
@@ -198,6 +208,8 @@ class Engine:
                                  jitter_seed + _RESPONSE_STREAM, tuple(table_response))
         self.books: list[_Book] = []
         self.orders: list[_Order] = []
+        self.lbooks: list[_Book] = []  # the local feed's view of each book (backtests)
+        self.free_slots: list[int] = []  # released order slots, reused by submit
         self.market = deque()  # (exch_ts, book, type, side, tick, qty) not yet applied
         self.requests = deque()  # (arrival_ts, kind, slot, order_id, prev_slot, tick, qty)
         self.reports = deque()  # report tuples not yet delivered, in local_ts order
@@ -207,6 +219,7 @@ class Engine:
 
     def add_book(self) -> int:
         self.books.append(_Book())
+        self.lbooks.append(_Book())
         return len(self.books) - 1
 
     def market_event(self, ts, book, ev_type, side, tick, qty):
@@ -216,8 +229,13 @@ class Engine:
 
     def submit(self, ts, order_id, book, side, tick, qty, tif, ord_type, prev_slot) -> int:
         """Send a new order; returns its slot. ``prev_slot``: the last order with this id, or -1."""
-        self.orders.append(_Order(order_id, book, side, tick, qty, tif, ord_type))
-        slot = len(self.orders) - 1
+        order = _Order(order_id, book, side, tick, qty, tif, ord_type)
+        if self.free_slots:
+            slot = self.free_slots.pop()
+            self.orders[slot] = order
+        else:
+            self.orders.append(order)
+            slot = len(self.orders) - 1
         self._send(ts, SUBMIT, slot, order_id, prev_slot, tick, qty)
         return slot
 
@@ -248,9 +266,9 @@ class Engine:
         b = self.books[book]
         return b.best_bid, b.bid.get(b.best_bid, 0.0), b.best_ask, b.ask.get(b.best_ask, 0.0)
 
-    def apply_snapshot(self, book, sides, ticks, qtys):
-        """Replace a book by snapshot levels (side +1 bid, -1 ask), as hftbacktest does."""
-        b = self.books[book]
+    def apply_snapshot(self, book, sides, ticks, qtys, local=False):
+        """Replace a book (the local feed's if ``local``) by snapshot levels (side +1 bid, -1 ask)."""
+        b = self.lbooks[book] if local else self.books[book]
         b.bid.clear()
         b.ask.clear()
         b.best_bid, b.best_ask = INVALID_MIN, INVALID_MAX
@@ -263,6 +281,99 @@ class Engine:
             elif side == SELL:
                 b.best_ask, b.high_ask = min(b.best_ask, tick), max(b.high_ask, tick)
                 b.ask[tick] = qty
+
+    # ---- backtest face: one stream per book, the exchange and the local feed side by side --
+
+    def attach(self, book, events):
+        """Give ``book`` its stream (an EVENT_DTYPE array) for ``step``."""
+        self.stream, self.stream_book = events, book
+
+    def step(self, exch_pos, local_pos, until):
+        """Advance the attached stream's book to ``until``; return the new (exch_pos, local_pos).
+
+        The exchange side applies rows with ``exch_ts <= until`` and the requests that arrive
+        by then (a request before a row only if it arrives strictly earlier, as ``replay``);
+        the local side applies the feed's rows with ``local_ts <= until`` to the local book.
+        Reports are collected with ``advance(until)`` afterwards.
+        """
+        events, book = self.stream, self.stream_book
+        tick_size, n = self.tick_size, len(events)
+        lb = self.lbooks[book]
+        while exch_pos < n:
+            ev, ts, _, px, qty = events[exch_pos].tolist()[:5]
+            if not ev & EXCH_EVENT:
+                exch_pos += 1
+                continue
+            if ts > until:
+                break
+            _check_row(exch_pos, px, qty, tick_size)
+            while self.requests and self.requests[0][0] < ts:
+                self._arrive(self.requests.popleft())
+            side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
+            self._apply_market(ts, book, ev & 0xFF, side, _round(px / tick_size), qty)
+            exch_pos += 1
+        while local_pos < n:
+            ev, _, ts, px, qty = events[local_pos].tolist()[:5]
+            if not ev & LOCAL_EVENT:
+                local_pos += 1
+                continue
+            if ts > until:
+                break
+            _check_row(local_pos, px, qty, tick_size)
+            side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
+            self._local_market(lb, ev & 0xFF, side, _round(px / tick_size), qty)
+            local_pos += 1
+        return exch_pos, local_pos
+
+    def _local_market(self, b, ev_type, side, tick, qty):
+        """A feed row on the local book: depth and clears only (trades move no level here)."""
+        if ev_type == DEPTH_EVENT or ev_type == DEPTH_SNAPSHOT_EVENT:
+            if side == BUY:
+                self._set_bid(b, tick, qty)
+            elif side == SELL:
+                self._set_ask(b, tick, qty)
+        elif ev_type == DEPTH_CLEAR_EVENT:
+            self._clear(b, side, tick)
+
+    def local_touch(self, book):
+        """(best bid tick, its qty, best ask tick, its qty) of the local feed's book."""
+        b = self.lbooks[book]
+        return b.best_bid, b.bid.get(b.best_bid, 0.0), b.best_ask, b.ask.get(b.best_ask, 0.0)
+
+    def local_depth(self, book, side, levels):
+        """Up to ``levels`` (tick, qty) of one side of the local book, best first."""
+        b = self.lbooks[book]
+        if side == BUY and b.best_bid != INVALID_MIN:
+            ticks, levels_of = range(b.best_bid, b.low_bid - 1, -1), b.bid
+        elif side == SELL and b.best_ask != INVALID_MAX:
+            ticks, levels_of = range(b.best_ask, b.high_ask + 1), b.ask
+        else:
+            return []
+        out = []
+        for t in ticks:
+            if len(out) >= levels:
+                break
+            q = levels_of.get(t, 0.0)
+            if q > 0.0:
+                out.append((t, q))
+        return out
+
+    def in_flight(self):
+        """Requests and reports not yet delivered (0 = nothing left in transit)."""
+        return len(self.requests) + len(self.reports)
+
+    def release(self, slot):
+        """The caller is done with a finished order: its slot is reused once no request names it."""
+        if slot < 0:
+            return
+        self.orders[slot].released = 1
+        self._free_slot(slot)
+
+    def _free_slot(self, slot):
+        o = self.orders[slot]
+        if o.released == 1 and o.inflight == 0 and o.status >= _FILLED:
+            o.released = 2
+            self.free_slots.append(slot)
 
     # ---- replay face -----------------------------------------------------------------------
 
@@ -282,8 +393,7 @@ class Engine:
             if not ev & EXCH_EVENT:
                 continue
             ts, px, qty = row[1], row[3], row[4]
-            if not (abs(px / tick_size) < MAX_TICK and 0.0 <= qty < math.inf):
-                raise ValueError(f"event row {i}: price {px!r} or size {qty!r} is unusable")
+            _check_row(i, px, qty, tick_size)
             while j < n_act or self.requests:
                 if not self.requests:
                     self._send_action(j, act_ts, act_kind, act_slot, act_oid, act_prev, act_side,
@@ -322,6 +432,8 @@ class Engine:
         """A request leaves us at ``ts``; it never overtakes the one sent before it."""
         arrival = max(ts + self.entry.draw(), self.last_arrival)
         self.last_arrival = arrival
+        if slot >= 0:
+            self.orders[slot].inflight += 1
         self.requests.append((arrival, kind, slot, order_id, prev_slot, tick, qty))
 
     def _run_until(self, ts):
@@ -360,6 +472,13 @@ class Engine:
 
     def _bid_depth(self, b, tick, qty, ts):
         prev_best = b.best_bid
+        prev_qty = self._set_bid(b, tick, qty)
+        self._depth_changed(b, BUY, tick, prev_qty, qty)
+        if b.best_bid > prev_best:
+            self._crossed(b, SELL, b.best_bid, ts)
+
+    def _set_bid(self, b, tick, qty):
+        """A bid level's new total, keeping best/low as HashMapMarketDepth does; the old total."""
         prev_qty = b.bid.get(tick, 0.0)
         if _round(qty / self.lot_size) > 0:
             b.bid[tick] = qty
@@ -374,12 +493,17 @@ class Engine:
                 b.best_bid = _level_below(b.bid, b.best_bid, b.low_bid)
                 if b.best_bid == INVALID_MIN:
                     b.low_bid = INVALID_MAX
-        self._depth_changed(b, BUY, tick, prev_qty, qty)
-        if b.best_bid > prev_best:
-            self._crossed(b, SELL, b.best_bid, ts)
+        return prev_qty
 
     def _ask_depth(self, b, tick, qty, ts):
         prev_best = b.best_ask
+        prev_qty = self._set_ask(b, tick, qty)
+        self._depth_changed(b, SELL, tick, prev_qty, qty)
+        if b.best_ask < prev_best:
+            self._crossed(b, BUY, b.best_ask, ts)
+
+    def _set_ask(self, b, tick, qty):
+        """An ask level's new total (the mirror of _set_bid); the old total."""
         prev_qty = b.ask.get(tick, 0.0)
         if _round(qty / self.lot_size) > 0:
             b.ask[tick] = qty
@@ -394,9 +518,7 @@ class Engine:
                 b.best_ask = _level_above(b.ask, b.best_ask, b.high_ask)
                 if b.best_ask == INVALID_MAX:
                     b.high_ask = INVALID_MIN
-        self._depth_changed(b, SELL, tick, prev_qty, qty)
-        if b.best_ask < prev_best:
-            self._crossed(b, BUY, b.best_ask, ts)
+        return prev_qty
 
     def _clear(self, b, side, upto):
         """Remove bids from the best down to ``upto`` (asks up to it), or the whole book."""
@@ -521,6 +643,15 @@ class Engine:
         self._report(kind, o, o.order_id, o.tick, 0, 0.0, o.leaves, False, ts)
 
     def _arrive(self, req):
+        slot = req[2]
+        if slot < 0:
+            self._handle(req)
+            return
+        self.orders[slot].inflight -= 1
+        self._handle(req)
+        self._free_slot(slot)
+
+    def _handle(self, req):
         ts, kind, slot, order_id, prev_slot, tick, qty = req
         if kind == SUBMIT:
             o = self.orders[slot]

@@ -22,6 +22,7 @@ from tests.fanout_data import read_csv as _read, write_stream
 from tests.suite import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
+QUOTE, TAKE, BOOM = (f"tests.fanout_strategies:{name}" for name in ("quote_touch", "take", "boom"))
 DASK = Path(sys.executable).with_name("dask")
 
 
@@ -31,7 +32,7 @@ def stream(tmp_path_factory) -> Path:
 
 
 def _mc_args(stream, out, *extra):
-    return ["montecarlo", "--data", str(stream), "--strategy", "requote", "--param", "every=50",
+    return ["montecarlo", "--data", str(stream), "--strategy", QUOTE, "--param", "interval_ns=1000000",
             "--runs", "6", "--seed", "21", "--out", str(out), *extra]
 
 
@@ -123,25 +124,27 @@ def client():
         yield c
 
 
-def _sweep(client, stream, out, grid: dict, strategy="requote", params=None, **kw) -> list[dict]:
+def _sweep(client, stream, out, grid: dict, strategy=QUOTE, params=None, **kw) -> list[dict]:
     spec = Spec(mode="sweep", data=str(stream), strategy=strategy, grid=grid,
-                params=params or {"every": 50}, seed=3, **kw)
+                params=params or {"interval_ns": 1_000_000}, seed=3, **kw)
     run_fanout(spec, out, client=client, progress=False)
     return _rows(out)
 
 
 @pytest.mark.timeout(180)
 def test_more_latency_fewer_maker_fills_at_the_touch(client, stream, tmp_path):
-    rows = _sweep(client, stream, tmp_path, {"entry_latency_ns": [0, 1_000_000, 3_000_000]})
-    fills = [int(r["maker_fills"]) for r in rows]
+    # quotes joining the touch every 1 ms: the later they arrive, the more queue stands ahead
+    rows = _sweep(client, stream, tmp_path, {"entry_latency_ns": [0, 500_000, 900_000]})
+    fills = [int(r["fills"]) for r in rows]
     assert fills[0] > fills[1] > fills[2], fills
+    assert all(r["maker_share"] == "1.0" for r in rows)  # every fill at the touch, none taken
 
 
 @pytest.mark.timeout(180)
 def test_thinner_books_fewer_fills(client, stream, tmp_path):
     # a taker crossing the spread with IOC orders of 20 fills what the book shows, level by level
-    rows = _sweep(client, stream, tmp_path, {"liquidity": [0.0, 0.5, 1.0]}, strategy="take",
-                  params={"every": 50, "qty": 20}, config={"partial_fills": True})
+    rows = _sweep(client, stream, tmp_path, {"liquidity": [0.0, 0.5, 1.0]}, strategy=TAKE,
+                  params={"interval_ns": 1_000_000, "qty": 20}, config={"partial_fills": True})
     volume = [float(r["volume"]) for r in rows]
     assert volume[0] > volume[1] > volume[2], volume
     assert [r["liquidity"] for r in rows] == ["0.0", "0.5", "1.0"]
@@ -149,28 +152,29 @@ def test_thinner_books_fewer_fills(client, stream, tmp_path):
 
 @pytest.mark.timeout(180)
 def test_a_two_name_sweep_with_replicates_and_its_heatmap(client, stream, tmp_path):
-    rows = _sweep(client, stream, tmp_path, {"every": [25, 100], "levels": [1, 2]}, runs=2,
+    rows = _sweep(client, stream, tmp_path, {"interval_ns": [500_000, 2_000_000], "qty": [1, 2]}, runs=2,
                   vary=("latency", "queue"))
-    assert len(rows) == 8 and {r["every"] for r in rows} == {"25", "100"}
+    assert len(rows) == 8 and {r["interval_ns"] for r in rows} == {"500000", "2000000"}
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [p["grid"] for p in summary["points"]] == [
-        {"every": 25, "levels": 1}, {"every": 25, "levels": 2}, {"every": 100, "levels": 1},
-        {"every": 100, "levels": 2}]
+        {"interval_ns": 500_000, "qty": 1}, {"interval_ns": 500_000, "qty": 2},
+        {"interval_ns": 2_000_000, "qty": 1}, {"interval_ns": 2_000_000, "qty": 2}]
     assert all(p["ok"] == 2 for p in summary["points"])
     page = (tmp_path / "report.html").read_text()
     assert "Mean PnL over the grid" in page and "Best points" in page
 
 
-def _resume_spec(stream, grid=None, runs=4):
-    return Spec(mode="sweep", data=str(stream), strategy="requote", runs=runs, seed=5,
-                vary=("latency", "liquidity"), grid=grid or {"every": [40, 80]})
+def _resume_spec(stream, grid=None, runs=4, strategy=QUOTE):
+    return Spec(mode="sweep", data=str(stream), strategy=strategy, runs=runs, seed=5,
+                vary=("latency", "liquidity"), grid=grid or {"interval_ns": [500_000, 1_000_000]})
 
 
 def test_a_failing_point_is_recorded_and_the_sweep_completes(client, stream, tmp_path):
-    summary = run_fanout(_resume_spec(stream, {"every": [40, 0]}, runs=2), tmp_path, client=client, progress=False)
+    summary = run_fanout(_resume_spec(stream, {"fail": [False, True]}, runs=2, strategy=BOOM), tmp_path,
+                         client=client, progress=False)
     rows = _rows(tmp_path)
     assert [r["status"] for r in rows] == ["ok", "ok", "failed", "failed"]
-    assert rows[2]["error"].startswith("ValueError: every and levels must be >= 1")
+    assert rows[2]["error"] == "StrategyFailed: strategy raised RuntimeError: boom"
     assert summary["runs_failed"] == 2 and summary["points"][1]["failed"] == 2
     assert "Failed runs" in (tmp_path / "report.html").read_text()
 
@@ -191,24 +195,28 @@ def test_resume_after_a_crash_runs_only_the_missing_rows(client, stream, tmp_pat
 
 
 @pytest.mark.parametrize("args, message", [
-    (["montecarlo", "--strategy", "requote", "--runs", "2", "--out", "{out}"], "--data is required"),
-    (["montecarlo", "--data", "{stream}", "--strategy", "requote", "--out", "{out}"], "--runs is required"),
-    (["montecarlo", "--data", "{out}/nope.npz", "--strategy", "requote", "--runs", "2", "--out", "{out}"],
-     "no such file"),
-    (["sweep", "--data", "{stream}", "--strategy", "requote", "--grid", "every", "--out", "{out}"],
+    (["montecarlo", "--strategy", "{quote}", "--runs", "2", "--out", "{out}"], "--data is required"),
+    (["montecarlo", "--data", "{stream}", "--strategy", "{quote}", "--out", "{out}"], "--runs is required"),
+    (["montecarlo", "--data", "{out}/nope.npz", "--strategy", "{quote}", "--runs", "2", "--out", "{out}"],
+     "no such file or directory"),
+    (["sweep", "--data", "{stream}", "--strategy", "{quote}", "--grid", "every", "--out", "{out}"],
      "--grid wants name=v1,v2"),
-    (["sweep", "--data", "{stream}", "--strategy", "requote", "--grid", "queue_model=bogus", "--out", "{out}"],
+    (["sweep", "--data", "{stream}", "--strategy", "{quote}", "--grid", "queue_model=bogus", "--out", "{out}"],
      "queue model must be one of"),
-    (["sweep", "--data", "{stream}", "--strategy", "requote", "--grid", "queue_model=log",
+    (["sweep", "--data", "{stream}", "--strategy", "{quote}", "--grid", "nope=1,2", "--out", "{out}"],
+     "has no parameter 'nope'"),
+    (["montecarlo", "--data", "{stream}", "--strategy", "nosuch", "--runs", "2", "--out", "{out}"],
+     "unknown strategy"),
+    (["sweep", "--data", "{stream}", "--strategy", "{quote}", "--grid", "queue_model=log",
       "--runs-per-point", "2", "--vary", "queue", "--out", "{out}"], "one or the other"),
-    (["montecarlo", "--data", "{stream}", "--strategy", "requote", "--runs", "0", "--out", "{out}"],
+    (["montecarlo", "--data", "{stream}", "--strategy", "{quote}", "--runs", "0", "--out", "{out}"],
      "at least 1"),
-    (["montecarlo", "--data", "{stream}", "--strategy", "requote", "--runs", "2", "--workers", "0",
+    (["montecarlo", "--data", "{stream}", "--strategy", "{quote}", "--runs", "2", "--workers", "0",
       "--out", "{out}"], "--workers must be at least 1"),
     (["montecarlo", "--resume", "{out}"], "no montecarlo was started there"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(args, message, stream, tmp_path, capsys):
-    argv = [a.format(out=tmp_path, stream=stream) for a in args]
+    argv = [a.format(out=tmp_path, stream=stream, quote=QUOTE) for a in args]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err

@@ -65,7 +65,7 @@ def stream(tmp_path_factory) -> Path:
 def test_ctrl_c_keeps_finished_rows_and_resume_completes(client, stream, tmp_path, capsys):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "optsim.backtest", "montecarlo", "--data", str(stream), "--strategy",
-           "requote", "--param", "every=20", "--runs", "16", "--seed", "8", "--workers", "1", "--out", str(out)]
+           "tests.fanout_strategies:quote_touch", "--param", "interval_ns=1000000", "--runs", "16", "--seed", "8", "--workers", "1", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:

@@ -49,7 +49,7 @@ class Publisher:
     """Owns the market, the drill switch and the two files the feed writes."""
 
     def __init__(self, config: Config, data_dir: str | os.PathLike, flags: FaultSet = FaultSet(),
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, on_publish: Callable[[float], None] | None = None):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.market = QuoteFeed(config)
@@ -57,6 +57,7 @@ class Publisher:
         self.clock = clock
         self.seq = 0  # the last quotes.json sequence number written
         self.timer = SnapshotTimer()
+        self.on_publish = on_publish  # told the ts of every snapshot written (the recorder)
 
     def tick(self) -> None:
         """Advance the market one interval and publish it, unless a drill says otherwise."""
@@ -72,6 +73,8 @@ class Publisher:
         atomic_write_json(self.data_dir / QUOTES_FILE, doc)
         if not faults.freeze_heartbeat:
             self.write_heartbeat("running", ts)
+        if self.on_publish is not None:
+            self.on_publish(ts)
         self.timer.record(built - started, time.perf_counter() - built)
 
     def write_heartbeat(self, status: str, ts: float | None = None) -> None:

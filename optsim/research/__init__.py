@@ -1,1 +1,2 @@
-"""The research face: backtests, and Monte Carlo runs and sweeps fanned out over Dask."""
+"""The research face: backtest data, runs, results and reports, and Monte Carlo runs and sweeps
+fanned out over Dask (DESIGN.md, "The research face")."""

@@ -5,11 +5,25 @@ import math
 
 import numpy as np
 
-__all__ = ["FIGURES", "distribution", "summarize"]
+__all__ = ["FIGURES", "distribution", "flatten", "summarize"]
 
-#: The summary figures a run contributes to the runs table, in column order.
-FIGURES = ["events", "orders", "fills", "maker_fills", "fill_ratio", "volume", "position", "cash",
-           "pnl"]
+#: The summary figures (``run_backtest``'s summary, nested dicts flattened with ".") a run
+#: contributes to the runs table, in column order. Timing is not one of them: the table is the
+#: same byte for byte wherever it ran.
+FIGURES = ["events", "decisions", "orders", "fills", "fill_ratio", "volume", "notional", "maker_share",
+           "position", "cash", "fees", "pnl", "max_drawdown", "sharpe",
+           *(f"markout_{h}s.{side}" for h in (1, 5, 30) for side in ("buy", "sell"))]
+
+
+def flatten(summary: dict, prefix: str = "") -> dict:
+    """``{"markout_1s": {"buy": 0.1}}`` -> ``{"markout_1s.buy": 0.1}``."""
+    out = {}
+    for k, v in summary.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def distribution(values) -> dict:

@@ -43,6 +43,8 @@ def connect(workers: int | None = None, scheduler: str | None = None):
 def describe(exc: BaseException) -> str:
     """One line for the runs table: the exception's type and message."""
     text = " ".join(str(exc).split()) or "(no message)"
+    if type(exc).__name__ == "RunFailed":  # already "Type: message" from the worker
+        return text[:500]
     return f"{type(exc).__name__}: {text}"[:500]
 
 

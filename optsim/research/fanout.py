@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from optsim.fileio import atomic_write_json, read_json
 
-from .aggregate import FIGURES, summarize
+from .aggregate import FIGURES, flatten, summarize
 from .executor import connect, fan_out
 from .plan import Spec, split_point, tasks
 from .runs_table import META, SCENARIO, RunsTable, scenario_columns
@@ -44,7 +44,7 @@ def _row(task: RunTask, result: dict | None, error: str | None) -> dict:
            "status": "ok" if error is None else "failed", "error": error or "",
            **task.params, **scenario_columns(task)}
     if result is not None:
-        summary = result["summary"]
+        summary = flatten(result["summary"])
         row.update({f: summary.get(f) for f in FIGURES})
     return row
 

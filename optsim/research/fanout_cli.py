@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tomllib
 from pathlib import Path
 
-from .plan import Spec, parse_grid, parse_value
+from .data import load_data
+from .errors import BacktestInputError
+from .plan import Spec, parse_grid, split_point, tasks
+from .run import check_params, load_run_config, parse_params, resolve_strategy
 
-__all__ = ["add_subcommands"]
+__all__ = ["add_subcommands", "run_subcommand"]
 
 
 class UsageError(Exception):
@@ -22,27 +23,28 @@ def add_subcommands(subparsers) -> None:
                                description="Run a backtest N times, each run drawing latency, queue "
                                            "model and illiquidity from its own seed.")
     _common(mc)
+    mc.set_defaults(handler=run_subcommand, build_spec=_montecarlo)
     mc.add_argument("--runs", type=int, help="number of runs (required unless --resume)")
     mc.add_argument("--vary", nargs="+", choices=["latency", "queue", "liquidity"],
                     help="factors each run draws (default: all three)")
-    mc.set_defaults(handler=_montecarlo)
     sw = subparsers.add_parser("sweep", help="a strategy over the Cartesian product of parameter grids",
                                description="Run a backtest at every point of the grids' product, "
                                            "optionally under R Monte Carlo draws per point.")
     _common(sw)
+    sw.set_defaults(handler=run_subcommand, build_spec=_sweep)
     sw.add_argument("--grid", action="append", metavar="NAME=V1,V2,...",
                     help="a strategy parameter or fillsim config key and its values (repeatable)")
     sw.add_argument("--runs-per-point", type=int, metavar="R", help="Monte Carlo draws per point (default 1)")
     sw.add_argument("--vary", nargs="+", choices=["latency", "queue", "liquidity"],
                     help="factors each draw varies (default: none with R=1, all three otherwise)")
-    sw.set_defaults(handler=_sweep)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="hftbacktest .npz (or recording directory), a path every worker can read")
-    p.add_argument("--strategy", help="strategy name")
-    p.add_argument("--param", action="append", default=[], metavar="K=V", help="fixed strategy parameter")
-    p.add_argument("--config", help="TOML or JSON file of fillsim config fields (latency, queue model, ...)")
+    p.add_argument("--strategy", help="mm, options_mm, FILE.py:NAME or module:NAME (default mm)")
+    p.add_argument("--param", action="append", default=[], metavar="K=V",
+                   help="fixed strategy parameter (value read as JSON, else as text); repeatable")
+    p.add_argument("--config", help="fillsim config file (TOML or JSON): latency, jitter, queue model, fees")
     p.add_argument("--seed", type=int, help="master seed (default 0)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="K", help="local worker processes (default: cores)")
@@ -51,31 +53,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the fan-out stored in DIR, skipping finished runs")
 
 
-def _params(items) -> dict:
-    out = {}
-    for item in items:
-        k, sep, v = item.partition("=")
-        if not sep or not k.strip():
-            raise UsageError(f"--param wants key=value, got {item!r}")
-        out[k.strip()] = parse_value(v)
-    return out
-
-
-def _config_file(path) -> dict:
-    if path is None:
-        return {}
-    try:
-        raw = Path(path).read_bytes()
-        obj = json.loads(raw) if str(path).endswith(".json") else tomllib.loads(raw.decode("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read --config {path}: {exc}") from None
-    return obj.get("fillsim", obj)
-
-
 def _spec(args, mode: str, **fields) -> Spec:
     given = {k: v for k, v in dict(
         data=args.data and os.path.abspath(args.data), strategy=args.strategy, seed=args.seed,
-        params=_params(args.param) or None, config=_config_file(args.config) or None, **fields,
+        params=parse_params(args.param) or None, config=load_run_config(args.config) or None, **fields,
     ).items() if v is not None}
     if args.resume:
         from .fanout import stored_spec
@@ -88,17 +69,26 @@ def _spec(args, mode: str, **fields) -> Spec:
         if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
             raise UsageError("--out and --resume name different directories")
         return stored
-    for name in ("data", "strategy", "out"):
+    for name in ("data", "out"):
         if getattr(args, name) is None:
             raise UsageError(f"--{name} is required")
     if "runs" not in given:
         raise UsageError("--runs is required")
+    given.setdefault("strategy", "mm")
     spec = Spec(mode=mode, **{k: tuple(v) if k == "vary" else v for k, v in given.items()})
-    if not os.path.exists(spec.data):
-        raise UsageError(f"--data {args.data}: no such file or directory")
     if (Path(args.out) / "runs.csv").exists():
         raise UsageError(f"{args.out} already holds a fan-out: --resume {args.out} or choose another --out")
     return spec
+
+
+def check(spec: Spec) -> None:
+    """Refuse, before any worker starts, what would fail every run: unreadable data, an unknown
+    strategy or parameter, a bad grid value or config."""
+    load_data(spec.data)
+    fn = resolve_strategy(spec.strategy)
+    for point in spec.points:
+        check_params(fn, {**spec.params, **split_point(point)[0]})
+    tasks(spec)
 
 
 def _montecarlo(args) -> Spec:
@@ -123,10 +113,9 @@ def run_subcommand(args) -> int:
     try:
         if args.workers is not None and args.workers < 1:
             raise UsageError("--workers must be at least 1")
-        spec = args.handler(args)
-        from .plan import tasks
-        tasks(spec)  # a bad grid value or config is an error before any worker starts
-    except (UsageError, ValueError, TypeError) as exc:
+        spec = args.build_spec(args)
+        check(spec)
+    except (UsageError, BacktestInputError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.resume or args.out)

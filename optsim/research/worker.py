@@ -10,12 +10,13 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from fillsim import Config
+import numpy as np
 
-from .replay_run import MarketData, load_data, run_backtest
+from .data import MarketData, load_data
+from .run import run_backtest
 from .scenarios import thin
 
-__all__ = ["RunTask", "execute"]
+__all__ = ["RunFailed", "RunTask", "ThinnedData", "execute"]
 
 _cache: dict[tuple, MarketData] = {}
 
@@ -47,12 +48,40 @@ def cached_data(path: str) -> MarketData:
     return data
 
 
+class RunFailed(Exception):
+    """A run's error as one line (any exception a backtest raises, made safe to ship back)."""
+
+
+class ThinnedData(MarketData):
+    """``data`` as a thinner market would have printed it (``scenarios.thin``), instrument by
+    instrument as the run reads them; instrument ``k`` pulls quotes from its own seed."""
+
+    def __init__(self, data: MarketData, liquidity: float, seed: int):
+        super().__init__(data.source, data.instruments, data.manifest)
+        self._base, self._liquidity, self._seed = data, liquidity, seed
+        self._thin_snaps: dict[str, np.ndarray | None] = {}
+
+    def events(self, name: str) -> np.ndarray:
+        if name not in self._arrays:
+            k = self.names.index(name)
+            seed = int(np.random.SeedSequence(self._seed, spawn_key=(k,)).generate_state(1)[0])
+            self._arrays[name] = thin(self._base.events(name), self._liquidity, seed,
+                                      self.instrument(name).lot_size)
+        return self._arrays[name]
+
+    def snapshot(self, name: str) -> np.ndarray | None:
+        if name not in self._thin_snaps:
+            snap = self._base.snapshot(name)
+            self._thin_snaps[name] = None if snap is None else thin(
+                snap, self._liquidity, 0, self.instrument(name).lot_size, pull=False)
+        return self._thin_snaps[name]
+
+    def select(self, names) -> MarketData:
+        return ThinnedData(self._base.select(names), self._liquidity, self._seed)
+
+
 def scenario_data(data: MarketData, task: RunTask) -> MarketData:
-    if not task.liquidity:
-        return data
-    lot = Config.coerce(task.config).lot_size
-    snap = None if data.snapshot is None else thin(data.snapshot, task.liquidity, 0, lot, pull=False)
-    return MarketData(thin(data.events, task.liquidity, task.thin_seed, lot), snap)
+    return ThinnedData(data, task.liquidity, task.thin_seed) if task.liquidity else data
 
 
 def execute(task: RunTask) -> dict:
@@ -60,6 +89,9 @@ def execute(task: RunTask) -> dict:
     scenario's transform of the stream and the backtest, not loading the data or scheduling)."""
     data = cached_data(task.data)
     start = time.perf_counter()
-    summary = run_backtest(scenario_data(data, task), task.strategy, task.params, config=task.config,
-                           seed=task.seed)
+    try:
+        summary = run_backtest(scenario_data(data, task), task.strategy, task.params, config=task.config,
+                               seed=task.seed)
+    except Exception as exc:  # the strategy's or the input's: one picklable line back to the client
+        raise RunFailed(f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]) from None
     return {"summary": summary, "wall_s": time.perf_counter() - start, "pid": os.getpid()}

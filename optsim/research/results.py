@@ -1,0 +1,206 @@
+"""What a backtest leaves behind, computed as it runs: fills.csv, equity.csv and the summary.
+
+``Results`` is the engine's recorder hook (``record_fill`` per fill, ``record_step`` after every
+elapse). Rows go straight to the CSV files (or nowhere when there is no output directory), and
+the figures the summary and report need are kept in O(1) memory: running drawdown, a Welford
+Sharpe over one-second PnL changes, markouts of fills still inside the longest horizon, and a
+thinned series (at most ``PLOT_POINTS`` rows, halved as it fills) for the plots.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from collections import deque
+from pathlib import Path
+
+MARKOUT_HORIZONS_S = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # the report's markout curve
+SUMMARY_MARKOUTS_S = (1.0, 5.0, 30.0)
+TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
+PLOT_POINTS = 4000
+PLOT_ASSETS = 8  # the report plots the inventory and price of the first few assets only
+FILL_FIELDS = ("order_id", "asset", "side", "price", "qty", "exch_ns", "local_ns", "maker", "fee")
+
+
+class Thinned:
+    """Keeps every k-th row of a long series, doubling k whenever the buffer fills (flat memory)."""
+
+    def __init__(self, limit: int = PLOT_POINTS):
+        self.limit, self.every, self.seen, self.rows = limit, 1, 0, []
+
+    def add(self, row) -> None:
+        if self.seen % self.every == 0:
+            self.rows.append(row)
+            if len(self.rows) >= self.limit:
+                self.rows = self.rows[::2]
+                self.every *= 2
+        self.seen += 1
+
+
+class Welford:
+    """Running mean and variance."""
+
+    def __init__(self):
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, x: float) -> None:
+        self.n += 1
+        d = x - self.mean
+        self.mean += d / self.n
+        self.m2 += d * (x - self.mean)
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
+
+
+class Markouts:
+    """Signed mid move after each fill, per contract: side x (mid at exch time + h - fill price).
+
+    The mid is the one the strategy saw at its first decision at or after that time, so a
+    horizon shorter than the decision interval reads the next decision's mid.
+    """
+
+    def __init__(self, horizons=MARKOUT_HORIZONS_S):
+        self.horizons = horizons
+        self.horizons_ns = [int(h * 1e9) for h in horizons]
+        self.waiting = [deque() for _ in horizons]  # per horizon: fills whose mark is still ahead
+        self.stats = {side: [Welford() for _ in horizons] for side in ("buy", "sell")}
+
+    def add(self, exch_ns: int, asset: int, side: int, price: float) -> None:
+        for queue in self.waiting:
+            queue.append((exch_ns, asset, side, price))
+
+    def step(self, now: int, mid) -> None:
+        """Mark the fills whose horizon ``now`` has reached; ``mid(asset)`` is the mid now (NaN: none)."""
+        for k, queue in enumerate(self.waiting):
+            h = self.horizons_ns[k]
+            while queue and queue[0][0] + h <= now:
+                _, asset, side, price = queue.popleft()
+                m = mid(asset)
+                if math.isfinite(m):
+                    self.stats["buy" if side > 0 else "sell"][k].add(side * (m - price))
+
+    def curve(self) -> dict:
+        return {side: [w.mean if w.n else None for w in ws] for side, ws in self.stats.items()}
+
+    def at(self, horizon: float) -> dict:
+        k = self.horizons.index(horizon)
+        return {side: (ws[k].mean if ws[k].n else None) for side, ws in self.stats.items()}
+
+
+class Results:
+    """The recorder hook: streams fills and equity rows, keeps the running figures."""
+
+    def __init__(self, assets, out_dir: str | Path | None = None, progress=None):
+        self.assets = list(assets)  # (name, multiplier) per asset index
+        self.multipliers = [float(m) for _, m in self.assets]
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress  # callable(now_ns) or None
+        self.bt = None  # the backtest, once attached: its order book tells a first fill from a later one
+        self.orders_sent = self.orders_filled = 0
+        self.fills = self.volume = self.notional = self.maker_fills = 0
+        self.fills_by_asset = [0] * len(self.assets)
+        self.peak, self.max_drawdown = -math.inf, 0.0
+        self.first_ns = self.last_ns = None
+        self.second_pnl = Welford()
+        self._second, self._second_equity = None, None
+        self.markouts = Markouts()
+        self.curve = Thinned()
+        self.fill_points = Thinned(PLOT_POINTS // 2)
+        self.last_equity = 0.0
+        self._fills_fh = self._equity_fh = None
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._fills_fh = open(self.out_dir / "fills.csv", "w", newline="")
+            self._fills = csv.writer(self._fills_fh)
+            self._fills.writerow(FILL_FIELDS)
+            self._equity_fh = open(self.out_dir / "equity.csv", "w", newline="")
+            self._equity = csv.writer(self._equity_fh)
+            self._equity.writerow(self.equity_header())
+
+    def equity_header(self) -> list[str]:
+        if len(self.assets) == 1:
+            return ["time_ns", "position", "cash", "mark", "equity"]
+        cols = ["time_ns", "cash", "equity"]
+        for name, _ in self.assets:
+            cols += [f"position[{name}]", f"mark[{name}]"]
+        return cols
+
+    # -- the hook ----------------------------------------------------------------------------------
+    def attach(self, bt) -> None:
+        self.bt = bt
+
+    def record_fill(self, fill) -> None:
+        asset = int(fill.asset)
+        side, price, qty = int(fill.side), float(fill.price), float(fill.qty)
+        order = self.bt.orders.get(fill.order_id) if self.bt is not None else None
+        if order is not None and order.filled == fill.qty:  # its first execution
+            self.orders_filled += 1
+        self.fills += 1
+        self.volume += qty
+        self.notional += qty * price * self.multipliers[asset]
+        self.maker_fills += bool(fill.maker)
+        self.fills_by_asset[asset] += 1
+        self.markouts.add(int(fill.exch_ns), asset, side, price)
+        self.fill_points.add((int(fill.local_ns), asset, side, price))
+        if self._fills_fh is not None:
+            self._fills.writerow((fill.order_id, self.assets[asset][0], "buy" if side > 0 else "sell",
+                                  _px(price), _num(qty), fill.exch_ns, fill.local_ns,
+                                  "maker" if fill.maker else "taker", f"{float(fill.fee):.6f}"))
+
+    def record_step(self, bt) -> None:
+        now = int(bt.now)
+        if bt.orders:  # ids rise with each order sent and stay listed until the elapse after they end
+            self.orders_sent = max(self.orders_sent, next(reversed(bt.orders)))
+        if self.first_ns is None:
+            self.first_ns = now
+        self.last_ns = now
+        views = [bt.asset(k) for k in range(len(self.assets))]
+        positions = [float(v.position) for v in views]
+        marks = [float(v.mid) for v in views]
+        cash = float(bt.cash)
+        equity = cash + sum(p * m * mult for p, m, mult in zip(positions, marks, self.multipliers)
+                            if p != 0 and math.isfinite(m))
+        self.last_equity = equity
+        self.peak = max(self.peak, equity)
+        self.max_drawdown = max(self.max_drawdown, self.peak - equity)
+        second = now // 1_000_000_000
+        if self._second is None:
+            self._second, self._second_equity = second, equity
+        elif second != self._second:
+            self.second_pnl.add(equity - self._second_equity)
+            self._second, self._second_equity = second, equity
+        self.markouts.step(now, lambda a: marks[a])
+        self.curve.add((now, equity, self.peak - equity, positions[:PLOT_ASSETS], marks[:PLOT_ASSETS]))
+        if self._equity_fh is not None:
+            if len(self.assets) == 1:
+                self._equity.writerow((now, _num(positions[0]), f"{cash:.6f}", _px(marks[0]), f"{equity:.6f}"))
+            else:
+                row = [now, f"{cash:.6f}", f"{equity:.6f}"]
+                for p, m in zip(positions, marks):
+                    row += [_num(p), _px(m)]
+                self._equity.writerow(row)
+        if self.progress is not None:
+            self.progress(now)
+
+    # -- the end -----------------------------------------------------------------------------------
+    def sharpe(self) -> float | None:
+        """Annualised Sharpe of one-second PnL changes (trading seconds), None when too short."""
+        s = self.second_pnl
+        if s.n < 2 or s.std == 0:
+            return None
+        return s.mean / s.std * math.sqrt(TRADING_SECONDS_PER_YEAR)
+
+    def close(self) -> None:
+        for fh in (self._fills_fh, self._equity_fh):
+            if fh is not None:
+                fh.close()
+
+
+def _px(x: float) -> str:
+    """A price as written: binary noise past 10 decimals dropped (2.1950000000000003 -> 2.195)."""
+    return repr(round(x, 10)) if math.isfinite(x) else "nan"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))

@@ -1,0 +1,154 @@
+"""``python -m optsim.backtest run``: every output file, the accounting identities, and bad input."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fillsim.synth import StreamSpec, synth_stream
+from optsim.backtest import main
+from optsim.research.run import run_backtest
+
+ROOT = Path(__file__).resolve().parent.parent
+XCHECK = Path("/work/shared/data/xcheck/xcheck_power3.npz")
+SUMMARY_KEYS = {"events", "wall_s", "events_per_s", "orders", "fills", "fill_ratio", "volume", "position", "cash",
+                "fees", "pnl", "max_drawdown", "sharpe", "markout_1s", "markout_5s", "markout_30s", "config", "seed"}
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory) -> tuple[Path, Path]:
+    """A small hftbacktest-format stream: events in ``data`` and a separate snapshot file, as hftbacktest writes."""
+    d = tmp_path_factory.mktemp("stream")
+    events, snapshot, _ = synth_stream(StreamSpec(n_events=30_000, seed=11, mean_dt_ns=200_000.0))
+    np.savez_compressed(d / "synth.npz", data=events)
+    np.savez_compressed(d / "synth_snapshot.npz", data=snapshot)
+    return d / "synth.npz", d / "synth_snapshot.npz"
+
+
+def run_cli(*argv) -> int:
+    return main(["run", *map(str, argv)])
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_run_writes_summary_fills_equity_and_report_that_add_up(stream, tmp_path, capsys):
+    data, snapshot = stream
+    out = tmp_path / "out"
+    config = tmp_path / "fillsim.toml"
+    config.write_text('entry_latency_ns = 100000\nresponse_latency_ns = 100000\nqueue_model = "power3:3"\n'
+                      'fees = { maker = -0.02, taker = 0.05 }\n')
+    assert run_cli("--data", data, "--snapshot", snapshot, "--strategy", "mm", "--param", "interval_ms=10",
+                   "--config", config, "--seed", 5, "--out", out) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["seed"] == 5 and summary["config"]["queue_model"] == "power3:3"
+    assert summary["events"] == 30_000 and summary["fills"] > 10 and summary["orders"] >= summary["fills"] / 10
+    assert set(summary["markout_1s"]) == {"buy", "sell"}
+    fills = read_csv(out / "fills.csv")
+    assert len(fills) == summary["fills"]
+    assert list(fills[0]) == ["order_id", "asset", "side", "price", "qty", "exch_ns", "local_ns", "maker", "fee"]
+    signed = sum(float(f["qty"]) * (1 if f["side"] == "buy" else -1) for f in fills)
+    assert signed == pytest.approx(summary["position"], abs=1e-9)
+    assert sum(float(f["fee"]) for f in fills) == pytest.approx(summary["fees"], abs=0.005)
+    for f in fills:  # each fill pays its own side's fee per unit: maker rebate or taker charge
+        rate = -0.02 if f["maker"] == "maker" else 0.05
+        assert float(f["fee"]) == pytest.approx(rate * float(f["qty"]), abs=1e-9)
+    cash_from_fills = -sum(float(f["price"]) * float(f["qty"]) * (1 if f["side"] == "buy" else -1)
+                           + float(f["fee"]) for f in fills)
+    assert cash_from_fills == pytest.approx(summary["cash"], abs=0.005)
+    equity = read_csv(out / "equity.csv")
+    assert list(equity[0]) == ["time_ns", "position", "cash", "mark", "equity"]
+    for row in equity:  # to the cent at every row
+        assert abs(float(row["cash"]) + float(row["position"]) * float(row["mark"]) - float(row["equity"])) < 0.005
+    assert [int(r["time_ns"]) for r in equity] == sorted(int(r["time_ns"]) for r in equity)
+    assert float(equity[-1]["equity"]) == pytest.approx(summary["equity"], abs=0.005)
+    assert float(equity[-1]["position"]) == summary["position"]
+    page = (out / "report.html").read_text()
+    assert page.count('src="data:image/svg+xml;base64,') == 4
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
+    assert "<script" not in page
+    assert "pnl" in capsys.readouterr().out
+
+
+def test_an_xcheck_file_with_its_own_config_and_snapshot_runs_and_no_out_writes_nothing(tmp_path, monkeypatch):
+    if not XCHECK.exists():
+        pytest.skip(f"{XCHECK} not present")
+    monkeypatch.chdir(tmp_path)
+    summary = run_backtest(XCHECK, "mm", {"interval_ms": 5})
+    assert summary["events"] == 100_000 and summary["config"] == {}
+    assert list(tmp_path.iterdir()) == []
+    again = run_backtest(XCHECK, "mm", {"interval_ms": 5}, out_dir=tmp_path / "o")
+    same = ("fills", "orders", "position", "cash", "fees", "pnl", "max_drawdown", "markout_1s")
+    assert {k: summary[k] for k in same} == {k: again[k] for k in same}
+
+
+def test_a_strategy_from_a_file(stream, tmp_path):
+    data, _ = stream
+    (tmp_path / "mine.py").write_text(
+        "def taker(bt, qty=1):\n"
+        "    while bt.elapse(50_000_000):\n"
+        "        if bt.position <= 0:\n"
+        "            bt.buy(bt.best_ask, qty, tif='IOC')\n"
+        "        else:\n"
+        "            bt.sell(bt.best_bid, qty, tif='IOC')\n")
+    summary = run_backtest(data, f"{tmp_path / 'mine.py'}:taker", {"qty": 2})
+    assert summary["fills"] > 0 and summary["volume"] == 2 * summary["fills"]
+
+
+RAISES = "def boom(bt):\n    bt.elapse(10_000_000)\n    bt.buy(bt.best_ask, 1, tif='IOC')\n    bt.elapse(2_000_000_000)\n    raise RuntimeError('model blew up')\n"
+
+
+@pytest.mark.parametrize("case, argv, message", [
+    ("missing", ["--data", "{tmp}/nope.npz"], "nope.npz: no such file or directory"),
+    ("garbage", ["--data", "{tmp}/bad.npz"], "not a readable .npz file"),
+    ("wrong array", ["--data", "{tmp}/wrong.npz"], "no event array in the file"),
+    ("not a recording", ["--data", "{tmp}"], "manifest.json missing"),
+    ("strategy", ["--data", "{data}", "--strategy", "nosuch"], "unknown strategy 'nosuch'"),
+    ("strategy file", ["--data", "{data}", "--strategy", "{tmp}/none.py:f"], "strategy file"),
+    ("parameter", ["--data", "{data}", "--param", "bogus=1"], "has no parameter 'bogus'"),
+    ("param syntax", ["--data", "{data}", "--param", "bogus"], "is not KEY=VALUE"),
+    ("config", ["--data", "{data}", "--config", "{tmp}/bad.toml"], "config file"),
+    ("config key", ["--data", "{data}", "--config", "{tmp}/unknown.toml"], "unknown fillsim config keys"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(stream, tmp_path, capsys, case, argv, message):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
+    np.savez(tmp_path / "wrong.npz", prices=np.arange(3.0))
+    (tmp_path / "bad.toml").write_text("entry_latency_ns = = 3")
+    (tmp_path / "unknown.toml").write_text("latency = 3")
+    argv = [a.format(tmp=tmp_path, data=stream[0]) for a in argv]
+    assert run_cli(*argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
+
+
+def test_a_strategy_that_raises_prints_its_traceback_keeps_partial_results_and_exits_2(stream, tmp_path, capsys):
+    data, _ = stream
+    (tmp_path / "boom.py").write_text(RAISES)
+    out = tmp_path / "out"
+    assert run_cli("--data", data, "--strategy", f"{tmp_path / 'boom.py'}:boom", "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: model blew up" in err
+    assert err.strip().splitlines()[-1] == "error: strategy raised RuntimeError: model blew up"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["error"] == "strategy raised RuntimeError: model blew up" and summary["fills"] == 1
+    assert len(read_csv(out / "fills.csv")) == 1 and (out / "report.html").exists()
+
+
+def test_the_module_runs_as_a_command(stream, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "optsim.backtest", "run", "--data", str(stream[0]), "--strategy",
+                           "mm", "--out", str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr  # not a terminal: no progress bar
+    assert math.isfinite(json.loads((tmp_path / "o" / "summary.json").read_text())["pnl"])
+    bad = subprocess.run([sys.executable, "-m", "optsim.backtest", "run", "--data", str(tmp_path / "x.npz")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
