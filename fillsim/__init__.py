@@ -6,7 +6,7 @@ trading against recorded streams in a closed loop). The engine is the Cython
 extension unless FILLSIM_PUREPYTHON=1 selects the pure-Python reference; ``ENGINE`` says which,
 and importing fillsim fails loudly if the extension is wanted and not built.
 """
-from .backtest import Asset, AssetView, Backtest, Fill, Order
+from .backtest import Asset, AssetView, Backtest, Fill, Order, PyBacktest, _register_c_backtest
 from .codes import OrderStatus, ReportKind
 from .config import Config, Jitter, QueueModel
 from .engines import ENGINE, engine_class
@@ -47,6 +47,7 @@ from .types import (
 )
 
 engine_class(ENGINE)  # fail at import, not at the first order, when the extension is missing
+_register_c_backtest()
 
 __all__ = [
     "ACTION_DTYPE", "BUY", "BUY_EVENT", "CANCEL", "DEPTH_CLEAR_EVENT", "DEPTH_EVENT",
@@ -54,6 +55,6 @@ __all__ = [
     "FILL_DTYPE", "FOK", "GTC", "GTX", "IOC", "LIMIT", "LOCAL_EVENT", "MARKET", "MODIFY",
     "SELL", "SELL_EVENT", "SUBMIT", "TRADE_EVENT",
     "Asset", "AssetView", "Backtest", "Config", "Fill", "Jitter", "Order", "Leg", "LegFill", "OnlineEngine", "OrderState", "OrderStatus",
-    "PackageFill", "QueueModel", "Report", "ReportKind", "SyntheticQuote", "Touch",
+    "PackageFill", "PyBacktest", "QueueModel", "Report", "ReportKind", "SyntheticQuote", "Touch",
     "fill_package", "replay", "synthetic_quote",
 ]

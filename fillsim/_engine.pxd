@@ -111,7 +111,7 @@ cdef class Engine:
     cdef int64_t* free_slots                # released order slots, reused by _new_order
     cdef object stream_obj                  # the backtest stream (kept alive for the pointer)
     cdef const event_t* stream
-    cdef int64_t stream_n, stream_book
+    cdef int64_t stream_n, stream_book, stream_exch, stream_local  # rows and the two cursors
     cdef int64_t n_free, cap_free
     cdef order_t* orders
     cdef int64_t n_orders, cap_orders
@@ -159,7 +159,8 @@ cdef class Engine:
     cdef int _arrive(self, request_t* r) except -1 nogil
     cdef int _handle(self, request_t* r) except -1 nogil
     cdef int _free_slot(self, int64_t slot) except -1 nogil
-    # the local feed (backtests)
+    # the backtest face
+    cdef bint _step(self, int64_t until) except -1
     cdef int _local_market(self, book_t* b, int ev_type, int side, int64_t tick,
                            double qty) except -1 nogil
     cdef int _modify(self, int64_t slot, int64_t tick, double qty, int64_t ts) except -1 nogil

@@ -422,24 +422,34 @@ cdef class Engine:
         self._check_book(book)
         self.stream_obj, self.stream_book = events, book
         self.stream, self.stream_n = &view[0] if view.shape[0] else NULL, view.shape[0]
+        self.stream_exch = self.stream_local = 0
 
-    def step(self, int64_t exch_pos, int64_t local_pos, int64_t until):
-        """Advance the attached stream's book to ``until``; return the new (exch_pos, local_pos).
+    def step(self, int64_t until):
+        """Advance the attached stream's book to ``until``; False once rows and replies are done
+        (replies that reach us by ``until`` count as done).
 
         The exchange side applies rows with ``exch_ts <= until`` and the requests that arrive
         by then (a request before a row only if it arrives strictly earlier, as ``replay``);
         the local side applies the feed's rows with ``local_ts <= until`` to the local book.
         Reports are collected with ``advance(until)`` afterwards.
         """
+        if self.stream_obj is None:
+            raise RuntimeError("no stream attached")
+        return self._step(until)
+
+    @property
+    def cursors(self):
+        """(next exchange row, next feed row) of the attached stream."""
+        return self.stream_exch, self.stream_local
+
+    cdef bint _step(self, int64_t until) except -1:
         cdef int64_t n = self.stream_n, bad = -1, ts, book = self.stream_book
+        cdef int64_t exch_pos = self.stream_exch, local_pos = self.stream_local
         cdef const event_t* events = self.stream
         cdef uint64_t ev
         cdef double px, qty, tick_size = self.tick_size
         cdef int side
-        cdef book_t* lb
-        if self.stream_obj is None:
-            raise RuntimeError("no stream attached")
-        lb = &self.lbooks[book]
+        cdef book_t* lb = &self.lbooks[book]
         with nogil:
             while exch_pos < n:
                 ev = events[exch_pos].ev
@@ -474,10 +484,15 @@ cdef class Engine:
                 side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
                 self._local_market(lb, ev & 0xFF, side, _round(px / tick_size), qty)
                 local_pos += 1
+            if bad < 0:
+                self._run_until(until)
+        self.stream_exch, self.stream_local = exch_pos, local_pos
         if bad >= 0:
             raise ValueError(f"event row {bad}: price {events[bad].px!r} or size "
                              f"{events[bad].qty!r} is unusable")
-        return exch_pos, local_pos
+        return (exch_pos < n or local_pos < n or self.request_head < self.n_requests
+                or (self.report_head < self.n_reports
+                    and self.reports[self.n_reports - 1].local_ts > until))
 
     def local_touch(self, int64_t book):
         """(best bid tick, its qty, best ask tick, its qty) of the local feed's book."""
@@ -509,10 +524,6 @@ cdef class Engine:
                     out.append((t, q))
                 t += 1
         return out
-
-    def in_flight(self):
-        """Requests and reports not yet delivered (0 = nothing left in transit)."""
-        return (self.n_requests - self.request_head) + (self.n_reports - self.report_head)
 
     def release(self, int64_t slot):
         """The caller is done with a finished order: its slot is reused once no request names it."""

@@ -38,9 +38,9 @@ disk; ``keep_fills=False`` then keeps memory flat in the length of the run.
 """
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
-from decimal import Decimal
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -52,7 +52,7 @@ from .engines import ENGINE, engine_class
 from .ticks import to_ticks
 from .types import BUY, BUY_EVENT, EVENT_DTYPE, EXCH_EVENT, LOCAL_EVENT, SELL, SELL_EVENT
 
-__all__ = ["Asset", "AssetView", "Backtest", "Fill", "Order"]
+__all__ = ["Asset", "AssetView", "Backtest", "Fill", "Order", "PyBacktest"]
 
 _TIFS = {"GTC": 0, "IOC": 1, "FOK": 2, "GTX": 3}
 _TYPES = {"limit": 0, "market": 1}
@@ -139,17 +139,19 @@ class Asset:
 class Order:
     """The strategy's view of one order: what the reports that reached it so far say.
 
-    ``status`` is an ``OrderStatus`` (PENDING until the exchange's ack arrives); ``pending``
+    ``price_tick`` is ``price`` in ticks. ``status`` is an ``OrderStatus`` (PENDING until the
+    exchange's ack arrives); ``pending``
     names a request sent and not yet answered ("new", "cancel", "modify" or None);
     ``queue_ahead`` is the simulator's current estimate of the quantity ahead at our price
     (a model figure, as a real desk would estimate it from the feed).
     """
 
     __slots__ = ("_core", "_notional", "_slot", "asset", "filled", "id", "leaves", "order_type",
-                 "pending", "price", "qty", "side", "status", "tif")
+                 "pending", "price", "price_tick", "qty", "side", "status", "tif")
 
-    def __init__(self, oid, asset, side, price, qty, tif, order_type, core, slot):
+    def __init__(self, oid, asset, side, tick, price, qty, tif, order_type, core, slot):
         self.id, self.asset, self.side, self.price, self.qty = oid, asset, side, price, qty
+        self.price_tick = tick
         self.tif, self.order_type = tif, order_type
         self.leaves, self.filled, self._notional = qty, 0.0, 0.0
         self.status, self.pending = OrderStatus.PENDING, "new"
@@ -183,16 +185,12 @@ class Order:
                 f"leaves={self.leaves:g}, pending={self.pending})")
 
 
-class _Leg:
-    """One asset's engine, stream cursors, local touch and account (internal)."""
-
-    __slots__ = ("ask", "ask_qty", "asset", "bid", "bid_qty", "cash", "core", "decimals",
-                 "events", "exch_pos", "fees", "index", "last_mid", "local_pos", "lot_size",
-                 "maker_fee", "multiplier", "n", "position", "taker_fee", "tick_size", "volume")
+class _LegBase:
+    """An asset's engine with its stream attached and snapshot applied, and its terms."""
 
     def __init__(self, index: int, asset: Asset, engine: str):
         cfg = asset.config
-        self.index, self.asset, self.events, self.n = index, asset, asset.events, len(asset.events)
+        self.index, self.asset = index, asset
         self.core = engine_class(engine)(*cfg.engine_params())
         self.core.add_book()
         self.core.attach(0, asset.events)
@@ -204,26 +202,33 @@ class _Leg:
             self.core.apply_snapshot(0, sides, ticks, qtys)
             self.core.apply_snapshot(0, sides, ticks, qtys, True)
         self.tick_size, self.lot_size = cfg.tick_size, cfg.lot_size
-        self.decimals = max(0, -Decimal(repr(cfg.tick_size)).normalize().as_tuple().exponent)
+        # prices as tick / (1 / tick_size) when that is whole: 2015 / 100 is exactly 20.15's
+        # double, where 2015 * 0.01 is 20.150000000000002
+        inv = 1.0 / cfg.tick_size
+        self.inv_tick = float(round(inv)) if abs(inv - round(inv)) < 1e-9 * inv else 0.0
         self.multiplier, self.maker_fee, self.taker_fee = asset.multiplier, asset.maker_fee, asset.taker_fee
-        self.exch_pos = self.local_pos = 0
+
+
+class _Leg(_LegBase):
+    """One asset's engine, local touch and account (internal)."""
+
+    def __init__(self, index: int, asset: Asset, engine: str):
+        super().__init__(index, asset, engine)
         self.position = self.cash = self.fees = self.volume = 0.0
         self.last_mid = math.nan
         self.refresh()
 
     def price(self, tick: int) -> float:
-        return round(tick * self.tick_size, self.decimals)
+        return tick / self.inv_tick if self.inv_tick > 0.0 else tick * self.tick_size
 
     def refresh(self) -> None:
         """Cache the local touch (it only changes inside ``elapse``)."""
         bid, self.bid_qty, ask, self.ask_qty = self.core.local_touch(0)
+        self.bid_tick, self.ask_tick = bid, ask
         self.bid = math.nan if bid == INVALID_MIN else self.price(bid)
         self.ask = math.nan if ask == INVALID_MAX else self.price(ask)
         if bid != INVALID_MIN and ask != INVALID_MAX:
             self.last_mid = (self.bid + self.ask) / 2.0
-
-    def busy(self) -> bool:
-        return self.exch_pos < self.n or self.local_pos < self.n or self.core.in_flight() > 0
 
     def equity(self) -> float:
         if self.position == 0.0:
@@ -236,12 +241,14 @@ class AssetView:
 
     __slots__ = ("_bt", "_leg", "index")
 
-    def __init__(self, bt: Backtest, leg: _Leg):
+    def __init__(self, bt, leg):
         self._bt, self._leg, self.index = bt, leg, leg.index
 
     name = property(lambda self: self._leg.asset.name)
     best_bid = property(lambda self: self._leg.bid, doc="Best bid of the local book (NaN if none).")
     best_ask = property(lambda self: self._leg.ask, doc="Best ask of the local book (NaN if none).")
+    best_bid_tick = property(lambda self: self._leg.bid_tick, doc="Best bid in ticks.")
+    best_ask_tick = property(lambda self: self._leg.ask_tick, doc="Best ask in ticks.")
     bid_qty = property(lambda self: self._leg.bid_qty)
     ask_qty = property(lambda self: self._leg.ask_qty)
     mid = property(lambda self: self._leg.last_mid, doc="Last two-sided mid seen (the mark).")
@@ -255,8 +262,10 @@ class AssetView:
     equity = property(lambda self: self._leg.equity(), doc="cash + position * mid * multiplier.")
 
     @property
-    def orders(self) -> dict[int, Order]:
-        return {oid: o for oid, o in self._bt._orders.items() if o.asset == self.index}
+    def orders(self) -> dict:
+        """id -> Order of this asset (as ``bt.orders``)."""
+        index = self.index
+        return {oid: o for oid, o in self._bt._orders.items() if o.asset == index}
 
     def depth(self, side, levels: int = 5) -> list[tuple[float, float]]:
         return self._bt.depth(side, levels, asset=self.index)
@@ -271,8 +280,11 @@ class AssetView:
         return self._bt.cancel_all(asset=self.index)
 
 
-class Backtest:
+class Backtest(abc.ABC):
     """A strategy's market: several assets' streams, its orders, fills and account.
+
+    ``Backtest(...)`` builds the C backtester (``fillsim._backtest``) unless the engine is
+    "python", which builds ``PyBacktest``, its pure-Python twin; both are Backtests.
 
     Parameters
     ----------
@@ -283,19 +295,27 @@ class Backtest:
     keep_fills : keep every fill in ``bt.fills`` (False with a recorder: flat memory).
     """
 
-    def __init__(self, assets, *, recorder=None, engine: str | None = None, keep_fills: bool = True):
-        if isinstance(assets, Asset):
-            assets = [assets]
-        if not isinstance(assets, Sequence) or not assets:
-            raise ValueError("assets must be a non-empty list of fillsim.Asset")
-        for i, a in enumerate(assets):
-            if not isinstance(a, Asset):
-                raise ValueError(f"assets[{i}] must be a fillsim.Asset, not {type(a).__name__}")
-        if recorder is not None and not (callable(getattr(recorder, "record_fill", None))
-                                         and callable(getattr(recorder, "record_step", None))):
-            raise ValueError("recorder must have record_fill(fill) and record_step(bt) methods")
-        self.engine = engine or ENGINE
-        self._legs = [_Leg(i, a, self.engine) for i, a in enumerate(assets)]
+    def __new__(cls, assets, *, recorder=None, engine: str | None = None, keep_fills: bool = True):
+        if cls is not Backtest:
+            return super().__new__(cls)
+        engine = engine or ENGINE
+        if engine == "python":
+            return super().__new__(PyBacktest)  # Python then runs PyBacktest.__init__
+        engine_class(engine)  # the clear error when the extension is not built
+        from ._backtest import Backtest as CyBacktest
+        return CyBacktest(assets, recorder=recorder, keep_fills=keep_fills)
+
+
+class PyBacktest(Backtest):
+    """The pure-Python backtester: the reference the C one (``fillsim._backtest``) is held to."""
+
+    def __init__(self, assets, *, recorder=None, engine: str | None = "python",
+                 keep_fills: bool = True):
+        if engine not in (None, "python"):
+            raise ValueError(f"PyBacktest runs the pure-Python engine, not {engine!r}")
+        assets = check_assets(assets, recorder)
+        self.engine = "python"
+        self._legs = [_Leg(i, a, "python") for i, a in enumerate(assets)]
         self._views = [AssetView(self, leg) for leg in self._legs]
         self._recorder, self._keep_fills = recorder, keep_fills
         self._orders: dict[int, Order] = {}
@@ -319,32 +339,23 @@ class Backtest:
         if not isinstance(ns, (int, np.integer)) or ns < 0:
             raise ValueError(f"ns must be a whole number of nanoseconds >= 0, got {ns!r}")
         for oid in self._finished:
-            self._orders.pop(oid, None)
+            del self._orders[oid]
         self._finished.clear()
         if self._done:
             self._step_recorded()
             return False
         until = self._now + int(ns)
         busy = False
-        if len(self._legs) == 1:
-            leg = self._legs[0]
-            leg.exch_pos, leg.local_pos = leg.core.step(leg.exch_pos, leg.local_pos, until)
-            reports = leg.core.advance(until)
-            if reports:
-                self._on_reports(leg, reports)
-            leg.refresh()
-            busy = leg.busy()
-        else:
-            merged = []
-            for leg in self._legs:
-                leg.exch_pos, leg.local_pos = leg.core.step(leg.exch_pos, leg.local_pos, until)
-                merged.extend((r[10], leg.index, r) for r in leg.core.advance(until))
+        merged = []
+        for leg in self._legs:
+            busy |= leg.core.step(until)
+            merged.extend((r[10], leg.index, r) for r in leg.core.advance(until))
+        if len(self._legs) > 1:
             merged.sort(key=lambda x: (x[0], x[1]))  # stable: each asset's own order is kept
-            for _, i, r in merged:
-                self._on_reports(self._legs[i], (r,))
-            for leg in self._legs:
-                leg.refresh()
-                busy |= leg.busy()
+        for _, i, r in merged:
+            self._report(self._legs[i], r)
+        for leg in self._legs:
+            leg.refresh()
         self._now = until
         self._done = not busy
         self.decisions += 1
@@ -355,56 +366,57 @@ class Backtest:
         if self._recorder is not None:
             self._recorder.record_step(self)
 
-    def _on_reports(self, leg: _Leg, reports) -> None:
-        orders = self._orders
-        for kind, oid, _book, side, tick, exec_tick, exec_qty, leaves, maker, exch_ts, local_ts in reports:
-            o = orders.get(oid)
-            if o is None:
-                continue  # a late answer about an order already dropped (a cancel race)
-            if kind == _FILL:
-                price = leg.price(exec_tick)
-                o.filled += exec_qty
-                o._notional += price * exec_qty
-                o.leaves = leaves
-                o.status = OrderStatus.FILLED if leaves == 0.0 else OrderStatus.PARTIALLY_FILLED
-                fee = exec_qty * (leg.maker_fee if maker else leg.taker_fee)
-                leg.position += side * exec_qty
-                leg.cash -= side * price * exec_qty * leg.multiplier + fee
-                leg.fees += fee
-                leg.volume += exec_qty
+    def _report(self, leg: _Leg, report) -> None:
+        kind, oid, _book, side, tick, exec_tick, exec_qty, leaves, maker, exch_ts, local_ts = report
+        o = self._orders.get(oid)
+        if o is None:
+            return  # a late answer about an order already dropped (a cancel race)
+        if kind == _FILL:
+            price = leg.price(exec_tick)
+            o.filled += exec_qty
+            o._notional += price * exec_qty
+            o.leaves = leaves
+            o.status = OrderStatus.FILLED if leaves == 0.0 else OrderStatus.PARTIALLY_FILLED
+            fee = exec_qty * (leg.maker_fee if maker else leg.taker_fee)
+            leg.position += side * exec_qty
+            leg.cash -= side * price * exec_qty * leg.multiplier + fee
+            leg.fees += fee
+            leg.volume += exec_qty
+            if self._keep_fills or self._recorder is not None:
                 fill = Fill(oid, leg.index, side, price, exec_qty, exch_ts, local_ts, maker, fee)
                 if self._keep_fills:
                     self._fills.append(fill)
                 if self._recorder is not None:
                     self._recorder.record_fill(fill)
-            elif kind == _ACK:
+        elif kind == _ACK:
+            o.status = OrderStatus.NEW if o.filled == 0.0 else OrderStatus.PARTIALLY_FILLED
+            o.leaves = leaves
+            if o.pending == "new":
+                o.pending = None
+        elif kind == _MODIFIED:
+            o.price_tick, o.leaves, o.qty = tick, leaves, o.filled + leaves
+            o.price = leg.price(tick)
+            if o.status in _LIVE:
                 o.status = OrderStatus.NEW if o.filled == 0.0 else OrderStatus.PARTIALLY_FILLED
-                o.leaves = leaves
-                if o.pending == "new":
-                    o.pending = None
-            elif kind == _MODIFIED:
-                o.price, o.leaves, o.qty = leg.price(tick), leaves, o.filled + leaves
-                if o.status in _LIVE:
-                    o.status = OrderStatus.NEW if o.filled == 0.0 else OrderStatus.PARTIALLY_FILLED
+            o.pending = None
+        elif kind == _CANCEL_REJECTED or kind == _MODIFY_REJECTED:
+            if o.pending in ("cancel", "modify"):
                 o.pending = None
-            elif kind == _CANCEL_REJECTED or kind == _MODIFY_REJECTED:
-                if o.pending in ("cancel", "modify"):
-                    o.pending = None
-            else:  # CANCELED, EXPIRED, REJECTED: the order is done
-                o.status = (OrderStatus.CANCELED if kind == _CANCELED else
-                            OrderStatus.EXPIRED if kind == _EXPIRED else OrderStatus.REJECTED)
-                o.leaves = 0.0
-            if o.status not in _LIVE and o._slot >= 0:
-                o.pending = None
-                leg.core.release(o._slot)
-                o._slot = -1
-                self._finished.append(oid)
+        else:  # CANCELED, EXPIRED, REJECTED: the order is done
+            o.status = (OrderStatus.CANCELED if kind == _CANCELED else
+                        OrderStatus.EXPIRED if kind == _EXPIRED else OrderStatus.REJECTED)
+            o.leaves = 0.0
+        if o.status not in _LIVE and o._slot >= 0:
+            o.pending = None
+            leg.core.release(o._slot)
+            o._slot = -1
+            self._finished.append(oid)
 
     # ---- asset 0 accessors (bt.asset(i) for the others) -----------------------------------
 
     def asset(self, i: int) -> AssetView:
         """Per-asset accessors of asset ``i``."""
-        return self._views[self._index(i)]
+        return self._views[_index(i, len(self._legs))]
 
     @property
     def n_assets(self) -> int:
@@ -412,6 +424,8 @@ class Backtest:
 
     best_bid = property(lambda self: self._legs[0].bid, doc="Asset 0's best bid (NaN if none).")
     best_ask = property(lambda self: self._legs[0].ask, doc="Asset 0's best ask (NaN if none).")
+    best_bid_tick = property(lambda self: self._legs[0].bid_tick, doc="Asset 0's best bid in ticks.")
+    best_ask_tick = property(lambda self: self._legs[0].ask_tick, doc="Asset 0's best ask in ticks.")
     bid_qty = property(lambda self: self._legs[0].bid_qty)
     ask_qty = property(lambda self: self._legs[0].ask_qty)
     mid = property(lambda self: self._legs[0].last_mid, doc="Asset 0's mark (last two-sided mid).")
@@ -419,21 +433,21 @@ class Backtest:
     lot_size = property(lambda self: self._legs[0].lot_size)
     multiplier = property(lambda self: self._legs[0].multiplier)
     position = property(lambda self: self._legs[0].position, doc="Asset 0's signed position.")
-    volume = property(lambda self: sum(leg.volume for leg in self._legs))
+    volume = property(lambda self: sum([leg.volume for leg in self._legs]))
 
     @property
     def cash(self) -> float:
         """The account's cash: every fill's cash flow (price x qty x multiplier) and fee."""
-        return sum(leg.cash for leg in self._legs)
+        return sum([leg.cash for leg in self._legs])
 
     @property
     def fees(self) -> float:
-        return sum(leg.fees for leg in self._legs)
+        return sum([leg.fees for leg in self._legs])
 
     @property
     def equity(self) -> float:
         """cash + sum of position x mid x multiplier over the assets."""
-        return sum(leg.equity() for leg in self._legs)
+        return sum([leg.equity() for leg in self._legs])
 
     @property
     def orders(self):
@@ -447,18 +461,12 @@ class Backtest:
 
     def depth(self, side, levels: int = 5, *, asset: int = 0) -> list[tuple[float, float]]:
         """Up to ``levels`` (price, qty) of the local book's bid (side "bid"/+1) or ask ("ask"/-1)."""
-        leg = self._legs[self._index(asset)]
-        code = {"bid": BUY, "buy": BUY, BUY: BUY, "ask": SELL, "sell": SELL, SELL: SELL}.get(side)
-        if code is None:
-            raise ValueError(f"side must be 'bid' (+1) or 'ask' (-1), got {side!r}")
-        if not isinstance(levels, (int, np.integer)) or levels <= 0:
-            raise ValueError(f"levels must be a positive whole number, got {levels!r}")
-        return [(leg.price(t), q) for t, q in leg.core.local_depth(0, code, int(levels))]
+        return _depth(self._legs[_index(asset, len(self._legs))], side, levels)
 
     # ---- orders ----------------------------------------------------------------------------
 
     def buy(self, price, qty, tif="GTC", order_type="limit", *, asset: int = 0) -> int:
-        """Send a buy order at local time ``now``; returns its id. Market orders ignore ``price``."""
+        """Send a buy order at local time ``now``; returns its id. Market orders may pass None."""
         return self._submit(BUY, price, qty, tif, order_type, asset)
 
     def sell(self, price, qty, tif="GTC", order_type="limit", *, asset: int = 0) -> int:
@@ -469,85 +477,115 @@ class Backtest:
         """Ask for a new price and total size (the executed part counts against ``qty``)."""
         o = self._order(order_id)
         leg = self._legs[o.asset]
-        tick, qty = self._tick(leg, price), self._qty(leg, qty)
-        slot = o._slot
-        leg.core.modify(self._now, slot, order_id, tick, qty)
-        if o.live:
+        tick, qty = _checked_tick(price, leg.tick_size), _checked_qty(qty, leg.lot_size)
+        leg.core.modify(self._now, o._slot, o.id, tick, qty)
+        if o.status in _LIVE:
             o.pending = "modify"
 
     def cancel(self, order_id: int) -> None:
         """Ask to cancel; the answer (CANCELED, or nothing if it finished first) comes later."""
         o = self._order(order_id)
-        self._legs[o.asset].core.cancel(self._now, o._slot, order_id)
-        if o.live:
+        self._legs[o.asset].core.cancel(self._now, o._slot, o.id)
+        if o.status in _LIVE:
             o.pending = "cancel"
 
     def cancel_all(self, *, asset: int | None = None) -> int:
         """Cancel every open order (of one asset, or all) without a cancel in flight; the count."""
-        if asset is not None:
-            asset = self._index(asset)
+        only = -1 if asset is None else _index(asset, len(self._legs))
         n = 0
         for o in list(self._orders.values()):
-            if o.status in _LIVE and o.pending != "cancel" and (asset is None or o.asset == asset):
+            if o.status in _LIVE and o.pending != "cancel" and (only < 0 or o.asset == only):
                 self._legs[o.asset].core.cancel(self._now, o._slot, o.id)
                 o.pending = "cancel"
                 n += 1
         return n
 
     def _submit(self, side, price, qty, tif, order_type, asset) -> int:
-        leg = self._legs[self._index(asset)]
+        leg = self._legs[_index(asset, len(self._legs))]
         tif_code = _code("tif", tif, _TIFS)
         type_code = _code("order_type", order_type, _TYPES)
-        qty = self._qty(leg, qty)
+        qty = _checked_qty(qty, leg.lot_size)
         if type_code == 1 and price is None:
-            price = leg.ask if side == BUY else leg.bid
-            tick = 0 if math.isnan(price) else round(price / leg.tick_size)
+            tick = leg.ask_tick if side == BUY else leg.bid_tick
+            if tick in (INVALID_MAX, INVALID_MIN):
+                tick = 0
         else:
-            tick = self._tick(leg, price)
+            tick = _checked_tick(price, leg.tick_size)
         oid = self._next_id
         self._next_id += 1
         slot = leg.core.submit(self._now, oid, 0, side, tick, qty, tif_code, type_code, -1)
-        self._orders[oid] = Order(oid, leg.index, side, leg.price(tick), qty, _TIF_NAMES[tif_code],
-                                  _TYPE_NAMES[type_code], leg.core, slot)
+        self._orders[oid] = Order(oid, leg.index, side, tick, leg.price(tick), qty,
+                                  _TIF_NAMES[tif_code], _TYPE_NAMES[type_code], leg.core, slot)
         return oid
-
-    # ---- argument checks -------------------------------------------------------------------
-
-    def _index(self, asset) -> int:
-        if not isinstance(asset, (int, np.integer)) or not 0 <= asset < len(self._legs):
-            raise ValueError(f"asset must be an index in 0..{len(self._legs) - 1}, got {asset!r}")
-        return int(asset)
 
     def _order(self, order_id) -> Order:
         o = self._orders.get(order_id) if isinstance(order_id, (int, np.integer)) else None
         if o is None:
-            raise ValueError(f"order_id {order_id!r} is unknown: never sent here, or finished "
-                             "before the last elapse")
+            _unknown_order(order_id)
         return o
 
-    @staticmethod
-    def _tick(leg: _Leg, price) -> int:
-        if isinstance(price, bool) or not isinstance(price, (int, float, np.integer, np.floating)):
-            raise ValueError(f"price must be a number, got {price!r}")
-        x = float(price) / leg.tick_size
-        if not math.isfinite(x):
-            raise ValueError(f"price must be finite, got {price!r} (is that side of the book empty?)")
-        tick = round(x)
-        if abs(x - tick) > 1e-6 or abs(tick) >= 2**52:
-            raise ValueError(f"price {price!r} is not on the tick size {leg.tick_size}")
-        return tick
 
-    @staticmethod
-    def _qty(leg: _Leg, qty) -> float:
-        if isinstance(qty, bool) or not isinstance(qty, (int, float, np.integer, np.floating)):
-            raise ValueError(f"qty must be a number, got {qty!r}")
-        q = float(qty)
-        if not (math.isfinite(q) and q > 0):
-            raise ValueError(f"qty must be positive, got {qty!r}")
-        lots = q / leg.lot_size
-        if abs(lots - round(lots)) > 1e-9:
-            raise ValueError(f"qty {qty!r} is not a whole number of lots of {leg.lot_size}")
-        return q
+# ---- shared by both backtesters --------------------------------------------------------------
+
+def check_assets(assets, recorder) -> list[Asset]:
+    """The assets as a list; ValueError for anything else, or a recorder without its methods."""
+    if isinstance(assets, Asset):
+        assets = [assets]
+    if not isinstance(assets, Sequence) or not assets:
+        raise ValueError("assets must be a non-empty list of fillsim.Asset")
+    for i, a in enumerate(assets):
+        if not isinstance(a, Asset):
+            raise ValueError(f"assets[{i}] must be a fillsim.Asset, not {type(a).__name__}")
+    if recorder is not None and not (callable(getattr(recorder, "record_fill", None))
+                                     and callable(getattr(recorder, "record_step", None))):
+        raise ValueError("recorder must have record_fill(fill) and record_step(bt) methods")
+    return list(assets)
+
+
+def _depth(leg, side, levels) -> list[tuple[float, float]]:
+    code = {"bid": BUY, "buy": BUY, BUY: BUY, "ask": SELL, "sell": SELL, SELL: SELL}.get(side)
+    if code is None:
+        raise ValueError(f"side must be 'bid' (+1) or 'ask' (-1), got {side!r}")
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels <= 0:
+        raise ValueError(f"levels must be a positive whole number, got {levels!r}")
+    return [(leg.price(t), q) for t, q in leg.core.local_depth(0, code, int(levels))]
+
+
+def _index(asset, n: int) -> int:
+    if isinstance(asset, bool) or not isinstance(asset, (int, np.integer)) or not 0 <= asset < n:
+        raise ValueError(f"asset must be an index in 0..{n - 1}, got {asset!r}")
+    return int(asset)
+
+
+def _unknown_order(order_id):
+    raise ValueError(f"order_id {order_id!r} is unknown: never sent here, or finished before the "
+                     "last elapse")
+
+
+def _checked_tick(price, tick_size: float) -> int:
+    if isinstance(price, bool) or not isinstance(price, (int, float, np.integer, np.floating)):
+        raise ValueError(f"price must be a number, got {price!r}")
+    x = float(price) / tick_size
+    if not math.isfinite(x):
+        raise ValueError(f"price must be finite, got {price!r} (is that side of the book empty?)")
+    if abs(x) >= 2**52:
+        raise ValueError(f"price {price!r} is out of range")
+    tick = round(x)
+    if abs(x - tick) > 1e-6:
+        raise ValueError(f"price {price!r} is not on the tick size {tick_size}")
+    return tick
+
+
+def _checked_qty(qty, lot_size: float) -> float:
+    if isinstance(qty, bool) or not isinstance(qty, (int, float, np.integer, np.floating)):
+        raise ValueError(f"qty must be a number, got {qty!r}")
+    q = float(qty)
+    if not (math.isfinite(q) and q > 0):
+        raise ValueError(f"qty must be positive, got {qty!r}")
+    lots = q / lot_size
+    if abs(lots - round(lots)) > 1e-9 * max(1.0, lots):
+        raise ValueError(f"qty {qty!r} is not a whole number of lots of {lot_size}")
+    return q
 
 
 def _code(label, value, codes) -> int:
@@ -573,3 +611,12 @@ def _records(label: str, arr) -> np.ndarray:
             out[field] = arr[field]
         arr = out
     return np.ascontiguousarray(arr)
+
+
+def _register_c_backtest() -> None:
+    """Make the C backtester a Backtest for isinstance (when the extension is built)."""
+    try:
+        from ._backtest import Backtest as CyBacktest
+    except ImportError:
+        return
+    Backtest.register(CyBacktest)

@@ -287,9 +287,11 @@ class Engine:
     def attach(self, book, events):
         """Give ``book`` its stream (an EVENT_DTYPE array) for ``step``."""
         self.stream, self.stream_book = events, book
+        self.cursors = (0, 0)
 
-    def step(self, exch_pos, local_pos, until):
-        """Advance the attached stream's book to ``until``; return the new (exch_pos, local_pos).
+    def step(self, until):
+        """Advance the attached stream's book to ``until``; False once rows and replies are done
+        (replies that reach us by ``until`` count as done).
 
         The exchange side applies rows with ``exch_ts <= until`` and the requests that arrive
         by then (a request before a row only if it arrives strictly earlier, as ``replay``);
@@ -297,6 +299,7 @@ class Engine:
         Reports are collected with ``advance(until)`` afterwards.
         """
         events, book = self.stream, self.stream_book
+        exch_pos, local_pos = self.cursors
         tick_size, n = self.tick_size, len(events)
         lb = self.lbooks[book]
         while exch_pos < n:
@@ -323,7 +326,10 @@ class Engine:
             side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
             self._local_market(lb, ev & 0xFF, side, _round(px / tick_size), qty)
             local_pos += 1
-        return exch_pos, local_pos
+        self.cursors = (exch_pos, local_pos)
+        self._run_until(until)
+        return (exch_pos < n or local_pos < n or bool(self.requests)
+                or bool(self.reports and self.reports[-1][10] > until))
 
     def _local_market(self, b, ev_type, side, tick, qty):
         """A feed row on the local book: depth and clears only (trades move no level here)."""
@@ -357,10 +363,6 @@ class Engine:
             if q > 0.0:
                 out.append((t, q))
         return out
-
-    def in_flight(self):
-        """Requests and reports not yet delivered (0 = nothing left in transit)."""
-        return len(self.requests) + len(self.reports)
 
     def release(self, slot):
         """The caller is done with a finished order: its slot is reused once no request names it."""

@@ -46,7 +46,7 @@ def test_run_writes_summary_fills_equity_and_report_that_add_up(stream, tmp_path
     config = tmp_path / "fillsim.toml"
     config.write_text('entry_latency_ns = 100000\nresponse_latency_ns = 100000\nqueue_model = "power3:3"\n'
                       'fees = { maker = -0.02, taker = 0.05 }\n')
-    assert run_cli("--data", data, "--snapshot", snapshot, "--strategy", "mm", "--param", "interval_ms=10",
+    assert run_cli("--data", data, "--snapshot", snapshot, "--strategy", "mm", "--param", "interval_ns=10000000",
                    "--config", config, "--seed", 5, "--out", out) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary)
@@ -83,10 +83,10 @@ def test_an_xcheck_file_with_its_own_config_and_snapshot_runs_and_no_out_writes_
     if not XCHECK.exists():
         pytest.skip(f"{XCHECK} not present")
     monkeypatch.chdir(tmp_path)
-    summary = run_backtest(XCHECK, "mm", {"interval_ms": 5})
+    summary = run_backtest(XCHECK, "mm", {"interval_ns": 5_000_000})
     assert summary["events"] == 100_000 and summary["config"] == {}
     assert list(tmp_path.iterdir()) == []
-    again = run_backtest(XCHECK, "mm", {"interval_ms": 5}, out_dir=tmp_path / "o")
+    again = run_backtest(XCHECK, "mm", {"interval_ns": 5_000_000}, out_dir=tmp_path / "o")
     same = ("fills", "orders", "position", "cash", "fees", "pnl", "max_drawdown", "markout_1s")
     assert {k: summary[k] for k in same} == {k: again[k] for k in same}
 

@@ -130,7 +130,7 @@ def write_report(path: str | Path, summary: dict, res: Results, names: list[str]
     figures = "".join(f'<figure id="{key}"><img alt="{key}" src="{src}"><figcaption>{html.escape(caption)}'
                       f"</figcaption></figure>" for key, src, caption in _plots(res, names))
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in summary.items())
-    title = f"Backtest: {summary.get('strategy', '')} on {summary.get('data', '')}"
+    title = f"Backtest: {Path(str(summary.get('strategy', ''))).name} on {Path(str(summary.get('data', ''))).name}"
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{CSS}</style></head><body>'
             f"<header><h1>{html.escape(title)}</h1><p>seed {summary.get('seed')} · {summary['events']:,} events in "

@@ -288,7 +288,8 @@ def summarize(bt, results: Results, data: MarketData, strategy, params: dict, cf
     names = data.names
     orders, filled_orders = results.orders_sent, results.orders_filled
     positions = {n: float(bt.asset(k).position) for k, n in enumerate(names)}
-    markouts = {f"markout_{h:g}s": results.markouts.at(h) for h in SUMMARY_MARKOUTS_S}
+    markouts = {f"markout_{h:g}s": {side: None if v is None else round(v, 6) for side, v in results.markouts.at(h).items()}
+                for h in SUMMARY_MARKOUTS_S}
     sharpe = results.sharpe()
     return {
         "data": str(data.source), "strategy": strategy if isinstance(strategy, str) else

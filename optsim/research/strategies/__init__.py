@@ -1,0 +1,1 @@
+"""Sample strategies: plain functions ``strategy(bt, **params)`` over a ``fillsim.Backtest``."""
