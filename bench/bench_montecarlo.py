@@ -1,7 +1,7 @@
 """Monte Carlo fan-out speed, side by side in one run: 1 vs 2 local workers, per-run overhead,
 and the same runs through an external ``dask scheduler`` + 2 ``dask worker`` processes.
 
-    python bench/bench_montecarlo.py [--events 1000000] [--runs 64] [--strategy requote] [--param k=v]
+    python bench/bench_montecarlo.py [--events 1000000] [--runs 64] [--strategy mm] [--param k=v]
 
 The stream is fillsim.synth's seeded L2 book (written once to a temp .npz that every worker
 reads once). Each fan-out is timed from the first task sent to the last row written, on a
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=64)
-    parser.add_argument("--strategy", default="requote")
+    parser.add_argument("--strategy", default="mm")
     parser.add_argument("--param", action="append", default=[], metavar="K=V")
     parser.add_argument("--no-external", action="store_true", help="skip the external-scheduler fan-out")
     args = parser.parse_args(argv)
