@@ -95,7 +95,7 @@ def _heatmap(spec, summary: dict) -> str | None:
     for i in range(len(av)):
         for j in range(len(bv)):
             if math.isfinite(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:,.1f}", ha="center", va="center", fontsize=7)
+                ax.text(j, i, f"{grid[i, j]:.3g}", ha="center", va="center", fontsize=7)
     fig.colorbar(im, ax=ax, label="mean PnL")
     return _svg(fig)
 
