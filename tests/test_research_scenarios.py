@@ -88,3 +88,11 @@ def test_plan_refuses_a_grid_that_fixes_a_varied_factor_and_bad_config():
         tasks(Spec(mode="sweep", data="x", strategy="s", grid={"queue_model": ["nope"]}))
     with pytest.raises(ValueError):
         Spec(mode="montecarlo", data="x", strategy="s", runs=0)
+
+
+def test_plan_keeps_run_keys_beside_the_drawn_fillsim_config():
+    spec = Spec(mode="montecarlo", data="x", strategy="mm", runs=2, vary=("latency", "queue"),
+                config={"entry_latency_ns": 100_000, "fees": {"maker": -0.2, "taker": 0.5}})
+    for t in tasks(spec):
+        assert t.config["fees"] == {"maker": -0.2, "taker": 0.5}
+        assert 50_000 <= t.config["entry_latency_ns"] <= 200_000 and t.config["queue_model"] in QUEUE_MODELS

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from fillsim import Config
 
+from .run import RUN_KEYS
 from .scenarios import FACTORS, draw
 from .seeds import run_rng, run_seed
 from .worker import RunTask
@@ -106,6 +107,11 @@ def split_point(point: dict) -> tuple[dict, dict]:
     return params, config
 
 
+def _fillsim(config: dict) -> Config:
+    """The fillsim part of a run config (``fees`` and ``venue`` are the run's, not the engine's)."""
+    return Config.coerce({k: v for k, v in config.items() if k not in RUN_KEYS})
+
+
 def tasks(spec: Spec) -> list[RunTask]:
     """Every run of ``spec`` in (point, replicate) order.
 
@@ -118,14 +124,14 @@ def tasks(spec: Spec) -> list[RunTask]:
         if not 0.0 <= liquidity <= 1.0:
             raise ValueError(f"liquidity must be in [0, 1], got {liquidity!r}")
         base = {**spec.config, **cfg}
-        points.append((i, {**spec.params, **params}, base, Config.coerce(base), liquidity))
+        points.append((i, {**spec.params, **params}, base, _fillsim(base), liquidity))
     out = []
     for rep in range(spec.runs):
         seed = run_seed(spec.seed, rep)
         for i, params, base, base_cfg, liquidity in points:
             scen = draw(run_rng(spec.seed, rep), spec.vary, base_cfg, seed)  # same draws per point
             config = {**base, **scen.config}
-            Config.coerce(config)
+            _fillsim(config)
             out.append(RunTask(run_id=f"{i:05d}-{rep:05d}", point=i, rep=rep, seed=seed,
                                data=spec.data, strategy=spec.strategy, params=params,
                                config=config, liquidity=scen.liquidity or liquidity,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fillsim import Config
 
+from .run import RUN_KEYS
 from .worker import RunTask
 
 __all__ = ["META", "RunsTable", "read_rows", "scenario_columns"]
@@ -25,7 +26,7 @@ TIMING = ["run_id", "wall_s", "pid"]
 
 
 def scenario_columns(task: RunTask) -> dict:
-    cfg = Config.coerce(task.config)
+    cfg = Config.coerce({k: v for k, v in task.config.items() if k not in RUN_KEYS})
     q, j = cfg.queue_model, cfg.jitter
     return {"entry_latency_ns": cfg.entry_latency_ns, "response_latency_ns": cfg.response_latency_ns,
             "jitter": "none" if j.kind == "none" else f"{j.kind}:{j.sigma:g}",
