@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from typing import Any
@@ -30,7 +31,8 @@ def create_app(config: Config | dict[str, Any] | None = None, *, execution=None,
     app.extensions["desk"] = OrderDesk(config, **desk_kwargs)
     errors.init_app(app)
 
-    from optsim.api import admin, drills, ops, orders
+    from optsim.api import admin, auth, drills, ops, orders
+    auth.init_app(app)
     app.register_blueprint(orders.bp)
     app.register_blueprint(drills.bp)
     app.register_blueprint(ops.bp)
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     add_common_flags(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.umask(0o077)  # orders.db, its WAL and the logs: owner only
     serve(create_app(config_from_args(args)))
     return 0
 

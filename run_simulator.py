@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from options_service import add_common_flags, config_from_args, create_app, serve
+from optsim.fileio import private_file
 
 log = logging.getLogger("run_simulator")
 HERE = Path(__file__).resolve().parent
@@ -141,6 +142,7 @@ def admin_token(data_dir: Path, configured: str) -> str:
         return configured
     path = data_dir / "admin_token"
     if path.exists():
+        private_file(path)  # an existing 0644 token is tightened, or refused when it is not ours
         return path.read_text().strip()
     token = secrets.token_urlsafe(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -32,6 +32,23 @@ class ServiceConfig(Section):
     durability: Literal["process", "power"] = "process"  # survive a killed process / also power loss
 
 
+class AuthConfig(Section):
+    """Who may place and cancel orders, and which Host names the service answers to."""
+
+    order_tokens: Literal["auto", "on", "off"] = "auto"  # auto: required unless the service binds loopback only
+    accounts: dict[str, str] = Field(default_factory=dict)  # account -> bearer token that trades and cancels for it
+    allowed_hosts: list[str] = Field(default_factory=list)  # Host names accepted besides loopback and the bind host
+
+    @field_validator("accounts")
+    @classmethod
+    def _tokens_long_and_distinct(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(len(token) < 16 for token in value.values()):
+            raise ValueError("every account token must be at least 16 characters")
+        if len(set(value.values())) != len(value):
+            raise ValueError("two accounts share a token")
+        return value
+
+
 class TickClass(Section):
     """Minimum price variation for one class of options (DOMAIN §2)."""
 
@@ -170,6 +187,7 @@ class IncidentConfig(Section):
 
 class Config(Section):
     service: ServiceConfig = ServiceConfig()
+    auth: AuthConfig = AuthConfig()
     underlyings: dict[str, Underlying] = Field(default_factory=_default_underlyings)
     chain: ChainConfig = ChainConfig()
     venues: list[Venue] = Field(default_factory=_default_venues)

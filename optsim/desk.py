@@ -19,6 +19,7 @@ from .chain import Chain
 from .config import Config
 from .drills import ServiceFaults
 from .execution import Execution, Report
+from .fileio import private_dir
 from .journal import Journal
 from .metrics import Metrics
 from .occ import parse_symbol
@@ -45,7 +46,7 @@ class OrderDesk:
     def __init__(self, config: Config, clock: Callable[[], float] = time.time, execution: Execution | None = None):
         self.config, self.clock = config, clock
         data_dir = Path(config.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         self.chain = Chain(config)
         self.quotes = QuoteBook(data_dir, clock)
         self.store = Store(data_dir / "orders.db", config.service.durability)

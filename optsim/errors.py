@@ -56,8 +56,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         code = exc.code or 500
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]  # Allow on a 405
         return jsonify({"error": _HTTP_ERRORS.get(code, "http_error"), "message": exc.description,
-                        "details": []}), code
+                        "details": []}), code, headers
 
     @app.errorhandler(sqlite3.Error)
     def _store_error(exc: sqlite3.Error):  # the request was fine; the database could not take it

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .fileio import private_file
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
     seq               INTEGER PRIMARY KEY,
@@ -104,7 +106,7 @@ class FillRow:
 
 class Store:
     def __init__(self, path: str | Path, durability: str = "process"):
-        self.path = str(path)
+        self.path = str(private_file(path))  # SQLite gives the -wal and -shm files the same mode
         self._sync = "FULL" if durability == "power" else "NORMAL"
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []

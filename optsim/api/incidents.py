@@ -12,6 +12,8 @@ from incident_logger import STATUSES, IncidentAlreadyResolved, IncidentLog, Inci
 
 from ..errors import ApiError, detail, validation_failed
 from .auth import require_admin
+from .orders import json_body
+from .params import bounded_int
 
 bp = Blueprint("incidents", __name__)
 
@@ -48,9 +50,9 @@ def _filters() -> dict:
             out["since"] = parse_time(since)
         except ValueError:
             errors.append(detail("since", "INVALID_TIME", "since is an RFC 3339 time with offset or epoch seconds"))
-    limit = args.get("limit", "100")
-    if limit.isdigit() and 1 <= int(limit) <= MAX_LIMIT:
-        out["limit"] = int(limit)
+    limit = bounded_int(args.get("limit", "100"), 1, MAX_LIMIT)
+    if limit is not None:
+        out["limit"] = limit
     else:
         errors.append(detail("limit", "OUT_OF_RANGE", f"limit is an integer from 1 to {MAX_LIMIT}"))
     if errors:
@@ -62,9 +64,7 @@ def _actor_and_note() -> tuple[str, str]:
     """Optional body ``{"actor": str, "note": str}``; a non-JSON body is 400, wrong fields 422."""
     if not request.get_data():
         return "admin", ""
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "malformed_json", "the body is not valid JSON")
+    body = json_body()  # 415 / 400 (malformed, too deep, duplicate keys) in the one error shape
     if not isinstance(body, dict):
         raise validation_failed([detail("body", "NOT_AN_OBJECT", "the body is a JSON object")])
     errors = [detail(k, "NOT_A_STRING", f"{k} is a string of at most 200 characters")

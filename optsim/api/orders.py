@@ -14,6 +14,8 @@ from ..models import parse_order
 from ..occ import OccError, parse_symbol
 from ..risk import http_status
 from . import desk
+from .auth import not_yours, order_caller
+from .params import bounded_int
 
 bp = Blueprint("orders", __name__)
 
@@ -36,13 +38,31 @@ def json_body():
     if raw.startswith(codecs.BOM_UTF8):  # some Windows tools put a byte-order mark before the JSON
         raw = raw[len(codecs.BOM_UTF8):]
     try:
-        return json.loads(raw, parse_constant=_no_constants)
+        return json.loads(raw, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
+    except DuplicateKey as exc:
+        raise ApiError(400, "malformed_json", str(exc), [detail(exc.key, "DUPLICATE_KEY", str(exc))]) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "malformed_json", "the body is not valid JSON",
                        [detail("", "MALFORMED_JSON", str(exc))]) from None
     except RecursionError:  # deeply nested arrays/objects exhaust the decoder's stack
         raise ApiError(400, "malformed_json", "the body is nested too deeply",
                        [detail("", "MALFORMED_JSON", "JSON nesting is too deep")]) from None
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names a key twice: refused rather than letting the last one silently win."""
+
+    def __init__(self, key: str):
+        super().__init__(f"the key {key!r} appears more than once in one object")
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        raise DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return obj
 
 
 def _no_constants(name: str):
@@ -62,11 +82,14 @@ def _enter(endpoint: str):
 
 
 def _answer(d, endpoint: str):
+    caller = order_caller()
     try:
         spec = parse_order(json_body(), endpoint=endpoint)
     except ApiError:
         d.record_invalid()
         raise
+    if not caller.may_act_for(spec.account):
+        raise not_yours(caller, spec.account, "account", "an order")
     d.faults.delay()
     status, order = d.submit(spec)
     if order["status"] == "rejected":
@@ -132,18 +155,19 @@ def _int_arg(name: str, default: int, low: int, high: int, faults: list) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    value = bounded_int(raw, low, high)
+    if value is None:
         faults.append(detail(name, "BAD_FILTER", f"{name} must be an integer {low}..{high}"))
         return default
-    return int(raw)
+    return value
 
 
 def _int_arg_from_id(order_id: str, faults: list) -> int:
-    digits = order_id[4:]
-    if not digits.isdigit():
+    value = bounded_int(order_id[4:], 1, 10**12)
+    if value is None:
         faults.append(detail("before", "BAD_FILTER", "before must be an order id like ORD-00000042"))
         return 0
-    return int(digits)
+    return value
 
 
 @bp.get("/orders/<order_id>")
@@ -156,6 +180,10 @@ def get_order(order_id: str):
 
 @bp.delete("/orders/<order_id>")
 def cancel_order(order_id: str):
+    caller = order_caller()
+    order = desk().store.get_order(order_id)
+    if order is not None and not caller.may_act_for(order["account"]):
+        raise not_yours(caller, order["account"], "order_id", "cancelling an order")
     try:
         return jsonify(desk().cancel(order_id))
     except DeskError as exc:
