@@ -72,8 +72,25 @@ def serve(app: Flask) -> None:
     start_background(app)
     logging.getLogger("optsim").info("serving on http://%s:%s (data dir %s, trading date %s)",
                                      cfg.service.host, cfg.service.port, cfg.data_dir, cfg.as_of)
+    _raise_fd_limit(cfg.service.connection_limit + 64)
     waitress.serve(app, host=cfg.service.host, port=cfg.service.port, threads=cfg.service.threads,
-                   ident="optsim", clear_untrusted_proxy_headers=True)
+                   ident="optsim", clear_untrusted_proxy_headers=True,
+                   # idle and slow clients are bounded, so they cannot hold every slot and take /health offline
+                   connection_limit=cfg.service.connection_limit, channel_timeout=cfg.service.channel_timeout_s,
+                   cleanup_interval=max(1, int(cfg.service.channel_timeout_s / 3)),
+                   asyncore_use_poll=True)  # select() cannot watch a descriptor above 1023
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    """Lift the soft open-file limit toward ``wanted`` (up to the hard limit) so the connection limit is real."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:

@@ -30,6 +30,9 @@ class ServiceConfig(Section):
     market_close: dt.time = dt.time(16, 0)  # expiry-day cut-off, exchange local time
     quote_poll_interval_s: float = Field(0.25, gt=0)  # background refresh of quotes.json
     durability: Literal["process", "power"] = "process"  # survive a killed process / also power loss
+    connection_limit: int = Field(1000, ge=10)  # open sockets at once; far above the load it is sized for
+    channel_timeout_s: float = Field(30.0, gt=0)  # an idle or stalled client is closed after this long
+    min_free_disk_mb: float = Field(64.0, ge=0)  # /health fails below this much free space in the data dir
 
 
 class AuthConfig(Section):
