@@ -17,6 +17,7 @@ from flask import Flask
 from optsim import errors
 from optsim.config import Config, ConfigError, cli_overrides, load_config
 from optsim.desk import OrderDesk
+from optsim.lifeline import die_with_parent
 
 
 def create_app(config: Config | dict[str, Any] | None = None, *, execution=None, clock=None) -> Flask:
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.umask(0o077)  # orders.db, its WAL and the logs: owner only
+    die_with_parent()  # under run_simulator: stop when it stops, even if it is SIGKILLed
     serve(create_app(config_from_args(args)))
     return 0
 
