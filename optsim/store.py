@@ -113,6 +113,7 @@ class Store:
         self._all_lock = threading.Lock()
         with self.conn() as db:
             db.executescript(SCHEMA)
+        self.integrity = self.quick_check()  # "ok", or what is wrong: /health fails on it until repaired
 
     def conn(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -209,6 +210,14 @@ class Store:
 
     def ping(self) -> None:
         self.conn().execute("SELECT 1").fetchone()
+
+    def quick_check(self) -> str:
+        """``PRAGMA quick_check``: "ok", or the first problems found (a corrupt page, a broken index)."""
+        try:
+            rows = [r[0] for r in self.conn().execute("PRAGMA quick_check(5)")]
+        except sqlite3.DatabaseError as exc:  # "database disk image is malformed" can stop the check itself
+            return str(exc)
+        return "ok" if rows == ["ok"] else "; ".join(rows)
 
     @staticmethod
     def _with_children(db: sqlite3.Connection, row: sqlite3.Row) -> dict:

@@ -35,7 +35,7 @@ from .scrape import Scrape, bucket_deltas, counter_delta, histogram_quantile
 SEVERITY = {"service_down": "SEV1", "service_unhealthy": "SEV2", "feed_stale": "SEV2", "feed_frozen": "SEV2",
             "feed_sequence_gap": "SEV3", "market_crossed": "SEV3", "route_down": "SEV3",
             "risk_limit_breach": "SEV2", "kill_switch_engaged": "SEV1", "reject_rate_spike": "SEV3",
-            "latency_slo_breach": "SEV3"}
+            "latency_slo_breach": "SEV3", "disk_full": "SEV1", "db_corrupt": "SEV1"}
 SEQ_GAP_TOLERANCE = 2  # snapshots a poll may see beyond the feed's pace before it is a gap
 
 
@@ -110,6 +110,25 @@ def service_unhealthy(prev, now, obs, config):
                     f"/health {obs.health or 'unreadable'} (HTTP {obs.health_code}): {what}",
                     {"status": obs.health, "http_status": obs.health_code, "failing_checks": list(obs.failing_checks),
                      "band": ",".join(obs.failing_checks)})]
+
+
+def _check_failing(obs: Observation, check: str, kind: str, summary: str):
+    """A finding of ``kind`` while /health reports ``check`` failing; None when /health could not be read."""
+    if not obs.reachable or obs.health is None:
+        return None
+    if check not in obs.failing_checks:
+        return []
+    return [Finding(f"{kind}:optsim", kind, SEVERITY[kind], summary, {"check": check})]
+
+
+def disk_full(prev, now, obs, config):
+    return _check_failing(obs, "disk:freeSpace", "disk_full",
+                          "the data dir's disk is almost full: orders are refused (507) once it is")
+
+
+def db_corrupt(prev, now, obs, config):
+    return _check_failing(obs, "orders-db:integrity", "db_corrupt",
+                          "orders.db failed PRAGMA quick_check at start: the order store is damaged")
 
 
 # ---------------------------------------------------------------------- feed
@@ -250,6 +269,7 @@ DETECTORS: dict[str, Detector] = {
     "feed_frozen": feed_frozen, "feed_sequence_gap": feed_sequence_gap, "market_crossed": market_crossed,
     "route_down": route_down, "risk_limit_breach": risk_limit_breach, "kill_switch_engaged": kill_switch_engaged,
     "reject_rate_spike": reject_rate_spike, "latency_slo_breach": latency_slo_breach,
+    "disk_full": disk_full, "db_corrupt": db_corrupt,
 }
 INCIDENT_TYPES = tuple(DETECTORS)
 
