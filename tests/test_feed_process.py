@@ -76,9 +76,15 @@ def test_stall_drill_lets_the_heartbeat_age_then_resumes(feed):
     proc, data = feed()
     wait_for(lambda: read(data / "feed_heartbeat.json"))
     write_faults(data, stall=True)
-    time.sleep(0.2)  # let the feed see it
-    stalled = read(data / "feed_heartbeat.json")
-    time.sleep(0.4)
+    # stalled = the heartbeat stops changing for 0.4 s (ten feed intervals), however long the feed takes to see it
+    first_seen: dict[int, float] = {}
+
+    def unchanged_for(seconds: float):
+        beat = read(data / "feed_heartbeat.json")
+        since = first_seen.setdefault(beat["seq"], time.monotonic())
+        return beat if time.monotonic() - since >= seconds else None
+
+    stalled = wait_for(lambda: unchanged_for(0.4), timeout=15)
     assert read(data / "feed_heartbeat.json") == stalled
     assert time.time() - stalled["ts"] >= 0.4
     clear_faults(data)
