@@ -18,7 +18,8 @@ from .params import bounded_int
 bp = Blueprint("incidents", __name__)
 
 MAX_LIMIT = 1000
-_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+TYPE_PATTERN = "^[a-z][a-z0-9_]{0,63}$"
+_TYPE = re.compile(TYPE_PATTERN)
 
 
 def incident_log() -> IncidentLog:
@@ -40,7 +41,7 @@ def _filters() -> dict:
             errors.append(detail("status", "INVALID_CHOICE", f"status must be one of {', '.join(STATUSES)}"))
     kind = args.get("type")
     if kind is not None:
-        if _TYPE.fullmatch(kind):
+        if _TYPE.match(kind):
             out["type"] = kind
         else:
             errors.append(detail("type", "INVALID_FORMAT", "type is a lower_snake_case incident type"))

@@ -16,6 +16,9 @@ from pydantic import TypeAdapter
 
 from .. import __version__
 from ..models import MultiLegOrder, OrderRequest
+from ..occ import OSI_PATTERN
+from .incidents import TYPE_PATTERN as INCIDENT_TYPE_PATTERN
+from .orders import BEFORE_PATTERN
 
 bp = Blueprint("openapi", __name__)
 
@@ -169,10 +172,10 @@ OPERATIONS: dict[tuple[str, str], dict] = {
         "tags": ["orders"], "summary": "List orders, newest first",
         "parameters": [_query("status", "order status", {"enum": ORDER_STATUSES}),
                        _query("underlying", "OCC root", {"type": "string"}),
-                       _query("symbol", "OSI symbol, padded or not", {"type": "string"}),
+                       _query("symbol", "OSI symbol, padded or not", {"type": "string", "pattern": OSI_PATTERN}),
                        _query("account", "account", {"type": "string"}),
                        _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
-                       _query("before", "order id or seq to page from", {"type": "string"})],
+                       _query("before", "order id or seq to page from", {"type": "string", "pattern": BEFORE_PATTERN})],
         "responses": {"200": _ok("orders", "OrderList"), "422": _error("bad filter (validation_failed)")}},
     ("/orders/{order_id}", "get"): {
         "tags": ["orders"], "summary": "One order with its legs and fills", "parameters": [ORDER_ID],
@@ -225,9 +228,9 @@ OPERATIONS: dict[tuple[str, str], dict] = {
     ("/incidents", "get"): {
         "tags": ["incidents"], "summary": "Incidents, filtered",
         "parameters": [_query("status", "incident status", {"enum": ["open", "acknowledged", "resolved"]}),
-                       _query("type", "incident type", {"type": "string"}),
+                       _query("type", "incident type", {"type": "string", "pattern": INCIDENT_TYPE_PATTERN}),
                        _query("since", "RFC 3339 time or epoch seconds", {"type": "string"}),
-                       _query("limit", "page size", {"type": "integer", "minimum": 1})],
+                       _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000})],
         "responses": {"200": _ok("incidents", "IncidentList"), "422": _error("bad filter")}},
     ("/incidents/{incident_id}", "get"): {
         "tags": ["incidents"], "summary": "One incident with its events", "parameters": [INCIDENT_ID],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import time
 
 from flask import Blueprint, current_app, jsonify, request
@@ -19,6 +20,8 @@ from .params import bounded_int
 
 bp = Blueprint("orders", __name__)
 
+BEFORE_PATTERN = "^((ORD-)?[0-9]{1,12})?$"  # empty: from the newest
+_BEFORE = re.compile(BEFORE_PATTERN)
 STATUSES = ("working", "partially_filled", "filled", "cancelled", "rejected", "expired")
 
 
@@ -139,8 +142,7 @@ def list_orders():
         except OccError as exc:
             faults.append(detail("symbol", exc.code, str(exc)))
     limit = _int_arg("limit", 100, 1, 1000, faults)
-    before = _int_arg("before", 0, 0, 10**12, faults) if not (args.get("before") or "").startswith("ORD-") \
-        else _int_arg_from_id(args["before"], faults)
+    before = _before(args.get("before") or "", faults)
     if faults:
         raise validation_failed(faults)
     orders = desk().store.list_orders(underlying=(args.get("underlying") or "").upper() or None, symbol=symbol,
@@ -162,12 +164,14 @@ def _int_arg(name: str, default: int, low: int, high: int, faults: list) -> int:
     return value
 
 
-def _int_arg_from_id(order_id: str, faults: list) -> int:
-    value = bounded_int(order_id[4:], 1, 10**12)
-    if value is None:
-        faults.append(detail("before", "BAD_FILTER", "before must be an order id like ORD-00000042"))
+def _before(raw: str, faults: list) -> int:
+    """The seq to page from: ``ORD-00000042`` or ``42`` (empty or 0: from the newest)."""
+    if not raw:
         return 0
-    return value
+    if not _BEFORE.match(raw):
+        faults.append(detail("before", "BAD_FILTER", "before must be an order id like ORD-00000042 or its seq"))
+        return 0
+    return int(raw.removeprefix("ORD-"))
 
 
 @bp.get("/orders/<order_id>")
