@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -28,14 +29,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 from optsim import filelock
+from optsim.incident_types import SEVERITIES, runbook_anchor  # noqa: F401 - part of this module's API
 from optsim.timefmt import parse_time, rfc3339  # noqa: F401 - part of this module's API
 
 log = logging.getLogger("incident_logger")
 
 SCHEMA = 1
-SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 STATUSES = ("open", "acknowledged", "resolved")
-ACTIONS = ("trigger", "update", "acknowledge", "resolve")
+STATES = {"unresolved": ("open", "acknowledged"), **{s: (s,) for s in STATUSES}, "all": STATUSES}
+ACTIONS = ("trigger", "update", "acknowledge", "resolve", "notify")
+LATEST_TIME = 253402300799.0  # 9999-12-31T23:59:59Z: a record stamped outside 1970..9999 is poison, not a time
 RESOLUTIONS = ("auto", "manual")
 LOG_NAME = "incidents.jsonl"
 _TYPE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -52,10 +55,6 @@ class IncidentNotFound(IncidentLogError):
 
 class IncidentAlreadyResolved(IncidentLogError):
     pass
-
-
-def runbook_anchor(incident_type: str) -> str:
-    return f"runbook.md#{incident_type.replace('_', '-')}"
 
 
 # ------------------------------------------------------------------ the folded incident
@@ -81,27 +80,77 @@ class Incident:
     resolved_at: float | None = None
     resolution: str | None = None
     note: str | None = None
+    signals: dict[str, dict] = field(default_factory=dict)  # key -> signal with first_seen/last_seen/active
+    notifications: list[dict] = field(default_factory=list)  # what was sent (or silenced, or failed), oldest first
     events: list[dict] = field(default_factory=list, repr=False)
 
     @property
     def unresolved(self) -> bool:
         return self.status != "resolved"
 
+    @property
+    def escalation_level(self) -> int:
+        """How far re-notification has escalated (0 = first responder)."""
+        return max((n.get("level", 0) for n in self.notifications if n.get("outcome") != "silenced"), default=0)
+
+    @property
+    def last_notified_at(self) -> float | None:
+        sent = [n["ts"] for n in self.notifications if n.get("outcome") in ("sent", "failed")]
+        return max(sent) if sent else None
+
+    def labels(self) -> dict[str, set[str]]:
+        """What silences match on: the type, and every venue / underlying the incident or its signals name."""
+        out: dict[str, set[str]] = {"type": {self.type}, "venue": set(), "underlying": set()}
+        for key in ("venue", "underlying"):
+            if isinstance(self.details.get(key), str):
+                out[key].add(self.details[key])
+            for sig in self.signals.values():
+                value = (sig.get("labels") or {}).get(key)
+                if isinstance(value, str):
+                    out[key].add(value)
+        out["venue"].update(v for v in self.details.get("venues_down") or () if isinstance(v, str))
+        return out
+
     def apply(self, rec: dict, ts: float) -> None:
         action = rec["action"]
-        self.status, self.severity = rec["status"], rec["severity"]
+        if action == "notify":
+            note = rec["notification"]
+            self.notifications.append({**note, "ts": ts})
+            self.events.append(rec)
+            return
+        self.status, self.severity, self.type = rec["status"], rec["severity"], rec["type"]
         self.summary, self.details = rec.get("summary", self.summary), rec.get("details") or {}
         self.updated_at = ts
         if action in ("trigger", "update"):
             self.count = _int(rec.get("count"), self.count + (action == "update"))
             self.last_seen = _epoch(rec.get("last_seen"), ts)
+            if "signals" in rec:
+                self._signals(rec["signals"], ts)
         elif action == "acknowledge":
             self.acknowledged_by, self.acknowledged_at = rec.get("actor"), ts
             self.note = rec.get("note") or self.note
         elif action == "resolve":
             self.resolved_by, self.resolved_at = rec.get("actor"), ts
             self.resolution, self.note = rec.get("resolution"), rec.get("note") or self.note
+            self._signals([], ts)
         self.events.append(rec)
+
+    def _signals(self, firing: list[dict], ts: float) -> None:
+        """Fold one record's firing signals: new ones start, missing ones clear (the signal timeline)."""
+        now = {s["key"]: {k: s[k] for k in ("key", "type", "severity", "summary", "labels") if k in s}
+               for s in firing}
+        for key, sig in now.items():
+            known = self.signals.get(key)
+            if known is None or not known["active"]:
+                self.signals[key] = {**sig, "first_seen": ts, "last_seen": ts, "active": True, "cleared_at": None}
+            else:
+                known.update(sig, last_seen=ts)
+        for key, sig in self.signals.items():
+            if key not in now and sig["active"]:
+                sig.update(active=False, cleared_at=ts)
+
+    def signal_keys(self) -> frozenset[str]:
+        return frozenset(k for k, s in self.signals.items() if s["active"])
 
     def to_dict(self, with_events: bool = False) -> dict:
         out = {"incident_id": self.incident_id, "dedup_key": self.dedup_key, "type": self.type,
@@ -113,7 +162,11 @@ class Incident:
                "acknowledged_at": rfc3339(self.acknowledged_at) if self.acknowledged_at else None,
                "resolved_by": self.resolved_by,
                "resolved_at": rfc3339(self.resolved_at) if self.resolved_at else None,
-               "resolution": self.resolution, "note": self.note, "runbook": runbook_anchor(self.type)}
+               "resolution": self.resolution, "note": self.note, "runbook": runbook_anchor(self.type),
+               "signals": [{**s, "first_seen": rfc3339(s["first_seen"]), "last_seen": rfc3339(s["last_seen"]),
+                            "cleared_at": rfc3339(s["cleared_at"])} for s in self.signals.values()],
+               "escalation_level": self.escalation_level,
+               "notifications": [{**n, "ts": rfc3339(n["ts"])} for n in self.notifications]}
         if with_events:
             out["events"] = list(self.events)
         return out
@@ -123,11 +176,33 @@ def _int(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
 
 
+def sane_time(value: Any) -> float:
+    """Epoch seconds of a record time; ValueError for anything outside 1970..9999 (NaN, 1e300, -1e18)."""
+    ts = parse_time(value)
+    if not 0.0 <= ts <= LATEST_TIME:  # NaN fails both comparisons
+        raise ValueError(f"time {value!r} is outside 1970..9999")
+    return ts
+
+
 def _epoch(value: Any, default: float) -> float:
     try:
-        return parse_time(value)
-    except (TypeError, ValueError):
+        return sane_time(value)
+    except (TypeError, ValueError, OverflowError):
         return default
+
+
+def _finite(obj: Any) -> bool:
+    """No NaN or infinity anywhere in a parsed record (Python's json accepts them; browsers do not)."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def _record_problem(obj: Any) -> str | None:
@@ -145,10 +220,20 @@ def _record_problem(obj: Any) -> str | None:
         return f"unknown severity {obj.get('severity')!r}"
     if obj.get("details") is not None and not isinstance(obj["details"], dict):
         return "details is not an object"
+    signals = obj.get("signals", [])
+    if not (isinstance(signals, list) and all(isinstance(s, dict) and isinstance(s.get("key"), str) for s in signals)):
+        return "signals is not a list of objects with a key"
+    if not all(isinstance(s.get("labels", {}), dict) for s in signals):
+        return "a signal's labels is not an object"
+    note = obj.get("notification")
+    if obj["action"] == "notify" and not (isinstance(note, dict) and type(note.get("level", 0)) is int):
+        return "notify record without a notification object and integer level"
     try:
-        parse_time(obj.get("ts"))
-    except (TypeError, ValueError):
-        return f"bad ts {obj.get('ts')!r}"
+        sane_time(obj.get("ts"))
+    except (TypeError, ValueError, OverflowError):
+        return f"bad ts {str(obj.get('ts'))[:40]!r}"
+    if not _finite(obj):
+        return "NaN or infinity in the record"
     return None
 
 
@@ -214,13 +299,19 @@ class IncidentLog:
             return [self._incidents[iid] for iid in self._unresolved.values()]
 
     def incidents(self, *, status: str | None = None, type: str | None = None, since: float | None = None,
-                  until: float | None = None, limit: int | None = None) -> list[Incident]:
+                  until: float | None = None, limit: int | None = None, state: str | None = None,
+                  severity: frozenset[str] | set[str] | None = None,
+                  types: frozenset[str] | set[str] | None = None) -> list[Incident]:
         """Newest first. ``since``/``until`` (epoch s) keep incidents active in that window:
-        opened before ``until`` and updated at or after ``since``."""
+        opened before ``until`` and updated at or after ``since``. ``state`` is a key of ``STATES``
+        ("unresolved" = open or acknowledged); ``severity`` and ``types`` keep any of the given values."""
+        statuses = STATES[state] if state else None
         with self._reading():
             found = []
             for inc in reversed(self._incidents.values()):
                 if ((status and inc.status != status) or (type and inc.type != type)
+                        or (statuses and inc.status not in statuses) or (severity and inc.severity not in severity)
+                        or (types and inc.type not in types)
                         or (since is not None and inc.updated_at < since)
                         or (until is not None and inc.opened_at >= until)):
                     continue
@@ -239,6 +330,12 @@ class IncidentLog:
         return out
 
     @property
+    def skipped(self) -> int:
+        """How many torn, corrupt or poisoned lines the fold is skipping (quarantined, never folded)."""
+        with self._reading():
+            return len(self._problems)
+
+    @property
     def problems(self) -> list[LineProblem]:
         """Torn or corrupt lines skipped by the last read, with file name and 1-based line number."""
         with self._reading():
@@ -251,33 +348,38 @@ class IncidentLog:
 
     # -------------------------------------------------------------- writes
     def trigger(self, dedup_key: str, type: str, severity: str, summary: str, details: dict | None = None,
-                *, actor: str | None = None) -> Change:
+                *, actor: str | None = None, signals: list[dict] | None = None) -> Change:
         """Open an incident for ``dedup_key``, or record a repeat detection on the unresolved one.
 
-        A repeat is written as an ``update`` only when the severity or ``details["band"]`` changed or
-        ``update_every_s`` has passed; otherwise it is counted in memory and folded into the next update.
+        ``signals`` are the grouped signals firing now (``{"key", "type", "severity", "summary", "labels"}``).
+        A repeat is written as an ``update`` only when the type, severity, ``details["band"]`` or the set of
+        firing signals changed or ``update_every_s`` has passed; otherwise it is counted in memory and
+        folded into the next update.
         """
         if severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}")
         if not _TYPE_RE.fullmatch(type):
             raise ValueError("type must be lower_snake_case")
         details = dict(details or {})
+        extra = {"signals": list(signals)} if signals is not None else {}
         with self._writing() as write:
             now = self._clock()
             existing = self._incidents.get(self._unresolved.get(dedup_key, ""))
             if existing is None:
                 inc_id = self._next_id(now)
                 write(self._record(inc_id, dedup_key, "trigger", "open", type, severity, summary, details, now,
-                                   actor, count=1, last_seen=rfc3339(now)))
+                                   actor, count=1, last_seen=rfc3339(now), **extra))
                 return Change("trigger", self._incidents[inc_id])
             iid = existing.incident_id
             repeats = self._unwritten.get(iid, 0) + 1
-            material = severity != existing.severity or details.get("band") != existing.details.get("band")
+            material = (severity != existing.severity or type != existing.type
+                        or details.get("band") != existing.details.get("band")
+                        or (signals is not None and frozenset(s["key"] for s in signals) != existing.signal_keys()))
             if not material and now - existing.updated_at < self.update_every_s:
                 self._unwritten[iid] = repeats
                 return Change(None, existing)
             write(self._record(iid, dedup_key, "update", existing.status, type, severity, summary, details, now,
-                               actor, count=existing.count + repeats, last_seen=rfc3339(now)))
+                               actor, count=existing.count + repeats, last_seen=rfc3339(now), **extra))
             self._unwritten.pop(iid, None)
             return Change("update", self._incidents[iid])
 
@@ -300,6 +402,19 @@ class IncidentLog:
             write(self._record(inc.incident_id, inc.dedup_key, "resolve", "resolved", inc.type, inc.severity,
                                inc.summary, inc.details, self._clock(), actor, note=note, resolution=resolution,
                                count=inc.count + self._unwritten.pop(incident_id, 0)))
+            return self._incidents[incident_id]
+
+    def notify(self, incident_id: str, notification: dict) -> Incident:
+        """Record a notification about an incident (``event``, ``outcome`` sent/failed/silenced, ``level`` ...).
+
+        Its state is unchanged; the record makes re-notify and escalation survive a monitor restart.
+        """
+        with self._writing() as write:
+            inc = self._incidents.get(incident_id)
+            if inc is None:
+                raise IncidentNotFound(f"no incident {incident_id}")
+            write(self._record(inc.incident_id, inc.dedup_key, "notify", inc.status, inc.type, inc.severity,
+                               inc.summary, inc.details, self._clock(), None, notification=notification))
             return self._incidents[incident_id]
 
     def _changeable(self, incident_id: str) -> Incident:
@@ -450,14 +565,14 @@ class IncidentLog:
     def _ingest(self, raw: bytes, path: Path, lineno: int) -> None:
         try:
             rec = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             self._problem(path, lineno, f"not valid JSON ({exc.__class__.__name__})")
             return
         reason = _record_problem(rec)
         if reason:
             self._problem(path, lineno, reason)
             return
-        ts = parse_time(rec["ts"])
+        ts = sane_time(rec["ts"])
         iid = rec["incident_id"]
         inc = self._incidents.get(iid)
         if inc is None:
@@ -487,6 +602,17 @@ class IncidentLog:
 _COLUMNS = (("ID", 17), ("STATUS", 12), ("SEV", 4), ("TYPE", 19), ("OPENED (UTC)", 19), ("COUNT", 5))
 
 
+def _choices(allowed: tuple[str, ...] | None) -> Callable[[str], frozenset[str]]:
+    """An argparse type for a comma-separated list (of ``allowed`` values, when given)."""
+    def parse(text: str) -> frozenset[str]:
+        values = frozenset(v.strip() for v in text.split(",") if v.strip())
+        bad = sorted(v for v in values if (allowed and v not in allowed) or not _TYPE_RE.fullmatch(v.lower()))
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list{' of ' + ', '.join(allowed) if allowed else ''}")
+        return values
+    return parse
+
+
 def _table(incidents: list[Incident]) -> str:
     head = "  ".join(name.ljust(width) for name, width in _COLUMNS) + "  SUMMARY"
     rows = [head]
@@ -500,7 +626,14 @@ def _table(incidents: list[Incident]) -> str:
 def _show(inc: Incident) -> str:
     d = inc.to_dict()
     lines = [f"{k:16} {v}" for k, v in d.items() if k != "details" and v is not None]
+    lines = [line for line in lines if not line.startswith(("signals ", "notifications "))]
     lines.append(f"{'details':16} {json.dumps(inc.details, sort_keys=True)}")
+    if inc.signals:
+        lines.append("signals:")
+        for sig in d["signals"]:
+            until = "active" if sig["active"] else f"cleared {sig['cleared_at']}"
+            lines.append(f"  {sig['first_seen']}  {sig.get('type', '?'):<19} {sig.get('severity', ''):<4} "
+                         f"{until:<32} {sig.get('summary', '')}")
     lines.append("timeline:")
     for ev in inc.events:
         extra = " ".join(f"{k}={ev[k]}" for k in ("resolution", "note") if ev.get(k))
@@ -514,41 +647,67 @@ def _event_line(rec: dict) -> str:
             f"{rec.get('severity', '?'):<4} {rec.get('type', '?'):<19} {rec.get('summary', '')}")
 
 
-def _tail(ilog: IncidentLog, lines: int, follow: bool, as_json: bool, poll_s: float = 0.5) -> None:
-    """Print the last ``lines`` records, then (``-f``) new ones as they are appended, across rotations."""
-    def emit(rec: dict) -> None:
-        print(json.dumps(rec) if as_json else _event_line(rec), flush=True)
-
-    events = sorted((ev for inc in ilog.incidents() for ev in inc.events), key=lambda e: parse_time(e["ts"]))
-    for rec in events[-lines:] if lines else []:
-        emit(rec)
-    if not follow:
-        return
-    inode, offset = None, 0
-    try:
-        st = os.stat(ilog.path)
-        inode, offset = st.st_ino, st.st_size
-    except FileNotFoundError:
-        pass
-    while True:
-        time.sleep(poll_s)
+def _records(data: bytes) -> Iterator[dict]:
+    """The JSON objects of complete lines in ``data``; torn or corrupt lines are skipped here too."""
+    for raw in data.split(b"\n"):
         try:
-            st = os.stat(ilog.path)
-        except FileNotFoundError:
+            rec = json.loads(raw) if raw.strip() else None
+        except (ValueError, RecursionError):
             continue
-        if st.st_ino != inode:
-            inode, offset = st.st_ino, 0
-        with open(ilog.path, "rb") as fh:
-            fh.seek(offset)
-            *complete, _ = fh.read().split(b"\n")
-        for raw in complete:
-            offset += len(raw) + 1
-            try:
-                rec = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(rec, dict):
+        if isinstance(rec, dict):
+            yield rec
+
+
+def _complete(data: bytes) -> bytes:
+    """``data`` up to and including its last newline (a line still being written waits for the next look)."""
+    return data[:data.rfind(b"\n") + 1]
+
+
+def tail(ilog: IncidentLog, lines: int, follow: bool, emit: Callable[[dict], None], *, poll_s: float = 0.2,
+         stop: threading.Event | None = None) -> None:
+    """Emit the last ``lines`` records, then (``follow``) every record appended after them, until ``stop``.
+
+    Gapless: the history is read and the live file opened under the log's shared lock, so no writer
+    appends in between, and following goes on from the exact byte the history ended at. On rotation the
+    old file (still open) is drained before the new one is read from its start.
+    """
+    stop = stop or threading.Event()
+    history: list[dict] = []
+    fh = None
+    with ilog._locked(exclusive=False):
+        for path in ilog.files()[:-1] if ilog.path.exists() else ilog.files():
+            history.extend(_records(path.read_bytes()))
+        if ilog.path.exists():
+            fh = open(ilog.path, "rb")
+            data = _complete(fh.read())
+            fh.seek(len(data))
+            history.extend(_records(data))
+    for rec in history[-lines:] if lines else []:
+        emit(rec)
+    try:
+        while follow and not stop.wait(poll_s):
+            if fh is None:
+                try:
+                    fh = open(ilog.path, "rb")
+                except FileNotFoundError:
+                    continue
+            pos = fh.tell()
+            data = _complete(fh.read())
+            fh.seek(pos + len(data))
+            for rec in _records(data):
                 emit(rec)
+            try:
+                rotated = os.stat(ilog.path).st_ino != os.fstat(fh.fileno()).st_ino
+            except FileNotFoundError:
+                rotated = True
+            if rotated:  # everything the old file got was written before the rotation: drain it, move on
+                for rec in _records(_complete(fh.read())):
+                    emit(rec)
+                fh.close()
+                fh = None
+    finally:
+        if fh is not None:
+            fh.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -559,10 +718,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
     sub = parser.add_subparsers(dest="command", required=True)
     lst = sub.add_parser("list", help="incidents, newest first (default: unresolved only)")
-    lst.add_argument("--all", action="store_true", help="include resolved incidents")
-    lst.add_argument("--status", choices=STATUSES)
-    lst.add_argument("--type")
-    lst.add_argument("--since", help="RFC 3339 time or epoch seconds")
+    lst.add_argument("--state", choices=tuple(STATES), default="unresolved",
+                     help="unresolved (open + acknowledged, the default), open, acknowledged, resolved or all")
+    lst.add_argument("--all", action="store_true", help="same as --state all")
+    lst.add_argument("--status", choices=STATUSES, help="exactly this status (same as --state STATUS)")
+    lst.add_argument("--severity", type=_choices(SEVERITIES), help="SEV1,SEV2: any of these severities")
+    lst.add_argument("--type", type=_choices(None), help="feed_stale,routing_degraded: any of these types")
+    lst.add_argument("--since", help="RFC 3339 time or epoch seconds: still active at or after it")
+    lst.add_argument("--until", help="RFC 3339 time or epoch seconds: opened before it")
     lst.add_argument("--limit", type=int, default=50)
     show = sub.add_parser("show", help="one incident with its timeline")
     show.add_argument("incident_id")
@@ -571,16 +734,20 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("incident_id")
         cmd.add_argument("--actor", default=os.environ.get("USER") or "cli")
         cmd.add_argument("--note", default="")
-    tail = sub.add_parser("tail", help="the latest records; -f keeps following")
-    tail.add_argument("-n", "--lines", type=int, default=20)
-    tail.add_argument("-f", "--follow", action="store_true")
+    tails = sub.add_parser("tail", help="the latest records; -f keeps following")
+    tails.add_argument("-n", "--lines", type=int, default=20)
+    tails.add_argument("-f", "--follow", action="store_true")
     args = parser.parse_args(argv)
+    if getattr(args, "lines", 0) < 0 or getattr(args, "limit", 1) < 1:
+        print("error: --lines must be >= 0 and --limit >= 1", file=sys.stderr)
+        return 2
 
     from optsim.config import cli_overrides, load_config
     try:
         config = load_config(args.config, cli_overrides(data_dir=args.data_dir))
-        since = parse_time(args.since) if getattr(args, "since", None) else None
-    except (OSError, ValueError) as exc:
+        since = sane_time(args.since) if getattr(args, "since", None) else None
+        until = sane_time(args.until) if getattr(args, "until", None) else None
+    except (OSError, ValueError, OverflowError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -588,12 +755,12 @@ def main(argv: list[str] | None = None) -> int:
     out = (lambda obj: print(json.dumps(obj, indent=2))) if args.json else None
     try:
         if args.command == "list":
-            status = args.status
-            found = ilog.incidents(status=status, type=args.type, since=since, limit=None)
-            if not (args.all or status):
-                found = [inc for inc in found if inc.unresolved]
-            found = found[:args.limit]
+            state = "all" if args.all else args.status or args.state
+            found = ilog.incidents(state=state, severity=args.severity, types=args.type, since=since, until=until,
+                                   limit=args.limit)
             out([i.to_dict() for i in found]) if out else print(_table(found))
+            if ilog.skipped:
+                print(f"warning: {ilog.skipped} unreadable record(s) skipped in {ilog.path.name}", file=sys.stderr)
         elif args.command == "show":
             inc = ilog.get(args.incident_id)
             if inc is None:
@@ -604,7 +771,8 @@ def main(argv: list[str] | None = None) -> int:
                    else ilog.resolve(args.incident_id, actor=args.actor, note=args.note))
             out(inc.to_dict()) if out else print(f"{inc.incident_id} is now {inc.status} (by {args.actor})")
         else:
-            _tail(ilog, args.lines, args.follow, args.json)
+            tail(ilog, args.lines, args.follow,
+                 lambda rec: print(json.dumps(rec) if args.json else _event_line(rec), flush=True))
     except IncidentLogError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

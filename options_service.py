@@ -38,7 +38,7 @@ def create_app(config: Config | dict[str, Any] | None = None, *, execution=None,
     app.register_blueprint(drills.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(admin.bp)
-    for optional in ("incidents", "dashboard", "openapi"):
+    for optional in ("incidents", "silences", "drill_runs", "dashboard", "openapi"):
         try:
             module = __import__(f"optsim.api.{optional}", fromlist=["bp"])
         except ModuleNotFoundError as exc:
@@ -50,10 +50,13 @@ def create_app(config: Config | dict[str, Any] | None = None, *, execution=None,
 
 
 def start_background(app: Flask) -> threading.Event:
-    """Poll the feed and advance resting orders on an interval; returns the event that stops it."""
+    """Take the feed's snapshots and advance resting orders on an interval, off the request threads;
+    returns the event that stops it. From here on no request looks at the feed's files."""
     desk: OrderDesk = app.extensions["desk"]
     stop = threading.Event()
     interval = app.config["OPTSIM_CONFIG"].service.quote_poll_interval_s
+    desk.quotes.refresh()  # the first snapshot before the first request
+    desk.quotes.following = True
 
     def loop() -> None:
         while not stop.wait(interval):

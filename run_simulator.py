@@ -1,5 +1,7 @@
 """Start the simulator: the routing service, and with ``--all`` the quote feed and the monitor too.
 
+``run_simulator.py drill NAME`` instead runs one scored drill against a running suite (optsim.drill_cli).
+
 With ``--all`` each part runs as a child process in its own session, logging to ``<data-dir>/logs``.
 A child that dies is restarted with exponential backoff. Ctrl-C or SIGTERM stops them all: SIGTERM
 first, SIGKILL after a grace period, so nothing is left running. Exit code 130 (SIGINT) / 143 (SIGTERM).
@@ -217,7 +219,12 @@ def _answers(url: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["drill"]:  # run_simulator.py drill NAME: a scored drill against the running suite
+        from optsim.drill_cli import main as drill_main
+        return drill_main(argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="run_simulator.py drill NAME runs a scored drill (drill --help)")
     add_common_flags(parser)
     parser.add_argument("--all", action="store_true", help="also start the quote feed and the monitor")
     args = parser.parse_args(argv)

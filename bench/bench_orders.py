@@ -1,24 +1,35 @@
-"""POST /orders throughput of the real service against a bare Flask JSON echo on the same waitress settings.
+"""Order latency and throughput of the real service, with the whole suite running, against a bare Flask echo.
 
-Starts both on 127.0.0.1 (free ports, temp data dir, a fresh quotes.json, the service's configured
-thread count), drives each with ``wrk -t1 -c16 -d<seconds>s --latency`` and prints req/s, p50 and p99
-for both, the ratio order/echo, and how many orders the service accepted, rejected and refused as
-invalid. The wrk Lua script rotates account, strike, price and quantity with a counter, so no two
-orders within the duplicate window are alike and no account passes the throttle; exposure limits are
-raised in a config TOML so the run measures the order path, not the limits.
+Starts on 127.0.0.1 (free ports, temp data dir): a bare Flask JSON echo on the service's waitress
+settings, and ``run_simulator.py --all`` (service + quote feed publishing every 0.25 s + monitor), or
+with ``--service-only`` the service alone on a frozen ``quotes.json``. Then, side by side in one run:
 
-    python bench/bench_orders.py            # --seconds 10 --connections 16
-    python bench/bench_orders.py --profile  # also py-spy the service during a second run (if installed)
+1. snapshots: the feed's cost per snapshot (build, quotes.snap, quotes.json) and the service's cost of
+   taking one (quotes.snap vs a hand-written quotes.json), on the default chain and on one 10x larger;
+   the request thread's cost of reading the snapshot in use;
+2. saturation: ``wrk -t1 -c16 -d<seconds>s --latency`` on the echo, then on POST /orders: req/s, p50,
+   p99, the ratio orders/echo, and CPU per request of each server process;
+3. fixed rates (open loop, latency from each request's scheduled send time so a stall is not hidden):
+   50, 100 and 200 orders/s: p50 / p99 / p99.9, orders answered 2xx, CPU per order.
+
+Every order is distinct (account, strike, price, size and client_order_id rotate), rests, and is
+accepted: risk limits are raised in a config TOML so the run measures the order path, not the limits.
+
+    python bench/bench_orders.py                        # --seconds 10 --rate-seconds 10 --rates 50,100,200
+    python bench/bench_orders.py --service-only         # the service alone, quotes frozen
+    python bench/bench_orders.py --profile              # also py-spy the service during a rate run
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +43,6 @@ sys.path.insert(0, str(REPO))
 AS_OF = "2025-01-02"
 CONFIG_TOML = """
 [risk]
-quote_max_age_s = 86400
 max_orders_per_s = 1000000
 credit_limit = 1e12
 position_limit = 100000000
@@ -41,6 +51,8 @@ vega_limit = 1e12
 portfolio_delta_limit = 1e15
 portfolio_vega_limit = 1e15
 """
+FROZEN_TOML = "[risk]\nquote_max_age_s = 86400\n"  # --service-only: the one snapshot never ages out
+STRIKES = (160, 165, 170, 175, 180, 185, 190, 195, 200, 210, 220, 230)
 # n -> a distinct resting AAPL call order: 64 accounts x 12 strikes x 97 prices x 5 sizes before a repeat
 LUA = r"""
 local n = 0
@@ -59,6 +71,14 @@ request = function()
   return wrk.format(nil, "/orders", nil, body)
 end
 """
+
+
+def order_body(n: int, tag: str) -> bytes:
+    """The same rotation as the wrk script, with its own client_order_id space."""
+    strike, price, qty = STRIKES[(n // 64) % 12], 0.50 + 0.05 * ((n // 768) % 97), 1 + (n // 74496) % 5
+    return (f'{{"strategy_type":"single","underlying":"AAPL","expiry":"2025-01-17","strike":{strike},'
+            f'"option_type":"C","side":"BUY","qty":{qty},"price":{price:.2f},"account":"R{n % 64}",'
+            f'"client_order_id":"{tag}-{n}"}}').encode()
 
 
 def free_port() -> int:
@@ -139,85 +159,278 @@ def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
 
 
+# ---------------------------------------------------------------------- CPU of a process
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pid(parent: int, script: str, timeout: float = 20.0) -> int:
+    """The pid of ``parent``'s child running ``script`` (the service under run_simulator.py)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == parent and script in cmdline:
+                return int(entry.name)
+        time.sleep(0.1)
+    raise SystemExit(f"no {script} child of {parent} after {timeout}s")
+
+
+# ---------------------------------------------------------------------- open loop
+async def _send(conn, body: bytes) -> int:
+    reader, writer = conn
+    writer.write(b"POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = int(re.search(rb"(?i)content-length:\s*(\d+)", head)[1])
+    await reader.readexactly(length)
+    return status
+
+
+MAX_CONNECTIONS = 48  # well under waitress's connection limit (100): a backlog queues here, on the clock
+REQUEST_TIMEOUT_S = 60.0
+
+
+async def _open_loop(port: int, rate: float, seconds: float, tag: str) -> dict:
+    """Send ``rate`` orders/s for ``seconds``, on schedule whatever the answers do: a request waits for a free
+    kept-alive connection (at most ``MAX_CONNECTIONS``) and its latency counts from when it was due."""
+    pool: asyncio.Queue = asyncio.Queue()
+    opened = 0
+    latencies, statuses, late = [], {}, 0
+    t0 = time.perf_counter() + 0.05
+    total = int(rate * seconds)
+
+    async def one(n: int) -> None:
+        nonlocal opened
+        due = t0 + n / rate
+        if pool.empty() and opened < MAX_CONNECTIONS:
+            opened += 1
+            conn = await asyncio.open_connection("127.0.0.1", port)
+        else:
+            conn = await pool.get()
+        try:
+            status = await asyncio.wait_for(_send(conn, order_body(n, tag)), REQUEST_TIMEOUT_S)
+        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
+            statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
+            conn[1].close()
+            opened -= 1
+            return
+        latencies.append(time.perf_counter() - due)
+        statuses[status] = statuses.get(status, 0) + 1
+        pool.put_nowait(conn)
+
+    tasks = []
+    for n in range(total):
+        delay = t0 + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -0.01:
+            late += 1  # the client itself fell behind schedule (its latency still counts from the due time)
+        tasks.append(asyncio.create_task(one(n)))
+    await asyncio.gather(*tasks)
+    while not pool.empty():
+        pool.get_nowait()[1].close()
+    latencies.sort()
+
+    def q(p: float) -> float:
+        return 1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else float("nan")
+
+    return {"rate": rate, "sent": total, "answered": len(latencies), "statuses": statuses, "client_late": late,
+            "p50_ms": q(0.50), "p99_ms": q(0.99), "p999_ms": q(0.999), "max_ms": 1000 * latencies[-1] if latencies else None,
+            "elapsed_s": time.perf_counter() - t0}
+
+
+def open_loop(port: int, rate: float, seconds: float, tag: str) -> dict:
+    return asyncio.run(_open_loop(port, rate, seconds, tag))
+
+
+# ---------------------------------------------------------------------- snapshots
+def snapshot_costs(tmp: Path) -> list[dict]:
+    """The feed's cost per snapshot and the service's cost of taking one, default chain and ~10x."""
+    from optsim.config import load_config
+    from optsim.feed import Publisher
+    from optsim.quotes import QuoteBook
+
+    rows = []
+    for label, chain in (("default", {}), ("10x chain", {"strikes_per_side": 52, "weeklies": 8, "monthlies": 6})):
+        data = tmp / f"snap-{label.replace(' ', '')}"
+        cfg = load_config(overrides={"service": {"data_dir": str(data), "as_of": AS_OF}, "chain": chain})
+        pub = Publisher(cfg, data)
+        book = QuoteBook(data)
+        snap_take = []
+        for _ in range(12 if label == "default" else 6):
+            pub.tick()
+            book.refresh()
+            snap_take.append(book.take_times[-1])
+        json_take = []
+        for i in range(3):
+            os.utime(data / "quotes.snap", ns=(0, 0))  # as if quotes.json had been written by hand afterwards
+            doc = json.loads((data / "quotes.json").read_bytes())
+            doc["seq"] = 10_000 + i
+            (data / "quotes.json").write_bytes(json.dumps(doc).encode())
+            book.refresh()
+            json_take.append(book.take_times[-1])
+        reads = []
+        symbol = book.snapshot.symbols[len(book.snapshot) // 2]
+        for _ in range(1000):
+            started = time.perf_counter()
+            snap = book.snapshot  # what a request does: one reference, then its series
+            snap._parsed.pop(symbol, None)
+            snap.quote(symbol)
+            reads.append(time.perf_counter() - started)
+        summary = pub.timer.summary()
+        rows.append({"chain": label, "series": len(pub.market), "venues": len(cfg.venues),
+                     "feed_build_ms": summary["build_ms"], "feed_write_ms": summary["write_ms"],
+                     "snap_bytes": (data / "quotes.snap").stat().st_size, "json_bytes": (data / "quotes.json").stat().st_size,
+                     "take_snap_ms": 1000 * statistics.median(snap_take[2:]), "take_snap_max_ms": 1000 * max(snap_take[2:]),
+                     "take_json_ms": 1000 * statistics.median(json_take),
+                     "request_read_us": 1e6 * statistics.median(reads)})
+    return rows
+
+
+# ---------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per server")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--profile", action="store_true", help="py-spy record the service during a second run")
+    parser.add_argument("--rates", default="50,100,200", help="open-loop rates, orders/s, comma-separated")
+    parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument("--service-only", action="store_true", help="no feed or monitor: one frozen quotes.json")
+    parser.add_argument("--skip-snapshots", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="py-spy record the service during the 100/s run")
     parser.add_argument("--serve-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-
-    from optsim.config import load_config
-    from tests.snapshots import write_snapshot
-
     if args.serve_echo:
         serve_echo(args.serve_echo, args.threads)
         return 0
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
+    from optsim.config import load_config
+    from tests.snapshots import write_snapshot
 
+    rates = [float(r) for r in args.rates.split(",") if r]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped by timeout/kill: still stop the servers
     with tempfile.TemporaryDirectory(prefix="bench-orders-") as tmp:
         tmp = Path(tmp)
         (tmp / "data").mkdir()
-        (tmp / "optsim.toml").write_text(CONFIG_TOML)
+        (tmp / "optsim.toml").write_text(CONFIG_TOML if not args.service_only else CONFIG_TOML.replace(
+            "[risk]\n", FROZEN_TOML))
         (tmp / "post.lua").write_text(LUA)
         cfg = load_config(tmp / "optsim.toml", {"service": {"data_dir": str(tmp / "data"), "as_of": AS_OF}})
         threads = cfg.service.threads
-        write_snapshot(cfg)
-
+        snaps = [] if args.skip_snapshots else snapshot_costs(tmp)
         results, procs = {}, []
         try:
             echo_port, svc_port = free_port(), free_port()
             procs.append(start([sys.executable, __file__, "--serve-echo", str(echo_port), "--threads", str(threads)],
                                tmp / "echo.log"))
-            procs.append(start([sys.executable, "options_service.py", "--port", str(svc_port), "--data-dir",
-                                str(tmp / "data"), "--as-of", AS_OF, "--config", str(tmp / "optsim.toml")],
-                               tmp / "service.log"))
+            common = ["--port", str(svc_port), "--data-dir", str(tmp / "data"), "--as-of", AS_OF,
+                      "--config", str(tmp / "optsim.toml")]
+            if args.service_only:
+                write_snapshot(cfg)
+                procs.append(start([sys.executable, "options_service.py", *common], tmp / "service.log"))
+                svc_pid = procs[-1].pid
+            else:
+                procs.append(start([sys.executable, "run_simulator.py", "--all", *common], tmp / "suite.log"))
+                svc_pid = child_pid(procs[-1].pid, "options_service.py")
             wait_http(f"http://127.0.0.1:{echo_port}/livez")
             wait_http(f"http://127.0.0.1:{svc_port}/livez")
-            for name, port in (("echo", echo_port), ("orders", svc_port)):
+            wait_health(f"http://127.0.0.1:{svc_port}/health")
+            for name, port, pid in (("echo", echo_port, procs[0].pid), ("orders", svc_port, svc_pid)):
+                cpu = cpu_seconds(pid)
                 results[name] = run_wrk(f"http://127.0.0.1:{port}/orders", tmp / "post.lua", args.seconds,
                                         args.connections)
+                results[name]["cpu_ms"] = 1000 * (cpu_seconds(pid) - cpu) / max(results[name]["requests"], 1)
+            for rate in rates:
+                cpu = cpu_seconds(svc_pid)
+                spy = start_profile(svc_pid, args.rate_seconds) if args.profile and rate == 100 else None
+                r = results[f"rate {rate:g}"] = open_loop(svc_port, rate, args.rate_seconds, f"r{rate:g}")
+                r["cpu_ms"] = 1000 * (cpu_seconds(svc_pid) - cpu) / max(r["answered"], 1)
+                if spy:
+                    spy.wait(timeout=args.rate_seconds + 60)
             counts = order_counts(f"http://127.0.0.1:{svc_port}")
-            if args.profile:
-                profile(procs[1].pid, f"http://127.0.0.1:{svc_port}/orders", tmp / "post.lua", args)
         finally:
-            for proc in procs:
+            for proc in reversed(procs):
                 stop(proc)
 
-    print(f"wrk -t1 -c{args.connections} -d{args.seconds}s --latency, waitress threads={threads}, "
-          f"POST /orders (rotating account/strike/price/client_order_id)")
-    print(f"{'server':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-2xx':>8}")
-    for name in ("echo", "orders"):
-        r = results[name]
-        print(f"{name:8} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['requests']:9d} {r['non2xx']:8d}")
-    ratio = results["orders"]["rps"] / results["echo"]["rps"]
-    print(f"ratio orders/echo: {ratio:.2f}x req/s (aim >= 0.70x); p50 {results['orders']['p50_ms'] / results['echo']['p50_ms']:.2f}x")
-    print("orders: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(counts.items())))
-    print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "raw"} for k, v in results.items()}
-                     | {"ratio": round(ratio, 3), "counts": counts}))
+    report(args, threads, snaps, results, counts, rates)
     return 0
 
 
-def profile(pid: int, url: str, script: Path, args) -> None:
-    """Sample the service with py-spy while wrk drives it again; prints the top of the flat profile."""
-    if not shutil.which("py-spy"):
-        print("py-spy is not installed: skipping the profile")
-        return
+def wait_health(url: str, timeout: float = 30.0) -> None:
+    """Until /health passes (the feed's first snapshots are in): orders before that are rightly refused."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if json.loads(r.read())["status"] in ("pass", "warn"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not pass in {timeout}s")
+
+
+def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, rates: list[float]) -> None:
+    mode = "service alone, frozen quotes" if args.service_only else "whole suite: service + feed (0.25 s) + monitor"
+    if snaps:
+        print("snapshots (in process): feed cost per snapshot; service cost to take one; request-thread read")
+        print(f"{'chain':10} {'series':>6} {'venues':>6} {'feed build':>10} {'feed write':>10} {'snap KB':>7} "
+              f"{'json KB':>7} {'take snap':>9} {'(max)':>7} {'take json':>9} {'request read':>12}")
+        for r in snaps:
+            print(f"{r['chain']:10} {r['series']:6d} {r['venues']:6d} {r['feed_build_ms']:8.1f}ms {r['feed_write_ms']:8.1f}ms "
+                  f"{r['snap_bytes'] / 1024:7.0f} {r['json_bytes'] / 1024:7.0f} {r['take_snap_ms']:7.2f}ms "
+                  f"{r['take_snap_max_ms']:5.1f}ms {r['take_json_ms']:7.1f}ms {r['request_read_us']:10.1f}us")
+        print("  (take = the background thread: read, edge checks, swap; a request reads one reference)")
+    print(f"\n{mode}; waitress threads={threads}")
+    print(f"saturation: wrk -t1 -c{args.connections} -d{args.seconds}s --latency, POST /orders")
+    print(f"{'server':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-2xx':>8} {'CPU ms/req':>10}")
+    for name in ("echo", "orders"):
+        r = results[name]
+        print(f"{name:8} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['requests']:9d} {r['non2xx']:8d} "
+              f"{r['cpu_ms']:10.2f}")
+    ratio = results["orders"]["rps"] / results["echo"]["rps"]
+    print(f"ratio orders/echo: {ratio:.2f}x req/s (goal >= 0.50x)")
+    print(f"\nfixed rates, open loop ({args.rate_seconds:g}s each; latency from the scheduled send time)")
+    print(f"{'orders/s':>8} {'sent':>6} {'2xx':>6} {'other':>6} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} "
+          f"{'max ms':>8} {'CPU ms/order':>12}")
+    for rate in rates:
+        r = results[f"rate {rate:g}"]
+        ok = sum(v for k, v in r["statuses"].items() if isinstance(k, int) and 200 <= k < 300)
+        print(f"{rate:8g} {r['sent']:6d} {ok:6d} {r['sent'] - ok:6d} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+              f"{r['p999_ms']:9.2f} {r['max_ms']:8.1f} {r['cpu_ms']:12.2f}")
+    print("orders: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(counts.items())))
+    print(json.dumps({"snapshots": snaps, "ratio": round(ratio, 3), "counts": counts}
+                     | {k: {kk: vv for kk, vv in v.items() if kk != "raw"} for k, v in results.items()}, default=str))
+
+
+def start_profile(pid: int, seconds: float) -> subprocess.Popen | None:
+    """py-spy the service while the open loop runs; its stacks land in the temp dir."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        print("py-spy is not installed (pip install py-spy): skipping the profile")
+        return None
     out = Path(tempfile.gettempdir()) / "bench_orders_profile.txt"
-    spy = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
-                            "--duration", str(args.seconds), "--nonblocking"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    run_wrk(url, script, args.seconds, args.connections)
-    spy.wait(timeout=args.seconds + 30)
-    print(f"py-spy raw stacks in {out}")
+    print(f"py-spy collapsed stacks (flamegraph.pl / speedscope input): {out}")
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--output", str(out), "--format", "raw", "--threads",
+                             "--duration", str(int(seconds)), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ class ServiceConfig(Section):
     admin_token: str = ""  # overridden by OPTSIM_ADMIN_TOKEN; empty = admin endpoints refuse all
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     market_close: dt.time = dt.time(16, 0)  # expiry-day cut-off, exchange local time
-    quote_poll_interval_s: float = Field(0.25, gt=0)  # background refresh of quotes.json
+    quote_poll_interval_s: float = Field(0.25, gt=0)  # background take of the feed's snapshot
+    quote_max_cross: float = Field(0.50, ge=0)  # $ a series may be crossed before its quote is bad data, not a market
     durability: Literal["process", "power"] = "process"  # survive a killed process / also power loss
     connection_limit: int = Field(1000, ge=10)  # open sockets at once; far above the load it is sized for
     channel_timeout_s: float = Field(30.0, gt=0)  # an idle or stalled client is closed after this long
@@ -179,7 +180,46 @@ class MonitorConfig(Section):
     reject_rate_min_orders: int = Field(20, ge=1)
     latency_slo_p99_s: float = Field(0.25, gt=0)
     risk_utilization_threshold: float = Field(1.0, gt=0)
-    webhook_url: str = ""
+    group_wait_polls: int = Field(2, ge=1)  # polls a knock-on signal fires alone before it opens its own incident
+    webhook_url: str = ""  # shorthand for one [[notify.webhooks]] entry in the plain JSON format
+
+
+class Webhook(Section):
+    """One place notifications go: a chat channel or an HTTP endpoint of your own."""
+
+    name: str = "webhook"
+    url: str = Field(pattern=r"^https?://")
+    format: Literal["json", "slack", "discord"] = "json"
+    min_severity: Literal["SEV1", "SEV2", "SEV3", "SEV4"] = "SEV4"  # SEV4 = everything
+    escalation_level: int = Field(0, ge=0)  # receives an incident once escalation reaches this level
+
+
+class NotifyConfig(Section):
+    """Who hears about incidents, and how often an unacknowledged one is repeated and escalated."""
+
+    webhooks: list[Webhook] = Field(default_factory=list)
+    renotify_after_s: dict[Literal["SEV1", "SEV2", "SEV3", "SEV4"], float] = Field(
+        default_factory=lambda: {"SEV1": 300.0, "SEV2": 900.0})  # unacknowledged: repeat and escalate one level
+    escalation: list[str] = Field(default_factory=lambda: ["primary on-call", "secondary on-call",
+                                                           "trading desk lead"], min_length=1)
+    retries: int = Field(3, ge=0, le=10)  # after the first attempt; then the notification is recorded as failed
+    backoff_s: float = Field(0.5, gt=0)  # doubles after each failed attempt ...
+    backoff_max_s: float = Field(8.0, gt=0)  # ... up to this
+    timeout_s: float = Field(2.0, gt=0)
+    base_url: str = ""  # where links point (runbook, dashboard); default http://<service.host>:<service.port>
+
+    @field_validator("renotify_after_s")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(v <= 0 for v in value.values()):
+            raise ValueError("re-notify intervals must be > 0 seconds")
+        return value
+
+
+class DrillsConfig(Section):
+    scenario_dir: str = ""  # extra scenario files (*.json) besides the built-in drills/ directory
+    silence: bool = True  # a drill silences the notifications of the incidents it expects
+    silence_grace_s: float = Field(120.0, ge=0)  # the drill's silence outlives the fault by this much
 
 
 class IncidentConfig(Section):
@@ -199,6 +239,8 @@ class Config(Section):
     feed: FeedConfig = FeedConfig()
     monitor: MonitorConfig = MonitorConfig()
     incidents: IncidentConfig = IncidentConfig()
+    notify: NotifyConfig = NotifyConfig()
+    drills: DrillsConfig = DrillsConfig()
 
     @field_validator("underlyings")
     @classmethod
@@ -229,6 +271,15 @@ class Config(Section):
     @property
     def admin_token(self) -> str:
         return os.environ.get("OPTSIM_ADMIN_TOKEN") or self.service.admin_token
+
+    @property
+    def base_url(self) -> str:
+        return self.notify.base_url.rstrip("/") or f"http://{self.service.host}:{self.service.port}"
+
+    def webhooks(self) -> list[Webhook]:
+        """``notify.webhooks`` plus the ``monitor.webhook_url`` shorthand."""
+        extra = [Webhook(name="default", url=self.monitor.webhook_url)] if self.monitor.webhook_url else []
+        return list(self.notify.webhooks) + extra
 
     def venue(self, name: str) -> Venue | None:
         return next((v for v in self.venues if v.name == name), None)

@@ -9,11 +9,12 @@ undone when the order's writes roll back (a fill step that raised, a commit refu
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+
+import orjson
 
 from .chain import Chain
 from .config import Config
@@ -48,13 +49,14 @@ class OrderDesk:
         data_dir = Path(config.data_dir)
         private_dir(data_dir)
         self.chain = Chain(config)
-        self.quotes = QuoteBook(data_dir, clock)
+        self.quotes = QuoteBook(data_dir, clock, config.service.quote_max_cross)
         self.store = Store(data_dir / "orders.db", config.service.durability)
         self.journal = Journal()
         self.risk = RiskEngine(config, self.chain, self.quotes, clock, journal=self.journal)
         self.router = Router(config, self.quotes)
         self.execution: Execution = execution or FillsimExecution(config, self.quotes)
         self.metrics = Metrics([v.name for v in config.venues], self.execution.engine)
+        self.quotes.on_refused = lambda what, n: self.metrics.quotes_refused.labels(what).inc(n)
         self.stats = Stats()
         self.faults = ServiceFaults()
         self._working: dict[str, OrderSpec] = {}
@@ -69,7 +71,7 @@ class OrderDesk:
     # ------------------------------------------------------------------ order entry
     def submit(self, spec: OrderSpec) -> tuple[int, dict]:
         """Run the order path; returns (HTTP status, order view). The order is committed before return."""
-        self.quotes.refresh()
+        self.quotes.pull()
         return self._sequencer.run(lambda db: self._submit(db, spec))
 
     def _submit(self, db, spec: OrderSpec) -> tuple[int, dict]:
@@ -168,10 +170,15 @@ class OrderDesk:
         return cancelled
 
     def poll(self) -> None:
-        """Take new quotes and trade prints, let resting orders fill, refresh gauges (background thread)."""
+        """Take a new snapshot and its prints, let resting orders fill (background thread).
+
+        The order thread is asked only when an order works; the gauges are read by /metrics itself.
+        """
         self.quotes.refresh()
-        self._sequencer.run(lambda db: self._apply(db, self.execution.on_market()))
-        self.update_gauges()
+        if self._working:
+            self._sequencer.run(lambda db: self._apply(db, self.execution.on_market()))
+        else:
+            self.quotes.drain_trades()  # no order to fill: prints are history
 
     def risk_utilization(self) -> dict[str, float]:
         """Worst use of each risk limit, read in order with the changes to it."""
@@ -331,6 +338,8 @@ class OrderDesk:
             m.quote_age.set(self.quotes.age() or 0.0)
             m.feed_seq.set(snap.seq)
             m.locked_crossed.set(snap.locked_crossed)
+            m.unusable_series.set(snap.unusable)
+        m.snapshot_refused.set(1 if self.quotes.last_error else 0)
         m.missed_trades.set(self.quotes.missed_trades)
         for venue, up in self.router.status().items():
             m.route_up.labels(venue).set(1 if up else 0)
@@ -353,7 +362,8 @@ class OrderDesk:
                "underlying": spec.underlying, "side": spec.side, "qty": spec.qty,
                "limit_price": str(spec.limit_price) if spec.limit_price is not None else None,
                "order_type": spec.order_type, "time_in_force": spec.time_in_force, "status": status,
-               "created_at": now, "updated_at": now, "body": json.dumps(spec.body, sort_keys=True)}
+               "created_at": now, "updated_at": now,
+               "body": orjson.dumps(spec.body, option=orjson.OPT_SORT_KEYS).decode()}
         row.update(extra)
         return row
 

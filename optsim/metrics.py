@@ -35,6 +35,13 @@ class Metrics:
                                    registry=r)
         self.locked_crossed = Gauge("optsim_locked_crossed_markets", "Series whose NBBO is locked or crossed",
                                     registry=r)
+        self.quotes_refused = Counter("optsim_quotes_refused", "Market data refused at the edge: whole snapshots, "
+                                      "unusable series (once per snapshot taken) and trade prints", ["what"],
+                                      registry=r)
+        self.unusable_series = Gauge("optsim_quote_unusable_series", "Series of the snapshot in use whose quote "
+                                     "failed the edge checks (read as unquoted)", registry=r)
+        self.snapshot_refused = Gauge("optsim_quote_snapshot_refused", "1 while the newest snapshot on disk is "
+                                      "refused or missing and an older one is in use", registry=r)
         self.route_up = Gauge("optsim_route_up", "1 when the venue takes orders", ["venue"], registry=r)
         self.risk = Gauge("optsim_risk_utilization_ratio", "Worst use of a risk limit, 1 = at the limit",
                           ["limit"], registry=r)
@@ -46,6 +53,8 @@ class Metrics:
             self.route_up.labels(venue).set(1)
             self.fills.labels(venue)
             self.filled_contracts.labels(venue)
+        for what in ("snapshot", "series", "trade"):
+            self.quotes_refused.labels(what)
         for limit in RISK_LIMITS:
             self.risk.labels(limit).set(0)
         self.set_state("ACTIVE")

@@ -16,11 +16,11 @@ Net price convention (multi-leg): per package, sum of side x ratio x leg price w
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticKnownError
 
@@ -183,7 +183,7 @@ def _decimal(price: float | None) -> Decimal | None:
 
 def _canonical(request: BaseModel) -> dict:
     """The parsed request with its defaults, nulls dropped and keys sorted: equal for an idempotent retry."""
-    return json.loads(json.dumps(request.model_dump(mode="json", exclude_none=True), sort_keys=True))
+    return orjson.loads(orjson.dumps(request.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS))
 
 
 def _options(request: OrderOptions) -> dict:

@@ -203,6 +203,10 @@ class RiskEngine:
             return Reject("NO_REFERENCE", "", f"NBBO is {age:.1f}s old (limit {self.limits.quote_max_age_s}s): feed stale")
         for i, leg in enumerate(spec.legs):
             q = self.quotes.quote(leg.symbol.padded)
+            if q is None and self.quotes.snapshot.refused(leg.symbol.padded):
+                return Reject("NO_REFERENCE", leg_field(spec, i, "strike"),
+                              f"the feed's quote for {leg.symbol.padded.strip()} failed the market-data checks "
+                              "(NaN, negative, zero with size or crossed): not traded on")
             if q is None or not (q.has_bid or q.has_ask):
                 return Reject("NO_REFERENCE", leg_field(spec, i, "strike"), f"no NBBO for {leg.symbol.padded.strip()}")
             if q.locked_or_crossed:

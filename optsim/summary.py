@@ -11,6 +11,7 @@ import time
 
 from incident_logger import IncidentLog
 
+from . import silences
 from .health import health_report
 from .stats import LATENCY_BUCKET_S
 from .timefmt import rfc3339
@@ -34,7 +35,7 @@ def build_summary(desk, ilog: IncidentLog, now: float | None = None) -> dict:
         "orders": _orders(desk),
         "latency": {"bucket_s": LATENCY_BUCKET_S, "slo_p99_s": desk.config.monitor.latency_slo_p99_s,
                     "series": desk.stats.latency_series(now)},
-        "incidents": _incidents(ilog, now),
+        "incidents": _incidents(ilog, now, [s for s in silences.load(desk.config.data_dir) if s.state(now) == "active"]),
     }
 
 
@@ -82,15 +83,16 @@ def runbook_href(anchor: str) -> str:
     return "/runbook#" + anchor.partition("#")[2]
 
 
-def _row(inc, now: float) -> dict:
-    return {"incident_id": inc.incident_id, "type": inc.type, "severity": inc.severity, "status": inc.status,
+def _row(inc, now: float, active: list) -> dict:
+    silence = silences.matching(active, inc.labels(), now) if inc.unresolved else None
+    return {"silenced_by": silence.silence_id if silence else None, "signals": len(inc.signal_keys()),"incident_id": inc.incident_id, "type": inc.type, "severity": inc.severity, "status": inc.status,
             "summary": inc.summary, "source": inc.source, "count": inc.count,
             "opened_at": rfc3339(inc.opened_at), "age_s": round(max(0.0, now - inc.opened_at), 1),
             "acknowledged_by": inc.acknowledged_by, "resolved_by": inc.resolved_by,
             "runbook": runbook_href(inc.to_dict()["runbook"])}
 
 
-def _incidents(ilog: IncidentLog, now: float) -> dict:
+def _incidents(ilog: IncidentLog, now: float, active: list) -> dict:
     unresolved = sorted(ilog.open_incidents(), key=lambda i: i.opened_at, reverse=True)
     resolved = ilog.incidents(status="resolved", limit=RESOLVED_SHOWN)
     by_severity = {sev: 0 for sev in ("SEV1", "SEV2", "SEV3", "SEV4")}
@@ -106,6 +108,7 @@ def _incidents(ilog: IncidentLog, now: float) -> dict:
     return {
         "open_by_severity": by_severity, "open": len(unresolved),
         "totals": ilog.counts(),
-        "table": [_row(inc, now) for inc in unresolved + resolved],
+        "table": [_row(inc, now, active) for inc in unresolved + resolved],
+        "skipped_records": ilog.skipped,
         "over_time": {"start": start, "bucket_s": INCIDENT_BUCKET_S, "buckets": buckets, "by_type": by_type},
     }

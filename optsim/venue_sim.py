@@ -9,11 +9,14 @@ ratio or none, on arrival or later as the quotes move.
 
 The engine clock is wall-clock nanoseconds. After a request the engine is advanced one round
 trip (entry + response latency, with room for jitter), so the HTTP answer already carries what the
-venue said; anything later arrives through ``on_market`` on the service's poll thread.
+venue said; anything later arrives through ``on_market`` on the service's poll thread. That works per
+change, not per resting order: only series whose venue quotes moved since the last call are shown
+again, and only packages with a leg among them are tried.
 """
 from __future__ import annotations
 
 import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import fillsim
@@ -62,6 +65,7 @@ class FillsimExecution:
         self._eid: dict[str, int] = {}  # single-leg order id -> its id in the venue's engine
         self._ids: dict[int, str] = {}  # engine id -> order id; a forgotten order's late reports map to nothing
         self._last_eid = 0
+        self._watch: defaultdict[str, Counter[str]] = defaultdict(Counter)  # symbol -> live orders per venue
         self._packages: dict[str, _Package] = {}
         self._shown: dict[tuple[str, str], VenueQuote | None] = {}  # L1 last given to each venue's book
         self._seq = -1
@@ -77,7 +81,7 @@ class FillsimExecution:
         ord_type = fillsim.MARKET if spec.order_type == "MARKET" else fillsim.LIMIT
         price = float(spec.limit_price) if spec.limit_price is not None else 0.0
         self.venues[route.venue].submit(self._new_eid(order_id), symbol, leg.sign, price, leg.qty, now, tif, ord_type)
-        self._live[order_id] = (route.venue, symbol)
+        self._rest(order_id, route.venue, symbol)
         return self._advance(route.venue, now + self._round_trip[route.venue])
 
     def restore(self, order_id: str, spec: OrderSpec, venue: str, leaves: int) -> None:
@@ -89,13 +93,14 @@ class FillsimExecution:
         self._show(venue, leg.symbol.padded, now)
         price = float(spec.limit_price) if spec.limit_price is not None else 0.0
         self.venues[venue].submit(self._new_eid(order_id), leg.symbol.padded, leg.sign, price, leaves, now)
-        self._live[order_id] = (venue, leg.symbol.padded)
+        self._rest(order_id, venue, leg.symbol.padded)
 
     def forget(self, order_id: str) -> None:
         """Take an order off its venue without a report, as if never sent (its store write rolled back)."""
         self._packages.pop(order_id, None)
         if order_id in self._live:
-            venue, _ = self._live.pop(order_id)
+            venue = self._live[order_id][0]
+            self._forget(order_id)
             eid = self._eid.pop(order_id)
             del self._ids[eid]
             self.venues[venue].cancel(eid, time.time_ns())  # whatever it reports later maps to no order
@@ -118,24 +123,43 @@ class FillsimExecution:
 
     # ------------------------------------------------------------------ market data
     def on_market(self) -> list[Report]:
-        """Give each venue the new quotes and prints of our series; collect fills up to now."""
+        """Give each venue the quotes that moved and the prints of our series; collect fills up to now."""
         now = time.time_ns()
-        snap = self.quotes.snapshot
-        watched = {(venue, symbol) for venue, symbol in self._live.values()}
-        for trade in self.quotes.drain_trades():
-            if (trade.venue, trade.symbol) in watched:
+        snap, trades = self.quotes.snapshot, self.quotes.drain_trades()
+        if not self._live and not self._packages:
+            self._seq = snap.seq if snap is not None else self._seq
+            return []
+        for trade in trades:
+            if trade.venue in self._watch.get(trade.symbol, ()):
                 side = fillsim.BUY if trade.aggressor == "BUY" else fillsim.SELL
                 self.venues[trade.venue].trade(trade.symbol, side, trade.price, trade.qty, int(trade.ts * 1e9))
+        moved: set[str] = set()
         if snap is not None and snap.seq != self._seq:
-            self._seq = snap.seq
-            for venue, symbol in watched:
-                self._show(venue, symbol, int(snap.ts * 1e9))
+            moved = set(snap.symbols if snap.seq < self._seq else snap.changed_since(self._seq))
+            self._seq, ts = snap.seq, int(snap.ts * 1e9)
+            for symbol in moved & self._watch.keys():
+                for venue in self._watch[symbol]:
+                    self._show(venue, symbol, ts)
         reports = []
-        for venue in {venue for venue, _ in self._live.values()}:
+        for venue in {venue for venues in self._watch.values() for venue in venues}:
             reports += self._advance(venue, now)
-        for order_id in list(self._packages):
-            reports += self._try_package(order_id, maker=True)
+        for order_id, pkg in list(self._packages.items()):
+            if any(leg.instrument in moved for leg in pkg.legs):
+                reports += self._try_package(order_id, maker=True)
         return reports
+
+    def _rest(self, order_id: str, venue: str, symbol: str) -> None:
+        self._live[order_id] = (venue, symbol)
+        self._watch[symbol][venue] += 1
+
+    def _forget(self, order_id: str) -> None:
+        venue, symbol = self._live.pop(order_id)
+        venues = self._watch[symbol]
+        venues[venue] -= 1
+        if venues[venue] <= 0:
+            del venues[venue]
+            if not venues:
+                del self._watch[symbol]
 
     def _show(self, venue: str, symbol: str, ts_ns: int) -> None:
         """Update the venue's book to its current displayed quote (only what changed)."""
@@ -168,7 +192,8 @@ class FillsimExecution:
                         ReportKind.REJECTED: "rejected", ReportKind.CANCEL_REJECTED: "cancel_rejected"}[r.kind]
                 out.append(Report(order_id, kind, exch_ts_ns=r.exch_ts, local_ts_ns=r.local_ts))
             if r.leaves_qty == 0 and r.kind != ReportKind.CANCEL_REJECTED:
-                self._live.pop(order_id, None)
+                if order_id in self._live:
+                    self._forget(order_id)
                 done.append(r.order_id)
         for eid in done:  # after the batch: a cancel that lost the race to this fill still maps to its order
             order_id = self._ids.pop(eid, None)

@@ -141,11 +141,11 @@ def _kill_groups(pgids) -> None:
             pass
 
 
-def start_suite(tmp_dir: Path, *, token: str = ADMIN_TOKEN, extra_config: str = "") -> Suite:
+def start_suite(tmp_dir: Path, *, token: str = ADMIN_TOKEN, extra_config: str = "", base_config: str = CONFIG) -> Suite:
     """Start ``run_simulator.py --all`` under ``tmp_dir`` and wait until /health answers 200."""
     tmp_dir = Path(tmp_dir)
     data_dir, config = tmp_dir / "data", tmp_dir / "suite.toml"
-    config.write_text(CONFIG + extra_config)
+    config.write_text(base_config + extra_config)
     log_path = tmp_dir / "run_simulator.log"
     port = free_port()
     env = {**os.environ, "OPTSIM_ADMIN_TOKEN": token, "PYTHONUNBUFFERED": "1"}

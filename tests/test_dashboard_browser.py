@@ -110,7 +110,8 @@ def test_acknowledge_in_the_page_changes_the_incident_log(page, suite):
     ilog = suite.incident_log()
     assert suite.post("/admin/drills", json={"fault": "venue_down", "venue": "NOM"}, admin=True).status_code == 201
     try:
-        inc = wait_for(lambda: ilog.find_open("route_down:NOM"), timeout=10, what="the monitor's route_down incident")
+        inc = wait_for(lambda: ilog.find_open("routing_degraded:venues"), timeout=10,
+                       what="the monitor's routing_degraded incident")
         row = page.locator(f'#incidents tr[data-id="{inc.incident_id}"]')
         row.wait_for()
         page.wait_for_selector('#venues li[data-venue="NOM"][data-up="false"]')
@@ -137,6 +138,20 @@ def test_acknowledge_in_the_page_changes_the_incident_log(page, suite):
     page.wait_for_selector('#venues li[data-venue="NOM"][data-up="true"]')
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+
+def test_drill_panel_shows_each_drills_last_runs_and_medians(page, suite):
+    from optsim import drill_log
+    for run_id, status, ttd in (("DRL-a", "passed", 2.0), ("DRL-b", "passed", 4.0), ("DRL-c", "failed", None)):
+        drill_log.append(suite.data_dir, {"event": "finish", "run_id": run_id, "drill": "feed_stall",
+                                          "title": "Feed stall", "status": status, "ttd_s": ttd, "tta_s": ttd,
+                                          "ttm_s": ttd, "ttr_s": ttd, "reason": None if ttd else "no incident"})
+    row = page.locator('#drill-history tr[data-drill="feed_stall"]')
+    row.locator("li.run").nth(2).wait_for(timeout=15000)  # the panel refreshes every 5 s
+    assert [li.get_attribute("data-status") for li in row.locator("li.run").all()] == ["failed", "passed", "passed"]
+    assert row.locator('td[data-key="ttd_s"]').text_content() == "3.0 s"  # median of the passed runs
+    assert page.locator("#drill-history .empty").is_hidden()
+    assert not [p for p in page.problems if not p.endswith("status of 403 (FORBIDDEN)")]  # the ack test's own 403
 
 
 def test_a_failed_fetch_raises_the_banner_and_recovery_clears_it(page):

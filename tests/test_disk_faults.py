@@ -7,7 +7,9 @@ import sqlite3
 
 from incident_logger import IncidentLog
 from optsim.config import load_config
-from optsim.monitor.detectors import INCIDENT_TYPES, SEVERITY, Assessment, Finding, PollState, assess
+from optsim.incident_types import INCIDENT_TYPES
+from optsim.monitor.detectors import SEVERITY, SIGNAL_TYPES, Assessment, Finding, PollState, assess
+from optsim.monitor.grouping import group
 from optsim.monitor.observe import Observation
 from optsim.monitor.tracker import IncidentTracker
 from options_service import create_app
@@ -59,12 +61,16 @@ def test_failing_disk_and_integrity_checks_open_their_incidents():
     found = {f.type: f for f in assess(PollState(), obs, load_config()).findings}
     assert {"disk_full", "db_corrupt"} <= set(found) and {"disk_full", "db_corrupt"} <= set(INCIDENT_TYPES)
     assert found["disk_full"].severity == SEVERITY["disk_full"] == "SEV1"
+    # each stands alone as its own SEV1 incident; the failing /health they explain is attached, not opened
+    incidents, absorbed = group(list(found.values()))
+    assert sorted((g.type, g.severity) for g in incidents) == [("db_corrupt", "SEV1"), ("disk_full", "SEV1")]
+    assert [f.type for f in absorbed] == ["service_unhealthy"]
 
 
 def test_monitor_keeps_an_incident_it_cannot_write_and_records_it_later(tmp_path, monkeypatch):
     ilog = IncidentLog(tmp_path / "incidents.jsonl", source="monitor")
     notes = []
-    tracker = IncidentTracker(ilog, resolve_after_polls=1, notify=lambda action, inc: notes.append((action, inc)))
+    tracker = IncidentTracker(ilog, resolve_after_polls=1, notify_unrecorded=lambda inc: notes.append(("trigger", inc)))
     finding = Finding("disk_full:optsim", "disk_full", "SEV1", "disk almost full", {"check": "disk:freeSpace"})
 
     def full(record):
@@ -72,11 +78,11 @@ def test_monitor_keeps_an_incident_it_cannot_write_and_records_it_later(tmp_path
 
     monkeypatch.setattr(ilog, "_write", full)
     for _ in range(3):  # the fault lasts three polls; the log refuses every write
-        assert tracker.apply(Assessment([finding], frozenset(INCIDENT_TYPES), PollState())) == []
+        assert tracker.apply(Assessment([finding], frozenset(SIGNAL_TYPES), PollState())) == []
     assert list(tracker.unwritten) == ["disk_full:optsim"]
     assert len(notes) == 1 and notes[0][0] == "trigger" and "unwritable" in notes[0][1].summary
     monkeypatch.undo()
     # the fault is over by the time the disk has room again: the incident is still recorded
-    changes = tracker.apply(Assessment([], frozenset(INCIDENT_TYPES), PollState()))
+    changes = tracker.apply(Assessment([], frozenset(SIGNAL_TYPES), PollState()))
     assert [(action, inc.type) for action, inc in changes] == [("trigger", "disk_full")]
     assert tracker.unwritten == {} and ilog.find_open("disk_full:optsim") is not None

@@ -28,7 +28,7 @@ def read(path):
         return None
 
 
-def wait_for(predicate, timeout=20.0):  # a deadline for a process on a loaded machine, not a claim
+def wait_for(predicate, timeout=30.0):  # a cold feed process on a busy 2-core machine
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -97,7 +97,7 @@ def test_stall_drill_lets_the_heartbeat_age_then_resumes(feed):
 
 def test_max_ticks_and_fault_flags(feed):
     proc, data = feed("--max-ticks", "5", "--seq-gap", "10", "--venues-dark", "MIAX,BOX")
-    proc.communicate(timeout=15)
+    proc.communicate(timeout=60)  # start-up and five ticks of the whole chain on a busy machine
     assert proc.returncode == 0
     doc = read(data / "quotes.json")
     assert doc["seq"] == 15 and doc["venues_down"] == ["BOX", "MIAX"]

@@ -109,3 +109,4 @@ def test_bad_ack_body_is_refused_and_changes_nothing(client, route_down, data, s
     if reason:
         assert resp.get_json()["details"][0]["reason"] == reason
     assert client.get(f"/incidents/{route_down}").get_json()["status"] == "open"
+

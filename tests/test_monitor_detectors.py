@@ -7,7 +7,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from optsim.config import load_config
-from optsim.monitor.detectors import INCIDENT_TYPES, SEVERITY, PollState, assess, band
+from optsim.monitor.detectors import SEVERITY, SIGNAL_TYPES, PollState, assess, band
 from optsim.monitor.observe import FeedReading, Observation, parse_health, parse_heartbeat
 from optsim.monitor.scrape import Scrape, histogram_quantile
 
@@ -17,7 +17,7 @@ VENUES = ("CBOE", "ISE", "MIAX")
 
 
 def exposition(*, down=(), crossed=0, risk=None, state="ACTIVE", accepted=0, rejected=0, latencies=(),
-               feed_seq=None, heartbeat_ts=None) -> str:
+               feed_seq=None, heartbeat_ts=None, quote_age=0.2, snapshot_refused=0, unusable=0) -> str:
     """What the service's /metrics would say, built with prometheus_client itself."""
     reg = CollectorRegistry()
     orders = Counter("optsim_orders", "orders", ["underlying", "venue", "status"], registry=reg)
@@ -28,6 +28,9 @@ def exposition(*, down=(), crossed=0, risk=None, state="ACTIVE", accepted=0, rej
     for value in latencies:
         latency.observe(value)
     Gauge("optsim_locked_crossed_markets", "crossed", registry=reg).set(crossed)
+    Gauge("optsim_quote_age_seconds", "age", registry=reg).set(quote_age)
+    Gauge("optsim_quote_snapshot_refused", "refused", registry=reg).set(snapshot_refused)
+    Gauge("optsim_quote_unusable_series", "unusable", registry=reg).set(unusable)
     route = Gauge("optsim_route_up", "route", ["venue"], registry=reg)
     for venue in VENUES:
         route.labels(venue).set(0 if venue in down else 1)
@@ -69,8 +72,8 @@ def keys(result, incident_type=None):
 
 def test_healthy_poll_judges_everything_and_finds_nothing():
     result = run(seen(NOW - 2, heartbeat=(NOW - 2.2, 92)), seen())
-    assert result.findings == [] and result.judged == frozenset(INCIDENT_TYPES)
-    assert set(SEVERITY) == set(INCIDENT_TYPES)
+    assert result.findings == [] and result.judged == frozenset(SIGNAL_TYPES)
+    assert set(SEVERITY) == set(SIGNAL_TYPES)
 
 
 # ---------------------------------------------------------------------- service
@@ -142,17 +145,35 @@ def test_feed_sequence_gap_when_seq_outruns_the_feed_pace():
     assert keys(restart) == []
 
 
+# ---------------------------------------------------------------------- the snapshot orders trade on
+@pytest.mark.parametrize("metrics, band", [
+    (dict(quote_age=60.0), "old"),
+    (dict(snapshot_refused=1), "refused"),
+    (dict(unusable=3), "unusable"),
+    (dict(quote_age=60.0, snapshot_refused=1), "old,refused"),
+])
+def test_quotes_unusable_judges_the_snapshot_even_with_a_fresh_heartbeat(metrics, band):
+    # Arrange: the heartbeat is 0.3 s old (seen's default); only the snapshot is at fault
+    result = run(seen(metrics=exposition(**metrics)))
+    # Assert
+    assert keys(result) == ["quotes_unusable:nbbo"]
+    assert (result.findings[0].severity, result.findings[0].details["band"]) == ("SEV2", band)
+
+
+def test_quotes_unusable_is_not_judged_without_the_services_metrics():
+    assert "quotes_unusable" not in run(seen(reachable=False)).judged
+
+
 # ---------------------------------------------------------------------- market, routes, risk, trading state
 def test_market_crossed():
     assert keys(run(seen(metrics=exposition(crossed=3)))) == ["market_crossed:nbbo"]
 
 
-def test_route_down_is_one_incident_per_venue_and_sev2_when_all_are_down():
+def test_route_down_is_one_signal_per_venue():
     result = run(seen(metrics=exposition(down=("MIAX", "ISE"))))
     assert keys(result) == ["route_down:ISE", "route_down:MIAX"]
     assert {f.severity for f in result.findings} == {"SEV3"}
-    everything = run(seen(metrics=exposition(down=VENUES)))
-    assert len(everything.findings) == 3 and {f.severity for f in everything.findings} == {"SEV2"}
+    assert {f.details["venues"] for f in result.findings} == {len(VENUES)}
 
 
 def test_risk_limit_breach_at_or_above_the_threshold():

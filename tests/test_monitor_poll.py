@@ -20,10 +20,11 @@ from optsim.monitor.loop import Monitor
 
 ROOT = Path(__file__).resolve().parents[1]
 HEALTHY = {"status": "pass", "checks": {}}
+VENUES = ("CBOE", "MIAX")
 
 
 def metrics(down=()) -> str:
-    routes = "".join(f'optsim_route_up{{venue="{v}"}} {0 if v in down else 1}\n' for v in ("CBOE", "MIAX"))
+    routes = "".join(f'optsim_route_up{{venue="{v}"}} {0 if v in down else 1}\n' for v in VENUES)
     return ("# TYPE optsim_route_up gauge\n" + routes + "# TYPE optsim_locked_crossed_markets gauge\n"
             "optsim_locked_crossed_markets 0\n")
 
@@ -68,7 +69,8 @@ def service():
 def config(tmp_path, service):
     return load_config(overrides={"service": {"data_dir": str(tmp_path)},
                                   "monitor": {"interval_s": 0.05, "request_timeout_s": 0.5, "resolve_after_polls": 2,
-                                              "webhook_url": f"{service.url}/hook"}})
+                                              "webhook_url": f"{service.url}/hook"},
+                                  "notify": {"retries": 1, "backoff_s": 0.01, "timeout_s": 0.5}})
 
 
 class Feed:
@@ -103,28 +105,32 @@ def test_quiet_service_opens_nothing(config, service, feed):
     assert open_keys(config) == [] and service.hooks == []
 
 
-def test_service_down_then_up(config, service, feed, caplog):
+def test_service_down_then_up(config, service, feed):
     monitor = Monitor(config, service.url)
     service.stop()
     polls(monitor, feed, 3)
+    assert monitor.notifier.wait_idle(10)
     [down] = IncidentLog.from_config(config).open_incidents()
     assert down.type == "service_down" and down.severity == "SEV1" and "connection refused" in down.summary
+    # the webhook lives on the dead service: the trigger was retried, then recorded as failed
+    [note] = down.notifications
+    assert note["event"] == "trigger" and note["outcome"] == "failed" and note["channels"][0]["attempts"] == 2
 
     service.start()
     polls(monitor, feed, 2)
+    assert monitor.notifier.wait_idle(10)
     assert open_keys(config) == []
     assert IncidentLog.from_config(config).get(down.incident_id).resolution == "auto"
-    # the webhook lives on the dead service: the trigger post failed (logged), the resolve post arrived
-    assert "webhook post for " + down.incident_id + " failed" in caplog.text
     [hook] = service.hooks
-    assert hook["text"] == hook["content"] and hook["text"].startswith(f"RESOLVED {down.incident_id} service_down")
+    assert hook["event"] == "resolve" and hook["incident_id"] == down.incident_id and hook["status"] == "resolved"
+    assert hook["dedup_key"] == "service_down:optsim" and hook["runbook_url"].endswith("/runbook#service-down")
 
 
 def test_old_heartbeat_opens_feed_stale_until_it_is_fresh(config, service, feed):
     monitor = Monitor(config, service.url)
     polls(monitor, feed, 1, age_s=60)
     [stale] = IncidentLog.from_config(config).open_incidents()
-    assert stale.dedup_key == "feed_stale:nbbo" and stale.details["age_s"] >= 60
+    assert stale.dedup_key == "feed:nbbo" and stale.type == "feed_stale" and stale.details["age_s"] >= 60
 
     polls(monitor, feed, 2)
     assert open_keys(config) == []
@@ -134,12 +140,12 @@ def test_route_down_per_venue_and_back(config, service, feed):
     monitor = Monitor(config, service.url)
     service.metrics = metrics(down=("MIAX",))
     polls(monitor, feed, 3)
-    assert open_keys(config) == ["route_down:MIAX"]
-    assert len(IncidentLog.from_config(config).incidents()[0].events) == 1  # no line per poll
+    assert open_keys(config) == ["routing_degraded:venues"]
+    assert [e["action"] for e in IncidentLog.from_config(config).incidents()[0].events] == ["trigger", "notify"]
 
     service.metrics = metrics()
     polls(monitor, feed, 1)
-    assert open_keys(config) == ["route_down:MIAX"]  # hysteresis: one healthy poll is not enough
+    assert open_keys(config) == ["routing_degraded:venues"]  # hysteresis: one healthy poll is not enough
     polls(monitor, feed, 1)
     assert open_keys(config) == []
 
@@ -149,7 +155,7 @@ def test_restarted_monitor_keeps_the_open_incident(config, service, feed):
     polls(Monitor(config, service.url), feed, 2)
     polls(Monitor(config, service.url), feed, 2)
     [inc] = IncidentLog.from_config(config).incidents()
-    assert inc.dedup_key == "route_down:MIAX" and [e["action"] for e in inc.events] == ["trigger"]
+    assert inc.dedup_key == "routing_degraded:venues" and [e["action"] for e in inc.events if e["action"] != "notify"] == ["trigger"]
 
 
 def test_garbage_health_and_metrics_are_an_incident_not_a_crash(config, service, feed):
@@ -168,7 +174,7 @@ def test_corrupt_heartbeat_file_does_not_stop_the_monitor(config, service, feed,
     monitor = Monitor(config, service.url)
     (tmp_path / "feed_heartbeat.json").write_text("{torn")
     monitor.poll_once()
-    assert open_keys(config) == ["feed_stale:nbbo"]
+    assert open_keys(config) == ["feed:nbbo"]
 
 
 def test_process_polls_and_stops_cleanly_on_sigterm(config, service, tmp_path):
@@ -184,7 +190,7 @@ def test_process_polls_and_stops_cleanly_on_sigterm(config, service, tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
-    assert "trigger INC-" in err and "route_down:MIAX" in err and "monitor stopped" in err
+    assert "trigger INC-" in err and "routing_degraded:venues" in err and "monitor stopped" in err
 
 
 def test_once_against_a_dead_port_records_service_down(tmp_path):
@@ -201,3 +207,66 @@ def test_bad_config_exits_2(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "monitor_poll.py"), "--data-dir", str(tmp_path), "--config",
                            str(bad), "--once"], cwd=ROOT, capture_output=True, text=True, timeout=20)
     assert done.returncode == 2 and "bad configuration" in done.stderr
+
+
+def test_an_unacked_sev1_is_renotified_one_level_up_until_acked(tmp_path, service, feed):
+    config = load_config(overrides={"service": {"data_dir": str(tmp_path)},
+                                    "monitor": {"interval_s": 0.05, "request_timeout_s": 0.5},
+                                    "notify": {"webhooks": [{"name": "desk", "url": f"{service.url}/hook"}],
+                                               "renotify_after_s": {"SEV1": 0.2},
+                                               "escalation": ["on-call", "backup", "desk lead"]}})
+    service.metrics = metrics(down=VENUES)  # every venue down: SEV1
+    monitor = Monitor(config, service.url)
+    deadline = time.monotonic() + 20
+    while len(service.hooks) < 4 and time.monotonic() < deadline:
+        polls(monitor, feed, 1)
+        time.sleep(0.05)
+    levels = [(h["event"], h["escalation"]["level"], h["escalation"]["to"]) for h in service.hooks[:4]]
+    assert levels == [("trigger", 0, "on-call"), ("renotify", 1, "backup"), ("renotify", 2, "desk lead"),
+                      ("renotify", 2, "desk lead")]
+    [inc] = IncidentLog.from_config(config).open_incidents()
+    assert inc.severity == "SEV1" and inc.type == "routing_degraded" and service.hooks[0]["severity"] == "SEV1"
+    gaps = [b["ts"] - a["ts"] for a, b in zip(inc.notifications, inc.notifications[1:])]
+    assert all(g >= 0.2 for g in gaps)
+
+    assert monitor.notifier.wait_idle(5)
+    IncidentLog.from_config(config).acknowledge(inc.incident_id, actor="alice")
+    sent = len(service.hooks)
+    for _ in range(8):
+        polls(monitor, feed, 1)
+        time.sleep(0.05)
+    assert len(service.hooks) == sent  # acknowledged: no more re-notifies
+
+
+def test_a_silence_stops_notification_not_recording(config, service, feed):
+    from optsim import silences
+    silence = silences.add(config.data_dir, {"type": ["routing_degraded"], "venue": ["MIAX"]}, time.time() - 1,
+                           time.time() + 60, "alice", "MIAX maintenance")
+    service.metrics = metrics(down=("MIAX",))
+    monitor = Monitor(config, service.url)
+    polls(monitor, feed, 3)
+    assert monitor.notifier.wait_idle(5)
+    [inc] = IncidentLog.from_config(config).open_incidents()
+    assert service.hooks == []
+    assert [(n["outcome"], n["silence_id"]) for n in inc.notifications] == [("silenced", silence.silence_id)]
+
+    service.metrics = metrics(down=VENUES)  # CBOE is not covered by the silence: the incident is paged
+    polls(monitor, feed, 2)
+    assert monitor.notifier.wait_idle(5)
+    assert [h["event"] for h in service.hooks] == ["trigger"]
+
+
+def test_a_dead_webhook_never_holds_up_a_poll(tmp_path, service, feed):
+    config = load_config(overrides={"service": {"data_dir": str(tmp_path)},
+                                    "monitor": {"request_timeout_s": 0.5, "webhook_url": "http://127.0.0.1:9/hook"},
+                                    "notify": {"retries": 2, "backoff_s": 0.3}})
+    service.metrics = metrics(down=("MIAX",))
+    monitor = Monitor(config, service.url)
+    feed.beat()
+    started = time.monotonic()
+    monitor.poll_once()
+    assert time.monotonic() - started < 0.5  # three attempts with 0.3 s + 0.6 s of backoff happen elsewhere
+    assert monitor.notifier.wait_idle(10)
+    [inc] = IncidentLog.from_config(config).open_incidents()
+    [note] = inc.notifications
+    assert note["outcome"] == "failed" and note["channels"][0]["attempts"] == 3

@@ -13,6 +13,10 @@ POST /admin/drills {"fault": NAME, ...parameters}; DELETE /admin/drills/NAME; DE
 | venue_down | venue | the router marks the venue down (Toxiproxy ``down``) |
 | latency_spike | ms, jitter_ms | every order answer is that much slower (Toxiproxy ``latency``) |
 | reject_storm | fraction | that share of good orders is rejected by the venue (Toxiproxy ``toxicity``) |
+
+Unless the body says ``"silence": false`` (or ``drills.silence`` is off), an injected fault also
+silences the incidents it is expected to open (``incident_types.DRILL_EXPECTS``) until
+``drills.silence_grace_s`` after it is cleared: a drill is recorded and scored, not paged.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ import time
 
 from flask import Blueprint, current_app, jsonify
 
-from .. import feedctl
+from .. import feedctl, silences
+from ..incident_types import DRILL_EXPECTS
 from ..errors import ApiError, detail
 from . import desk
 from .admin import _body
@@ -30,6 +35,7 @@ bp = Blueprint("drills", __name__, url_prefix="/admin/drills")
 
 FEED_FAULTS = ("feed_stall", "feed_freeze", "crossed_market", "wide_spreads", "venue_dark", "seq_gap")
 SERVICE_FAULTS = ("venue_down", "latency_spike", "reject_storm")
+DRILL_SILENCE_MAX_S = 6 * 3600  # a drill left running is unsilenced after this, cleared or not
 
 
 
@@ -103,6 +109,7 @@ def _clear(fault: str) -> None:
     else:
         d.faults.reject_fraction = 0.0
     d.faults.injected_at.pop(fault, None)
+    silences.end(d.config.data_dir, drill=fault, at=time.time() + d.config.drills.silence_grace_s)
 
 
 def _state() -> dict:
@@ -132,7 +139,14 @@ def inject():
         _inject_feed(fault, body, desk().config.data_dir)
     else:
         _inject_service(fault, body)
-    desk().faults.injected_at[fault] = time.time()
+    now = time.time()
+    desk().faults.injected_at[fault] = now
+    silence = body.get("silence", desk().config.drills.silence)
+    if not isinstance(silence, bool):
+        raise _bad("silence", "silence must be true or false")
+    if silence and not any(s.drill == fault and s.state(now) != "expired" for s in silences.load(desk().config.data_dir)):
+        silences.add(desk().config.data_dir, {"type": list(DRILL_EXPECTS[fault])}, now, now + DRILL_SILENCE_MAX_S,
+                     "drill", f"drill {fault}: recorded and scored, not paged", drill=fault, now=now)
     current_app.logger.warning("drill injected: %s %s", fault, {k: v for k, v in body.items() if k != "fault"})
     return jsonify(_state()), 201
 

@@ -1,14 +1,20 @@
 """Incident triage over HTTP: list and read incidents, acknowledge and resolve them (admin token).
 
-The log is the shared ``incidents.jsonl`` the monitor also appends to; state is its fold.
+The log is the shared ``incidents.jsonl`` the monitor also appends to; state is its fold. Each
+incident is shown with ``silenced_by`` (the active silence that mutes it, if any).
 """
 from __future__ import annotations
 
 import re
+import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from incident_logger import STATUSES, IncidentAlreadyResolved, IncidentLog, IncidentNotFound, parse_time
+from incident_logger import (STATES, STATUSES, IncidentAlreadyResolved, IncidentLog, IncidentNotFound, Incident,
+                             sane_time)
+
+from .. import silences
+from ..incident_types import SEVERITIES
 
 from ..errors import ApiError, detail, validation_failed
 from .auth import require_admin
@@ -18,7 +24,7 @@ from .params import bounded_int
 bp = Blueprint("incidents", __name__)
 
 MAX_LIMIT = 1000
-TYPE_PATTERN = "^[a-z][a-z0-9_]{0,63}$"
+TYPE_PATTERN = "^[a-z][a-z0-9_]{0,63}$"  # any type, so older logs and new detectors stay queryable
 _TYPE = re.compile(TYPE_PATTERN)
 
 
@@ -31,26 +37,47 @@ def incident_log() -> IncidentLog:
     return ilog
 
 
+def _choices(name: str, allowed, errors: list) -> frozenset[str] | None:
+    """A comma-separated query parameter whose every value is in ``allowed`` (a tuple, or a pattern)."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    values = frozenset(v.strip() for v in raw.split(",") if v.strip())
+    ok = all(allowed.fullmatch(v) for v in values) if isinstance(allowed, re.Pattern) else values <= set(allowed)
+    if values and ok:
+        return values
+    what = "lower_snake_case incident types" if isinstance(allowed, re.Pattern) else ", ".join(allowed)
+    reason = "INVALID_FORMAT" if isinstance(allowed, re.Pattern) else "INVALID_CHOICE"
+    errors.append(detail(name, reason, f"{name} is a comma-separated list of {what}"))
+    return None
+
+
+def _time(name: str, errors: list) -> float | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        return sane_time(raw)
+    except (ValueError, OverflowError):
+        errors.append(detail(name, "INVALID_TIME", f"{name} is an RFC 3339 time with offset or epoch seconds"))
+        return None
+
+
 def _filters() -> dict:
-    args, errors, out = request.args, [], {}
+    """``state`` (unresolved = open + acknowledged), ``status``, ``severity``, ``type``, ``since``, ``until``, ``limit``."""
+    args, errors = request.args, []
+    out = {"state": next(iter(_choices("state", tuple(STATES), errors) or ()), None),
+           "severity": _choices("severity", SEVERITIES, errors),
+           "types": _choices("type", _TYPE, errors),
+           "since": _time("since", errors), "until": _time("until", errors)}
+    if args.get("state") and "," in args["state"]:
+        errors.append(detail("state", "INVALID_CHOICE", "state is one value"))
     status = args.get("status")
     if status is not None:
         if status in STATUSES:
             out["status"] = status
         else:
             errors.append(detail("status", "INVALID_CHOICE", f"status must be one of {', '.join(STATUSES)}"))
-    kind = args.get("type")
-    if kind is not None:
-        if _TYPE.match(kind):
-            out["type"] = kind
-        else:
-            errors.append(detail("type", "INVALID_FORMAT", "type is a lower_snake_case incident type"))
-    since = args.get("since")
-    if since is not None:
-        try:
-            out["since"] = parse_time(since)
-        except ValueError:
-            errors.append(detail("since", "INVALID_TIME", "since is an RFC 3339 time with offset or epoch seconds"))
     limit = bounded_int(args.get("limit", "100"), 1, MAX_LIMIT)
     if limit is not None:
         out["limit"] = limit
@@ -59,6 +86,19 @@ def _filters() -> dict:
     if errors:
         raise validation_failed(errors)
     return out
+
+
+def view(inc: Incident, active: list, now: float, with_events: bool = False) -> dict:
+    """The incident as the API shows it: its fold plus whether a silence mutes it now."""
+    out = inc.to_dict(with_events=with_events)
+    silence = silences.matching(active, inc.labels(), now) if inc.unresolved else None
+    out["silenced"] = silence is not None
+    out["silenced_by"] = silence.silence_id if silence else None
+    return out
+
+
+def _active_silences(now: float) -> list:
+    return [s for s in silences.load(current_app.config["OPTSIM_CONFIG"].data_dir) if s.state(now) == "active"]
 
 
 def _actor_and_note() -> tuple[str, str]:
@@ -98,18 +138,23 @@ def _change(incident_id: str, action: str):
         raise ApiError(409, "conflict", str(exc), [detail("status", "ALREADY_RESOLVED", str(exc))]) from exc
     except IncidentNotFound as exc:  # rotated out between the two reads
         raise ApiError(404, "not_found", str(exc)) from exc
-    return jsonify(inc.to_dict())
+    now = time.time()
+    return jsonify(view(inc, _active_silences(now), now))
 
 
 @bp.get("/incidents")
 def list_incidents():
-    found = incident_log().incidents(**_filters())
-    return jsonify({"incidents": [i.to_dict() for i in found], "count": len(found)})
+    ilog, now = incident_log(), time.time()
+    found = ilog.incidents(**_filters())
+    active = _active_silences(now)
+    return jsonify({"incidents": [view(i, active, now) for i in found], "count": len(found),
+                    "skipped_records": ilog.skipped})
 
 
 @bp.get("/incidents/<incident_id>")
 def get_incident(incident_id: str):
-    return jsonify(_known(incident_id).to_dict(with_events=True))
+    now = time.time()
+    return jsonify(view(_known(incident_id), _active_silences(now), now, with_events=True))
 
 
 @bp.post("/incidents/<incident_id>/ack")

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from .. import __version__
 from ..models import MultiLegOrder, OrderRequest
+from ..incident_types import SEVERITIES
 from ..occ import OSI_PATTERN
 from .incidents import TYPE_PATTERN as INCIDENT_TYPE_PATTERN
 from .orders import BEFORE_PATTERN
@@ -88,7 +89,9 @@ SCHEMAS: dict[str, dict] = {
     "Status": _obj({"status": {"enum": ["pass", "warn", "fail"]}}, ["status"]),
     "QuotesStatus": _obj({"state": {"enum": ["fresh", "slow", "stale", "absent"]},
                           "snapshot_seq": {"type": ["integer", "null"]}, "snapshot_age_s": NULLABLE_NUM,
-                          "series": {"type": "integer"}, "venues_down": {"type": "array", "items": {"type": "string"}}},
+                          "series": {"type": "integer"}, "venues_down": {"type": "array", "items": {"type": "string"}},
+                          "unusable_series": {"type": "integer"}, "read_errors": {"type": "integer"},
+                          "last_error": {"type": ["string", "null"]}},
                          ["state", "series"]),
     "KillSwitch": _obj({"state": {"enum": ["ACTIVE", "REDUCING", "HALTED"]},
                         "cancelled": {"type": "array", "items": {"type": "string"}}}, ["state", "cancelled"]),
@@ -104,16 +107,54 @@ SCHEMAS: dict[str, dict] = {
                           "venue": {"type": "string"}, "targets": {"type": "array", "items": {"type": "string"}},
                           "underlyings": {"type": "array", "items": {"type": "string"}},
                           "count": {"type": "integer"}, "ms": {"type": "number"}, "jitter_ms": {"type": "number"},
-                          "fraction": {"type": "number"}}, ["fault"]),
+                          "fraction": {"type": "number"},
+                          "silence": {"type": "boolean", "description": "silence the incidents this fault is "
+                                                                        "expected to open (default true)"}}, ["fault"]),
     "DrillState": _obj({"feed": {"type": "object"}, "service": {"type": "object"},
                         "injected_at": {"type": "object"}, "faults": {"type": "array", "items": {"type": "string"}}},
                        ["feed", "service", "faults"]),
     "Incident": _obj({"incident_id": {"type": "string"}, "type": {"type": "string"}, "severity": {"type": "string"},
                       "status": {"enum": ["open", "acknowledged", "resolved"]}, "summary": {"type": "string"},
-                      "runbook": {"type": "string"}, "events": {"type": "array", "items": {"type": "object"}}},
+                      "runbook": {"type": "string"}, "events": {"type": "array", "items": {"type": "object"}},
+                      "signals": {"type": "array", "items": {"type": "object"},
+                                  "description": "grouped signals with first_seen, last_seen, active, cleared_at"},
+                      "notifications": {"type": "array", "items": {"type": "object"}},
+                      "escalation_level": {"type": "integer"}, "silenced": {"type": "boolean"},
+                      "silenced_by": NULLABLE_STR},
                      ["incident_id", "type", "status"]),
-    "IncidentList": _obj({"incidents": {"type": "array", "items": ref("Incident")}, "count": {"type": "integer"}},
+    "IncidentList": _obj({"incidents": {"type": "array", "items": ref("Incident")}, "count": {"type": "integer"},
+                          "skipped_records": {"type": "integer", "description": "unreadable log lines skipped"}},
                          ["incidents", "count"]),
+    "SilenceRequest": _obj({"matchers": _obj({k: {"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1,
+                                                                                  "items": {"type": "string"}}]}
+                                              for k in ("type", "venue", "underlying")}, extra=False),
+                            "starts_at": {"type": ["string", "number"]}, "ends_at": {"type": ["string", "number"]},
+                            "duration_s": {"type": "number", "exclusiveMinimum": 0},
+                            "created_by": {"type": "string", "minLength": 1, "maxLength": 500},
+                            "comment": {"type": "string", "minLength": 1, "maxLength": 500}},
+                           ["matchers", "created_by", "comment"], extra=False),
+    "Silence": _obj({"silence_id": {"type": "string"}, "matchers": {"type": "object"}, "starts_at": {"type": "string"},
+                     "ends_at": {"type": "string"}, "created_by": {"type": "string"}, "comment": {"type": "string"},
+                     "created_at": {"type": "string"}, "drill": NULLABLE_STR,
+                     "state": {"enum": ["pending", "active", "expired"]}}, ["silence_id", "matchers", "state"]),
+    "SilenceList": _obj({"silences": {"type": "array", "items": ref("Silence")}, "count": {"type": "integer"}},
+                        ["silences", "count"]),
+    "DrillRunRequest": _obj({"drill": {"type": "string"}, "mode": {"enum": ["unattended", "game_day"]},
+                             "silence": {"type": "boolean"},
+                             **{k: {"type": "number", "minimum": 0, "maximum": 86400}
+                                for k in ("detect_within_s", "ack_within_s", "mitigate_within_s",
+                                          "resolve_within_s", "ack_after_s", "hold_s")}}, ["drill"], extra=False),
+    "DrillRun": _obj({"run_id": {"type": "string"}, "drill": {"type": "string"},
+                      "status": {"enum": ["running", "passed", "failed", "aborted", "interrupted"]},
+                      "phase": {"type": "string"}, "reason": NULLABLE_STR, "incident_id": NULLABLE_STR,
+                      **{k: NULLABLE_NUM for k in ("ttd_s", "tta_s", "ttm_s", "ttr_s")}},
+                     ["run_id", "drill", "status"]),
+    "DrillScenarios": _obj({"drills": {"type": "array", "items": {"type": "object"}}, "count": {"type": "integer"}},
+                           ["drills", "count"]),
+    "DrillHistory": _obj({"drills": {"type": "array", "items": _obj({
+        "drill": {"type": "string"}, "runs": {"type": "array", "items": ref("DrillRun")},
+        "medians": {"type": "object"}, "passed": {"type": "integer"}, "failed": {"type": "integer"}})},
+        "count": {"type": "integer"}}, ["drills", "count"]),
     "IncidentChange": _obj({"actor": {"type": "string", "maxLength": 200},
                             "note": {"type": "string", "maxLength": 200}}, extra=False),
     "Summary": {"type": "object", "description": "the dashboard's poll: health, orders, risk, venues, incidents"},
@@ -134,6 +175,11 @@ def _body(schema: dict, required: bool = True) -> dict:
 
 def _path_param(name: str, description: str) -> dict:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+
+
+def _csv_pattern(item: str) -> str:
+    """A comma-separated list as the server reads it: values stripped, empty ones skipped, at least one."""
+    return rf"^(\s*,)*\s*({item})\s*(,\s*(({item})\s*)?)*$"
 
 
 def _query(name: str, description: str, schema: dict) -> dict:
@@ -227,9 +273,15 @@ OPERATIONS: dict[tuple[str, str], dict] = {
         "responses": {"200": _ok("drill state", "DrillState"), **ADMIN_ERRORS, "404": _error("unknown fault")}},
     ("/incidents", "get"): {
         "tags": ["incidents"], "summary": "Incidents, filtered",
-        "parameters": [_query("status", "incident status", {"enum": ["open", "acknowledged", "resolved"]}),
-                       _query("type", "incident type", {"type": "string", "pattern": INCIDENT_TYPE_PATTERN}),
-                       _query("since", "RFC 3339 time or epoch seconds", {"type": "string"}),
+        "parameters": [_query("state", "unresolved (open + acknowledged), open, acknowledged, resolved or all",
+                              {"enum": ["unresolved", "open", "acknowledged", "resolved", "all"]}),
+                       _query("status", "exactly this status", {"enum": ["open", "acknowledged", "resolved"]}),
+                       _query("severity", "comma-separated severities, e.g. SEV1,SEV2",
+                              {"type": "string", "pattern": _csv_pattern("|".join(SEVERITIES))}),
+                       _query("type", "comma-separated incident types",
+                              {"type": "string", "pattern": _csv_pattern(INCIDENT_TYPE_PATTERN.strip("^$"))}),
+                       _query("since", "still active at or after (RFC 3339 or epoch s)", {"type": "string"}),
+                       _query("until", "opened before (RFC 3339 or epoch s)", {"type": "string"}),
                        _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000})],
         "responses": {"200": _ok("incidents", "IncidentList"), "422": _error("bad filter")}},
     ("/incidents/{incident_id}", "get"): {
@@ -237,6 +289,36 @@ OPERATIONS: dict[tuple[str, str], dict] = {
         "responses": {"200": _ok("the incident", "Incident"), "404": _error("unknown incident")}},
     ("/incidents/{incident_id}/ack", "post"): {**INCIDENT_CHANGE, "summary": "Acknowledge an incident"},
     ("/incidents/{incident_id}/resolve", "post"): {**INCIDENT_CHANGE, "summary": "Resolve an incident"},
+    ("/admin/silences", "post"): {
+        **ADMIN, "tags": ["silences"], "summary": "Silence notifications (now, or a future maintenance window)",
+        "requestBody": _body(ref("SilenceRequest")),
+        "responses": {"201": _ok("the silence", "Silence"), **ADMIN_ERRORS, **BAD_BODY,
+                      "422": _error("bad matcher, time or missing who/why")}},
+    ("/admin/silences", "get"): {
+        **ADMIN, "tags": ["silences"], "summary": "Silences (default: active and pending)",
+        "parameters": [_query("state", "current, active, pending, expired or all",
+                              {"enum": ["current", "active", "pending", "expired", "all"]})],
+        "responses": {"200": _ok("silences", "SilenceList"), **ADMIN_ERRORS, "422": _error("bad state")}},
+    ("/admin/silences/{silence_id}", "delete"): {
+        **ADMIN, "tags": ["silences"], "summary": "End a silence now",
+        "parameters": [_path_param("silence_id", "e.g. SIL-3f2a9c0d1e2b")],
+        "responses": {"200": _ok("the silence, expired", "Silence"), **ADMIN_ERRORS, "404": _error("unknown id")}},
+    ("/drills", "get"): {"tags": ["drills"], "summary": "Drill scenarios (Chaos Toolkit-shaped files)",
+                         "responses": {"200": _ok("scenarios", "DrillScenarios")}},
+    ("/drills/runs", "post"): {
+        **ADMIN, "tags": ["drills"], "summary": "Start a scored drill run in the background",
+        "requestBody": _body(ref("DrillRunRequest")),
+        "responses": {"202": _ok("the run, running", "DrillRun"), **ADMIN_ERRORS, **BAD_BODY,
+                      "409": _error("a drill is already running"), "422": _error("unknown drill or bad limit")}},
+    ("/drills/runs/{run_id}", "get"): {
+        "tags": ["drills"], "summary": "One drill run: phase, times, result",
+        "parameters": [_path_param("run_id", "e.g. DRL-20250102-143107-a1b2c3")],
+        "responses": {"200": _ok("the run", "DrillRun"), "404": _error("unknown run")}},
+    ("/drills/history", "get"): {
+        "tags": ["drills"], "summary": "Each drill's last runs and median times",
+        "parameters": [_query("drill", "only this drill", {"type": "string"}),
+                       _query("last", "runs per drill", {"type": "integer", "minimum": 1, "maximum": 100})],
+        "responses": {"200": _ok("history", "DrillHistory"), "422": _error("bad last")}},
     ("/", "get"): {"tags": ["dashboard"], "summary": "Redirects to /dashboard",
                    "responses": {"302": {"description": "to /dashboard"}}},
     ("/dashboard", "get"): {"tags": ["dashboard"], "summary": "The ops dashboard page",

@@ -35,7 +35,7 @@ def readyz():
 @bp.get("/metrics")
 def metrics():
     d = desk()
-    d.quotes.refresh()
+    d.quotes.pull()
     d.update_gauges()
     return Response(generate_latest(d.metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
@@ -44,7 +44,7 @@ def metrics():
 def quotes_status():
     """Feed freshness as the service sees it."""
     d = desk()
-    d.quotes.refresh()
+    d.quotes.pull()
     snap, hb = d.quotes.snapshot, d.quotes.heartbeat()
     cfg = d.config.monitor
     age = d.quotes.age()
@@ -57,5 +57,6 @@ def quotes_status():
         "snapshot_age_s": round(age, 3) if age is not None else None, "heartbeat": hb, "heartbeat_age_s": hb_age,
         "series": len(snap) if snap else 0, "locked_crossed": snap.locked_crossed if snap else 0,
         "venues_down": sorted(snap.venues_down) if snap else [], "missed_trades": d.quotes.missed_trades,
-        "read_errors": d.quotes.read_errors, "stale_after_s": cfg.feed_stale_after_s, "warn_after_s": cfg.feed_warn_after_s,
+        "read_errors": d.quotes.read_errors, "last_error": d.quotes.last_error,
+        "unusable_series": snap.unusable if snap else 0, "stale_after_s": cfg.feed_stale_after_s, "warn_after_s": cfg.feed_warn_after_s,
     })

@@ -6,7 +6,8 @@ import json
 import re
 import time
 
-from flask import Blueprint, current_app, jsonify, request
+import orjson
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..desk import DeskError
@@ -22,6 +23,7 @@ bp = Blueprint("orders", __name__)
 
 BEFORE_PATTERN = "^((ORD-)?[0-9]{1,12})?$"  # empty: from the newest
 _BEFORE = re.compile(BEFORE_PATTERN)
+_LONG_NUMBER = re.compile(rb"\d{19}")
 STATUSES = ("working", "partially_filled", "filled", "cancelled", "rejected", "expired")
 
 
@@ -40,6 +42,15 @@ def json_body():
                        [detail("", "PAYLOAD_TOO_LARGE", f"send at most {limit} bytes")]) from None
     if raw.startswith(codecs.BOM_UTF8):  # some Windows tools put a byte-order mark before the JSON
         raw = raw[len(codecs.BOM_UTF8):]
+    if not _LONG_NUMBER.search(raw) and b"\\u" not in raw:  # orjson: no big ints (read as floats), no \\u (_no_key_dropped)
+        try:
+            body = orjson.loads(raw)  # the order path's parse: several times faster than json
+        except orjson.JSONDecodeError:
+            body = None  # not plain JSON to orjson: let json decide, so edge cases keep their answers (1e400 is a 422)
+        else:
+            if _no_key_dropped(raw, body):
+                return body
+            # orjson keeps the last of a duplicated key: json below names the key in a 400
     try:
         return json.loads(raw, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
     except DuplicateKey as exc:
@@ -50,6 +61,27 @@ def json_body():
     except RecursionError:  # deeply nested arrays/objects exhaust the decoder's stack
         raise ApiError(400, "malformed_json", "the body is nested too deeply",
                        [detail("", "MALFORMED_JSON", "JSON nesting is too deep")]) from None
+
+
+def _no_key_dropped(raw: bytes, body) -> bool:
+    """Every ``:`` in the text is a key's or one inside a string that survived the parse: no duplicate key.
+
+    A duplicate key drops a key (and with it the colons of its value); without ``\\u`` escapes a parsed
+    string has no colon the text did not, so the counts match only when nothing was dropped.
+    """
+    keys = colons = 0
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            keys += len(item)
+            colons += sum(k.count(":") for k in item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            colons += item.count(":")
+    return raw.count(b":") == keys + colons
 
 
 class DuplicateKey(ValueError):
@@ -106,8 +138,7 @@ def _answer(d, endpoint: str):
         response.status_code = http_status(r["reason"])
         response.headers["Idempotent-Replayed"] = "true"
         return response
-    response = jsonify(order)
-    response.status_code = status
+    response = Response(orjson.dumps(order), status=status, mimetype="application/json")
     response.headers["Location"] = f"/orders/{order['order_id']}"
     if status == 200:
         response.headers["Idempotent-Replayed"] = "true"

@@ -11,10 +11,13 @@ import math
 import random
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..chain import Chain, Contract
 from ..config import TICK_CLASSES, Config
 from ..feedctl import FaultSet
 from ..greeks import black_scholes
+from ..marketdata import SERIES_DTYPE, TRADE_DTYPE, VENUE_DTYPE, Frame
 from .prints import TradeTape
 from .quoting import Ladder, Nbbo, Quoter, VenueQuote, VenueStyle, cross, half_spread, nbbo, typical_size
 from .surface import SessionClock, SpotWalk, forward, skew_vol
@@ -27,6 +30,7 @@ class Series:
     """One listed contract and its live market."""
 
     contract: Contract
+    row: int  # its row in the columnar snapshot
     symbol: str  # padded OCC, the key in quotes.json
     strike: float
     ladder: Ladder
@@ -67,8 +71,16 @@ class QuoteFeed:
         self.tape = TradeTape(feed.trades_kept, feed.trade_probability, random.Random(f"{feed.seed}:trades"))
         styles = [VenueStyle(v, feed.seed) for v in config.venues]
         ladders = {name: Ladder(tc) for name, tc in TICK_CLASSES.items()}
-        self.series = [Series(c, c.occ, float(c.strike), ladders[c.tick_class], quoting_venues(styles, c.occ),
+        self.series = [Series(c, i, c.occ, float(c.strike), ladders[c.tick_class], quoting_venues(styles, c.occ),
                               i % self.refresh_ticks) for i, c in enumerate(Chain(config))]
+        # the columnar snapshot (marketdata.py), kept up to date row by row as series are requoted
+        self.venue_order = tuple(v.name for v in config.venues)
+        self._venue_col = {name: j for j, name in enumerate(self.venue_order)}
+        self.rows = np.zeros(len(self.series), dtype=SERIES_DTYPE)
+        self.rows["symbol"] = [s.symbol.encode() for s in self.series]
+        self.rows["bid_venue"] = self.rows["ask_venue"] = -1
+        self.cells = np.zeros((len(self.series), len(self.venue_order)), dtype=VENUE_DTYPE)
+        self._ivs = np.zeros(len(self.series))
         self.ticks = 0
         self.requotes = 0  # series requoted on the latest tick
         self._drills: tuple = ()
@@ -113,6 +125,7 @@ class QuoteFeed:
         greeks = black_scholes(c.right, spot, s.strike, t, s.iv, self.rate, self.div_yield)
         s.theo, s.vega = greeks.price, greeks.vega
         s.out["theo"], s.out["iv"] = round(s.theo, 4), round(s.iv, 4)
+        self._ivs[s.row] = s.iv
         return math.log(s.strike / fwd), t * 365.0
 
     def _stale(self, s: Series) -> bool:
@@ -137,7 +150,17 @@ class QuoteFeed:
         s.quoted_theo = s.theo
         s.out = {**s.best.to_json(), "iv": round(s.iv, 4), "theo": round(s.theo, 4),
                  "venues": {name: q.to_json() for name, q in s.quotes.items()}}
+        self._store_row(s)
         self.requotes += 1
+
+    def _store_row(self, s: Series) -> None:
+        b, col = s.best, self._venue_col
+        self.rows[s.row] = (s.symbol.encode(), b.bid / 100, b.bid_size, b.ask / 100, b.ask_size,
+                            col.get(b.bid_venue, -1), col.get(b.ask_venue, -1), 0.0)
+        cells = [(False, 0.0, 0, 0.0, 0)] * len(col)
+        for name, q in s.quotes.items():
+            cells[col[name]] = (True, q.bid / 100, q.bid_size, q.ask / 100, q.ask_size)
+        self.cells[s.row] = cells
 
     # -- SNAPSHOT ----------------------------------------------------------------------------------
     def snapshot(self, seq: int, ts: float, faults: FaultSet) -> dict:
@@ -149,3 +172,13 @@ class QuoteFeed:
             "trades": self.tape.kept(),
             "venues_down": self.dark(faults),
         }
+
+    def frame(self, seq: int, ts: float, faults: FaultSet) -> Frame:
+        """The same snapshot in columns, for quotes.snap (the arrays are copied by the writer, not kept)."""
+        self.rows["iv"] = self._ivs.round(4)
+        kept = self.tape.ring
+        trades = np.array([(t["trade_seq"], t["ts"], t["symbol"].encode(), self._venue_col[t["venue"]], t["price"],
+                            t["qty"], 1 if t["aggressor"] == "BUY" else -1) for t in kept], dtype=TRADE_DTYPE)
+        return Frame(seq, ts, self.as_of.isoformat(), {root: round(spot, 2) for root, spot in self.spots.items()},
+                     self.venue_order, frozenset(self.dark(faults)), self.rows, self.cells, trades,
+                     np.ones(len(self.rows), dtype=bool))

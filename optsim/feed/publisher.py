@@ -1,8 +1,9 @@
-"""One tick of the feed process: read the drills, move the market, write quotes.json and the heartbeat.
+"""One tick of the feed process: read the drills, move the market, write the snapshot and the heartbeat.
 
-Both files go through ``fileio.atomic_write_json`` (temp file, fsync, rename), so a reader sees
-the previous snapshot or the next one, never half of one. quotes.json is written before the
-heartbeat, so a heartbeat never names a ``seq`` that is not on disk yet. During a stall the market
+The snapshot goes out twice: ``quotes.snap`` in columns for the service (marketdata.py), then
+``quotes.json`` for people and tools. Every file is written atomically (temp file, fsync, rename),
+so a reader sees the previous snapshot or the next one, never half of one. Both are written before
+the heartbeat, so a heartbeat never names a ``seq`` that is not on disk yet. During a stall the market
 keeps moving and printing and only the files stop, as when a real feed handler hangs; ``seq``
 then resumes at +1 (nothing was written, so nothing was skipped).
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from ..config import Config
 from ..feedctl import FaultSet
 from ..fileio import atomic_write_json
+from ..marketdata import SNAPSHOT_FILE, write_snap
 from .faults import FaultSwitch
 from .market import QuoteFeed
 
@@ -27,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class SnapshotTimer:
-    """Wall time per snapshot, split into build (market step + document) and write (JSON + fsync)."""
+    """Wall time per snapshot, split into build (market step + both forms) and write (snap + JSON + fsyncs)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -67,8 +69,9 @@ class Publisher:
         if faults.stall:
             return
         self.seq += 1 + self.switch.take_seq_gap()
-        doc = self.market.snapshot(self.seq, ts, faults)
+        frame, doc = self.market.frame(self.seq, ts, faults), self.market.snapshot(self.seq, ts, faults)
         built = time.perf_counter()
+        write_snap(self.data_dir / SNAPSHOT_FILE, frame)
         atomic_write_json(self.data_dir / QUOTES_FILE, doc)
         if not faults.freeze_heartbeat:
             self.write_heartbeat("running", ts)

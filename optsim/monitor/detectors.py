@@ -4,21 +4,9 @@ Each detector judges one incident type and returns a list of findings (empty = h
 when this poll cannot judge it (the service is down, so its metrics are unknown). Only types that
 were judged count towards the healthy polls that auto-resolve an incident.
 
-Severity per type (``SEVERITY``; runbook.md has one section per type):
-
-=====================  ====  ==============================================================
-service_down           SEV1  /health refused or timed out
-service_unhealthy      SEV2  /health says fail (HTTP 503) or answers something unreadable
-feed_stale             SEV2  heartbeat older than monitor.feed_stale_after_s
-feed_frozen            SEV2  heartbeat seq unchanged for monitor.feed_frozen_polls polls
-feed_sequence_gap      SEV3  seq advanced more than feed.interval_s allows (snapshots skipped)
-market_crossed         SEV3  optsim_locked_crossed_markets > 0
-route_down             SEV3  optsim_route_up{venue} == 0, one incident per venue; SEV2 when all are down
-risk_limit_breach      SEV2  optsim_risk_utilization_ratio{limit} >= monitor.risk_utilization_threshold
-kill_switch_engaged    SEV1  trading state HALTED (SEV2 while REDUCING)
-reject_rate_spike      SEV3  rejected / orders between polls > threshold, with enough orders
-latency_slo_breach     SEV3  p99 order latency between polls > monitor.latency_slo_p99_s
-=====================  ====  ==============================================================
+Each detector emits *signals* of one type; ``grouping`` folds the signals one fault causes into one
+incident. Signal severities and the incident types they group under are the table in
+``optsim.incident_types`` (runbook.md has one section per incident type).
 
 ``details["band"]`` buckets the observed value; a new band is a material change worth a log line.
 """
@@ -29,13 +17,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..config import Config
+from ..incident_types import SIGNAL_SEVERITY as SEVERITY
 from .observe import FeedReading, Observation
 from .scrape import Scrape, bucket_deltas, counter_delta, histogram_quantile
 
-SEVERITY = {"service_down": "SEV1", "service_unhealthy": "SEV2", "feed_stale": "SEV2", "feed_frozen": "SEV2",
-            "feed_sequence_gap": "SEV3", "market_crossed": "SEV3", "route_down": "SEV3",
-            "risk_limit_breach": "SEV2", "kill_switch_engaged": "SEV1", "reject_rate_spike": "SEV3",
-            "latency_slo_breach": "SEV3", "disk_full": "SEV1", "db_corrupt": "SEV1"}
 SEQ_GAP_TOLERANCE = 2  # snapshots a poll may see beyond the feed's pace before it is a gap
 
 
@@ -180,6 +165,26 @@ def feed_sequence_gap(prev, now, obs, config):
                      "band": band(skipped, SEQ_GAP_TOLERANCE)})]
 
 
+def quotes_unusable(prev, now, obs, config):
+    """What orders are priced against, whatever the heartbeat says: a stale snapshot in use, a newest
+    snapshot refused at the edge, or series whose quotes failed the checks."""
+    scrape = obs.scrape
+    age = scrape.value("optsim_quote_age_seconds") if scrape else None
+    if age is None:
+        return None
+    refused = scrape.value("optsim_quote_snapshot_refused") or 0
+    unusable = scrape.value("optsim_quote_unusable_series") or 0
+    limit = config.monitor.feed_stale_after_s
+    faults = ([f"snapshot in use {age:.1f}s old"] if age > limit else []) + \
+        (["newest snapshot refused"] if refused else []) + ([f"{unusable:g} series unusable"] if unusable else [])
+    if not faults:
+        return []
+    return [Finding("quotes_unusable:nbbo", "quotes_unusable", SEVERITY["quotes_unusable"],
+                    "market data not fit to trade: " + ", ".join(faults),
+                    {"snapshot_age_s": round(age, 3), "snapshot_refused": bool(refused), "unusable_series": unusable,
+                     "threshold_s": limit, "band": ",".join(f.split(" ")[-1] for f in faults)})]
+
+
 # ---------------------------------------------------------------------- market and routes
 def market_crossed(prev, now, obs, config):
     count = obs.scrape.value("optsim_locked_crossed_markets") if obs.scrape else None
@@ -192,16 +197,13 @@ def market_crossed(prev, now, obs, config):
 
 
 def route_down(prev, now, obs, config):
+    """One signal per venue down; grouping makes them one routing_degraded incident."""
     routes = obs.scrape.series("optsim_route_up") if obs.scrape else []
     if not routes:
         return None
     down = sorted(lab.get("venue", "?") for lab, up in routes if up == 0)
-    everything = len(down) == len(routes)
-    severity = "SEV2" if everything else SEVERITY["route_down"]
-    return [Finding(f"route_down:{venue}", "route_down", severity,
-                    f"route to {venue} down" + (" (all venues down)" if everything else ""),
-                    {"venue": venue, "venues_down": down, "venues": len(routes), "band": severity})
-            for venue in down]
+    return [Finding(f"route_down:{venue}", "route_down", SEVERITY["route_down"], f"route to {venue} down",
+                    {"venue": venue, "venues": len(routes)}) for venue in down]
 
 
 # ---------------------------------------------------------------------- risk and trading state
@@ -266,12 +268,13 @@ def latency_slo_breach(prev, now, obs, config):
 
 DETECTORS: dict[str, Detector] = {
     "service_down": service_down, "service_unhealthy": service_unhealthy, "feed_stale": feed_stale,
-    "feed_frozen": feed_frozen, "feed_sequence_gap": feed_sequence_gap, "market_crossed": market_crossed,
+    "feed_frozen": feed_frozen, "feed_sequence_gap": feed_sequence_gap, "quotes_unusable": quotes_unusable,
+    "market_crossed": market_crossed,
     "route_down": route_down, "risk_limit_breach": risk_limit_breach, "kill_switch_engaged": kill_switch_engaged,
     "reject_rate_spike": reject_rate_spike, "latency_slo_breach": latency_slo_breach,
     "disk_full": disk_full, "db_corrupt": db_corrupt,
 }
-INCIDENT_TYPES = tuple(DETECTORS)
+SIGNAL_TYPES = tuple(DETECTORS)
 
 
 def assess(prev: PollState, obs: Observation, config: Config) -> Assessment:

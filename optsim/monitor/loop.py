@@ -1,4 +1,4 @@
-"""The monitor loop: observe → assess → track, on the configured interval, until told to stop."""
+"""The monitor loop: observe → assess → track → notify, on the configured interval, until told to stop."""
 from __future__ import annotations
 
 import logging
@@ -11,7 +11,7 @@ from incident_logger import IncidentLog
 
 from ..config import Config
 from .detectors import Assessment, PollState, assess
-from .notify import Webhook
+from .notify import Notifier
 from .observe import Observer
 from .tracker import IncidentTracker
 
@@ -27,8 +27,9 @@ class Monitor:
         session = session or requests.Session()
         self.observer = Observer(base_url, config.data_dir, mon.request_timeout_s, session=session)
         self.log = IncidentLog.from_config(config, source="monitor")
-        self.tracker = IncidentTracker(self.log, mon.resolve_after_polls,
-                                       notify=Webhook(mon.webhook_url, mon.request_timeout_s, session))
+        self.notifier = Notifier(self.log, config)
+        self.tracker = IncidentTracker(self.log, mon.resolve_after_polls, mon.group_wait_polls,
+                                       notify_unrecorded=self.notifier.send_unrecorded)
         self.state = PollState()
         reopened = self.log.open_incidents()
         if reopened:
@@ -40,6 +41,7 @@ class Monitor:
         assessment = assess(self.state, obs, self.config)
         self.state = assessment.state
         self.tracker.apply(assessment)
+        self.notifier.reconcile()
         if obs.scrape_error:
             log.warning("metrics unusable this poll: %s", obs.scrape_error)
         log.debug("poll: %d finding(s) %s", len(assessment.findings),
@@ -57,4 +59,5 @@ class Monitor:
             except Exception:  # the watchdog must outlive its own bugs and a full disk
                 log.exception("poll failed; retrying next interval")
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        self.notifier.wait_idle(self.config.notify.timeout_s)
         log.info("monitor stopped")

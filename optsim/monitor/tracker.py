@@ -1,10 +1,14 @@
 """The monitor's incident state machine over the shared incident log.
 
-A finding triggers (or refreshes) the one unresolved incident of its dedup key; an incident the
+Each poll's signals are grouped (``grouping``) into incidents; each triggers (or refreshes) the one
+unresolved incident of its dedup key, with its firing signals written on the record. An incident the
 monitor opened is auto-resolved after ``resolve_after_polls`` consecutive polls that judged its type
-healthy (hysteresis, so a flapping check does not open and close incidents every poll). The log is
-the source of truth: after a restart the open incidents are read back from it, so nothing is
-triggered twice, and an incident resolved by hand is simply no longer tracked.
+healthy (hysteresis, so a flapping check does not open and close incidents every poll). A signal that
+another incident could explain (``grouping.WAITING``) waits ``group_wait_polls`` polls before it opens
+an incident of its own, like Alertmanager's ``group_wait``; once absorbed into a firing incident, its
+own incident is resolved as grouped. The log is the source of truth: after a restart the open
+incidents are read back from it, so nothing is triggered twice. An incident the log cannot take (a
+full disk) is kept in memory, logged and notified once, and written on every later poll until it lands.
 """
 from __future__ import annotations
 
@@ -14,79 +18,100 @@ from typing import Callable
 
 from incident_logger import Incident, IncidentAlreadyResolved, IncidentLog
 
-from .detectors import Assessment, Finding
+from .detectors import Assessment
+from .grouping import WAITING, Grouped, group, judged_types, signal_view
 
 log = logging.getLogger(__name__)
 
-Notify = Callable[[str, Incident], None]
-
 
 class IncidentTracker:
-    def __init__(self, incident_log: IncidentLog, resolve_after_polls: int, notify: Notify | None = None):
+    def __init__(self, incident_log: IncidentLog, resolve_after_polls: int, group_wait_polls: int = 1,
+                 notify_unrecorded: Callable[[Incident], None] | None = None):
         self.log = incident_log
+        self.notify_unrecorded = notify_unrecorded or (lambda incident: None)
         self.resolve_after_polls = resolve_after_polls
-        self.notify = notify or (lambda action, incident: None)
+        self.group_wait_polls = group_wait_polls
         self._healthy: dict[str, int] = {}  # dedup_key -> consecutive healthy polls
-        self.unwritten: dict[str, Finding] = {}  # findings the log refused (full disk): retried every poll
+        self._waiting: dict[str, int] = {}  # dedup_key -> consecutive polls a waiting signal has fired alone
+        self.unwritten: dict[str, Grouped] = {}  # incidents the log refused (full disk): retried every poll
 
     def apply(self, assessment: Assessment) -> list[tuple[str, Incident]]:
         """Write this poll's changes; returns the (action, incident) pairs that were logged."""
         changes: list[tuple[str, Incident]] = []
+        incidents, absorbed = group(assessment.findings)
         firing = set()
-        current = {f.dedup_key for f in assessment.findings}
-        retry = [f for key, f in self.unwritten.items() if key not in current]  # it happened, even if over now
-        for f in [*retry, *assessment.findings]:
-            firing.add(f.dedup_key)
-            self._healthy.pop(f.dedup_key, None)
+        waiting = {}
+        current = {g.dedup_key for g in incidents}
+        retry = [g for key, g in self.unwritten.items() if key not in current]  # it happened, even if over now
+        for g in [*retry, *incidents]:
+            if (len(g.signals) == 1 and g.type in WAITING and g.dedup_key not in self.unwritten
+                    and self.log.find_open(g.dedup_key) is None):
+                waiting[g.dedup_key] = self._waiting.get(g.dedup_key, 0) + 1
+                if waiting[g.dedup_key] < self.group_wait_polls:
+                    firing.add(g.dedup_key)  # not healthy either: it is waiting
+                    continue
+            firing.add(g.dedup_key)
+            self._healthy.pop(g.dedup_key, None)
             try:
-                change = self.log.trigger(f.dedup_key, f.type, f.severity, f.summary, f.details)
-            except OSError as exc:  # cannot write the log: keep it in memory, say so, retry next poll
-                self._unwritable(f, exc)
+                change = self.log.trigger(g.dedup_key, g.type, g.severity, g.summary, g.details,
+                                          signals=[signal_view(s) for s in g.signals])
+            except OSError as exc:  # cannot write the log: keep it in memory, say so once, retry next poll
+                self._unwritable(g, exc)
                 continue
-            if self.unwritten.pop(f.dedup_key, None) is not None:
-                log.warning("incident log writable again: recorded [%s]", f.dedup_key)
+            if self.unwritten.pop(g.dedup_key, None) is not None:
+                log.warning("incident log writable again: recorded [%s]", g.dedup_key)
             if change.action:
                 changes.append((change.action, change.incident))
                 level = logging.WARNING if change.action == "trigger" else logging.INFO
-                log.log(level, "%s %s %s [%s] %s", change.action, change.incident.incident_id, f.severity,
-                        f.dedup_key, f.summary)
-            if change.action == "trigger":
-                self.notify("trigger", change.incident)
+                log.log(level, "%s %s %s [%s] %s", change.action, change.incident.incident_id, g.severity,
+                        g.dedup_key, g.summary)
+        self._waiting = waiting
+        for f in absorbed:  # its own incident, opened before the cause showed, now lives in the group
+            own = self.log.find_open(f.dedup_key)
+            if own is not None and own.source == self.log.source:
+                changes += self._resolve(own, "grouped under the incident that explains it")
+        judged = judged_types(assessment.judged)
         try:
             still_open = self.log.open_incidents()
         except OSError as exc:
             log.error("incident log unreadable (%s): auto-resolve waits for the next poll", exc)
             still_open = []
         for inc in still_open:
-            if inc.source != self.log.source or inc.dedup_key in firing or inc.type not in assessment.judged:
+            if inc.source != self.log.source or inc.dedup_key in firing or inc.type not in judged:
                 continue
             healthy = self._healthy.get(inc.dedup_key, 0) + 1
             if healthy < self.resolve_after_polls:
                 self._healthy[inc.dedup_key] = healthy
                 continue
             self._healthy.pop(inc.dedup_key, None)
-            try:
-                done = self.log.resolve(inc.incident_id, actor=self.log.source, resolution="auto",
-                                        note=f"healthy for {healthy} consecutive polls")
-            except IncidentAlreadyResolved:
-                continue  # someone resolved it by hand in the meantime
-            except OSError as exc:
-                log.error("cannot record the resolve of %s (%s); retrying next poll", inc.incident_id, exc)
-                continue
-            log.info("resolve %s [%s] after %d healthy polls", done.incident_id, done.dedup_key, healthy)
-            changes.append(("resolve", done))
-            self.notify("resolve", done)
+            changes += self._resolve(inc, f"healthy for {healthy} consecutive polls")
         return changes
 
-    def _unwritable(self, f: Finding, exc: OSError) -> None:
-        """The first time a finding cannot be logged: log an error and notify with the incident as it would be."""
-        if f.dedup_key in self.unwritten:
+    def _resolve(self, inc: Incident, note: str) -> list[tuple[str, Incident]]:
+        try:
+            done = self.log.resolve(inc.incident_id, actor=self.log.source, resolution="auto", note=note)
+        except IncidentAlreadyResolved:
+            return []  # someone resolved it by hand in the meantime
+        except OSError as exc:
+            log.error("cannot record the resolve of %s (%s); retrying next poll", inc.incident_id, exc)
+            return []
+        log.info("resolve %s [%s]: %s", done.incident_id, done.dedup_key, note)
+        return [("resolve", done)]
+
+    def _unwritable(self, g: Grouped, exc: OSError) -> None:
+        """The first time an incident cannot be logged: log an error and notify with the incident as it would be.
+
+        The notifier works from the log, which cannot hold this one yet, so it is sent directly; once
+        recorded, the notifier owes (and sends) its trigger like any other.
+        """
+        if g.dedup_key in self.unwritten:
+            self.unwritten[g.dedup_key] = g  # the latest view is the one recorded when the log takes it
             return
-        self.unwritten[f.dedup_key] = f
+        self.unwritten[g.dedup_key] = g
         log.error("CANNOT WRITE %s (%s): %s [%s] %s kept in memory, retried every poll", self.log.path, exc,
-                  f.severity, f.dedup_key, f.summary)
+                  g.severity, g.dedup_key, g.summary)
         now = time.time()
-        self.notify("trigger", Incident(
-            incident_id="(not yet recorded)", dedup_key=f.dedup_key, type=f.type, severity=f.severity, status="open",
-            source=self.log.source, summary=f"{f.summary} [incident log unwritable: {exc.strerror or exc}]",
-            details=f.details, opened_at=now, updated_at=now, last_seen=now))
+        self.notify_unrecorded(Incident(
+            incident_id="(not yet recorded)", dedup_key=g.dedup_key, type=g.type, severity=g.severity, status="open",
+            source=self.log.source, summary=f"{g.summary} [incident log unwritable: {exc.strerror or exc}]",
+            details=g.details, opened_at=now, updated_at=now, last_seen=now))

@@ -1,0 +1,302 @@
+"""Market data at the edge: the feed's columnar snapshot, checks on every snapshot, and what health says.
+
+The service trades on the snapshot it took, not on the heartbeat: a snapshot of the wrong shape is
+refused whole (the last good one ages out), a series with a bad price is unusable (read as unquoted,
+counted), and no endpoint answers 500 for any of it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from options_service import create_app, start_background
+from optsim.config import load_config
+from optsim.feed import Publisher
+from optsim.fileio import atomic_write_json
+from optsim.marketdata import BadSnapshot, from_json, read_snap
+from optsim.quotes import QuoteBook
+from tests.conftest import AS_OF, seed_single
+from tests.snapshots import build_snapshot, write_snapshot
+
+C200 = "AAPL  250117C00200000"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def venue_quote(bid, bid_size, ask, ask_size):
+    return {"bid": bid, "bid_size": bid_size, "ask": ask, "ask_size": ask_size}
+
+
+def series(bid, bid_size, ask, ask_size, venues=None):
+    return {"bid": bid, "bid_size": bid_size, "bid_venue": "CBOE", "ask": ask, "ask_size": ask_size,
+            "ask_venue": "CBOE", "venues": venues or {"CBOE": venue_quote(bid, bid_size, ask, ask_size)}}
+
+
+# ---------------------------------------------------------------------- the feed's columnar snapshot
+def test_the_feeds_snapshot_file_holds_the_same_market_as_its_json(tmp_path):
+    # Arrange
+    cfg = load_config(overrides={"service": {"data_dir": str(tmp_path), "as_of": AS_OF}})
+    pub = Publisher(cfg, tmp_path)
+    for _ in range(3):
+        pub.tick()
+    # Act
+    binary = read_snap(tmp_path / "quotes.snap")
+    text = from_json((tmp_path / "quotes.json").read_bytes())
+    # Assert: same seq, same series, same NBBO and venue quotes (venues may be listed in another order)
+    assert (binary.seq, binary.ts, len(binary.series)) == (text.seq, text.ts, len(text.series)) == (3, binary.ts, 1470)
+    assert list(binary.series["symbol"]) == list(text.series["symbol"])
+    for field in ("bid", "bid_size", "ask", "ask_size"):
+        assert np.array_equal(binary.series[field], text.series[field])
+        for name in text.venue_names:
+            assert np.array_equal(binary.venues[field][:, binary.venue_names.index(name)],
+                                  text.venues[field][:, text.venue_names.index(name)])
+    assert np.array_equal(binary.trades["trade_seq"], text.trades["trade_seq"])
+
+
+def test_the_service_takes_the_snapshot_file_and_a_later_hand_written_json(tmp_path):
+    # Arrange: the feed has published; then someone writes quotes.json by hand, later than the feed's pair
+    cfg = load_config(overrides={"service": {"data_dir": str(tmp_path), "as_of": AS_OF}})
+    Publisher(cfg, tmp_path).tick()
+    book = QuoteBook(tmp_path)
+    assert book.refresh() and book.snapshot.seq == 1 and len(book.snapshot) == 1470
+    old = time.time_ns() - 10 * 10**9
+    os.utime(tmp_path / "quotes.snap", ns=(old, old))
+    # Act
+    write_snapshot(cfg, seq=7, overrides={C200: series(1.10, 10, 1.20, 10)})
+    # Assert
+    assert book.refresh() and book.snapshot.seq == 7
+    assert (book.quote(C200).bid, book.quote(C200).ask) == (1.10, 1.20)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong magic"])
+def test_a_damaged_snapshot_file_is_refused_whole(tmp_path, damage):
+    cfg = load_config(overrides={"service": {"data_dir": str(tmp_path), "as_of": AS_OF}})
+    Publisher(cfg, tmp_path).tick()
+    path = tmp_path / "quotes.snap"
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "garbage": os.urandom(4000),
+                      "wrong magic": b"NOTASNAP" + data[8:]}[damage])
+    with pytest.raises(BadSnapshot):
+        read_snap(path)
+
+
+# ---------------------------------------------------------------------- wrong shapes never answer 500
+WRONG_SHAPES = {
+    "a list": [],
+    "quotes a list": {"seq": 2, "ts": None, "quotes": []},
+    "seq a string": {"seq": "two", "ts": None, "quotes": {}},
+    "ts NaN": {"seq": 2, "ts": "NaN", "quotes": {}},
+}
+
+
+@pytest.mark.parametrize("shape", WRONG_SHAPES)
+def test_a_wrong_shape_snapshot_is_refused_and_no_endpoint_answers_500(config, client, shape):
+    # Arrange: a good snapshot is in use, then a wrong-shape one replaces the file
+    client.get("/health")
+    doc = WRONG_SHAPES[shape]
+    if isinstance(doc, dict) and doc.get("ts") is None:
+        doc = {**doc, "ts": time.time()}
+    atomic_write_json(os.path.join(config.data_dir, "quotes.json"), doc)
+    # Act
+    answers = {path: client.get(path) for path in ("/health", "/metrics", "/quotes/status", "/api/summary")}
+    order = client.post("/orders", json=seed_single())
+    # Assert: the last good snapshot stays in use and health says the newest was refused
+    assert all(r.status_code < 500 for r in answers.values()), {p: r.status_code for p, r in answers.items()}
+    assert order.status_code in (201, 422)
+    health = answers["/health"].get_json()
+    assert health["checks"]["nbbo-feed:snapshotValidity"][0]["status"] == "warn"
+    status = answers["/quotes/status"].get_json()
+    assert (status["snapshot_seq"], status["read_errors"]) == (1, 1) and status["last_error"]
+    assert 'optsim_quotes_refused_total{what="snapshot"} 1.0' in answers["/metrics"].get_data(as_text=True)
+
+
+@pytest.mark.parametrize("entry", [
+    "not an object",
+    {"bid": 1.0, "bid_size": 5, "ask": 1.1, "ask_size": 5, "venues": {"CBOE": "1.00 x 1.10"}},
+    {"bid": "1.00", "bid_size": 5, "ask": 1.1, "ask_size": 5},
+    {"bid": 1.0, "bid_size": 2.5, "ask": 1.1, "ask_size": 5},
+])
+def test_a_series_of_the_wrong_shape_is_unusable_not_a_500(config, client, entry):
+    # Arrange
+    write_snapshot(config, seq=2, overrides={})
+    doc = build_snapshot(config, seq=3)
+    doc["quotes"][C200] = entry
+    atomic_write_json(os.path.join(config.data_dir, "quotes.json"), doc)
+    # Act
+    order = client.post("/orders", json=seed_single())
+    health = client.get("/health").get_json()
+    # Assert
+    assert (order.status_code, order.get_json()["reason"]) == (422, "NO_REFERENCE")
+    assert health["checks"]["nbbo-feed:unusableSeries"][0]["observedValue"] == 1
+    assert client.get("/metrics").status_code == 200 and client.get("/quotes/status").status_code == 200
+
+
+# ---------------------------------------------------------------------- bad prices are never traded
+@pytest.mark.parametrize("quote", [
+    series(1.20, 10, -0.50, 10),                                               # a negative offer
+    series(1.20, 10, 0.0, 10),                                                 # an offer of 0 with size
+    series(3.00, 10, 1.30, 10),                                                # crossed by $1.70
+    series(1.20, 10, 1.30, 10, {"CBOE": venue_quote(1.20, 10, 1.30, 10),
+                                "ISE": venue_quote(1.20, 10, -1.0, 10)}),     # one venue's offer negative
+], ids=["negative ask", "zero ask with size", "crossed beyond tolerance", "venue negative ask"])
+def test_a_series_with_bad_prices_is_refused_counted_and_never_filled(config, client, quote):
+    # Arrange
+    write_snapshot(config, seq=2, overrides={C200: quote})
+    # Act: a marketable buy that would fill at the bad offer
+    r = client.post("/orders", json=seed_single(price=2.00))
+    # Assert
+    body = r.get_json()
+    assert (r.status_code, body["reason"]) == (422, "NO_REFERENCE")
+    assert "failed the market-data checks" in body["message"] and body["order"]["fills"] == []
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "optsim_quote_unusable_series 1.0" in metrics
+    assert 'optsim_quotes_refused_total{what="series"} 1.0' in metrics
+    assert client.get("/health").get_json()["checks"]["nbbo-feed:unusableSeries"][0]["status"] == "warn"
+
+
+def test_a_crossed_market_within_tolerance_is_a_market_not_bad_data(config, client):
+    write_snapshot(config, seq=2, overrides={C200: series(1.25, 10, 1.20, 10)})
+    r = client.post("/orders", json=seed_single(price=1.25))
+    assert (r.status_code, r.get_json()["reason"]) == (422, "NO_REFERENCE")
+    assert "locked/crossed" in r.get_json()["message"]
+    assert client.get("/health").get_json()["checks"]["nbbo-feed:unusableSeries"][0]["status"] == "pass"
+
+
+def test_a_nan_snapshot_is_not_json_and_is_refused_whole(config, client):
+    # Arrange: Python's json writes NaN, which is not JSON: the document is refused, the last good one stays
+    client.get("/health")
+    doc = build_snapshot(config, seq=2, overrides={C200: series(float("nan"), 10, 1.30, 10)})
+    with open(os.path.join(config.data_dir, "quotes.json"), "w") as fh:
+        fh.write(json.dumps(doc))
+    # Act
+    status = client.get("/quotes/status").get_json()
+    # Assert
+    assert status["snapshot_seq"] == 1 and "not valid JSON" in status["last_error"]
+
+
+def test_prints_with_bad_prices_are_dropped_and_counted(config, client):
+    # Arrange
+    client.get("/health")  # the first snapshot sets where the prints start
+    good = {"trade_seq": 1, "ts": time.time(), "symbol": C200, "venue": "CBOE", "price": 1.2, "qty": 5,
+            "aggressor": "BUY"}
+    write_snapshot(config, seq=2, trades=[good, {**good, "trade_seq": 2, "price": -1.0},
+                                          {**good, "trade_seq": 3, "qty": 0}])
+    # Act
+    client.get("/health")
+    desk = client.application.extensions["desk"]
+    # Assert
+    assert [t.trade_seq for t in desk.quotes.drain_trades()] == [1]
+    assert desk.quotes.bad_trades == 2
+
+
+# ---------------------------------------------------------------------- health judges the snapshot in use
+@pytest.fixture
+def clocked(config):
+    clock = Clock()
+    write_snapshot(config, ts=clock.now)
+    app = create_app(config, clock=clock)
+    yield app.test_client(), clock
+    app.extensions["desk"].close()
+
+
+def _check(client, name):
+    return client.get("/health").get_json()["checks"][name][0]
+
+
+def test_a_stale_snapshot_with_a_fresh_heartbeat_fails_health(config, clocked):
+    # Arrange: the snapshot is 60 s old, the heartbeat says the feed beat just now
+    client, clock = clocked
+    client.get("/health")
+    clock.now += 60
+    atomic_write_json(os.path.join(config.data_dir, "feed_heartbeat.json"), {"ts": clock.now, "seq": 1, "pid": 0})
+    # Act
+    r = client.get("/health")
+    # Assert
+    body = r.get_json()
+    assert r.status_code == 503
+    assert body["checks"]["nbbo-feed:heartbeatAge"][0]["status"] == "pass"
+    assert body["checks"]["nbbo-feed:snapshotAge"][0]["status"] == "fail"
+
+
+@pytest.mark.parametrize("fault", ["truncated", "deleted"])
+def test_a_truncated_or_deleted_snapshot_warns_then_fails_as_the_last_good_one_ages(config, clocked, fault):
+    client, clock = clocked
+    client.get("/health")
+    path = os.path.join(config.data_dir, "quotes.json")
+    if fault == "deleted":
+        os.unlink(path)
+    else:
+        with open(path, "r+b") as fh:
+            fh.truncate(1000)
+    # warn while the last good snapshot is young
+    assert _check(client, "nbbo-feed:snapshotValidity")["status"] == "warn"
+    assert client.get("/health").status_code == 200
+    # fail once it is older than monitor.feed_stale_after_s, whatever the heartbeat
+    clock.now += 10
+    atomic_write_json(os.path.join(config.data_dir, "feed_heartbeat.json"), {"ts": clock.now, "seq": 1, "pid": 0})
+    assert client.get("/health").status_code == 503
+    assert _check(client, "nbbo-feed:snapshotAge")["status"] == "fail"
+    assert client.post("/orders", json=seed_single()).get_json()["reason"] == "NO_REFERENCE"
+
+
+def test_a_snapshot_stamped_in_the_future_is_refused(config, client):
+    client.get("/health")
+    write_snapshot(config, seq=2, ts=time.time() + 3600)
+    status = client.get("/quotes/status").get_json()
+    assert status["snapshot_seq"] == 1 and "future" in status["last_error"]
+
+
+# ---------------------------------------------------------------------- off the request thread
+def test_with_the_background_thread_requests_never_look_at_the_feeds_files(config, app, client, monkeypatch):
+    # Arrange: count every look at the files and which thread made it
+    desk = app.extensions["desk"]
+    looks: list[str] = []
+    real = desk.quotes.refresh
+    monkeypatch.setattr(desk.quotes, "refresh", lambda: looks.append(threading.current_thread().name) or real())
+    stop = start_background(app)
+    try:
+        # Act: a new snapshot, then orders
+        write_snapshot(config, seq=5, overrides={C200: series(1.10, 10, 1.20, 10)})
+        deadline = time.monotonic() + 10
+        while desk.quotes.snapshot.seq != 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for qty in range(1, 6):
+            r = client.post("/orders", json=seed_single(price=1.00, qty=qty))
+            assert r.status_code == 201, r.get_json()
+        client.get("/health"), client.get("/metrics"), client.get("/quotes/status")
+    finally:
+        stop.set()
+    # Assert: the new snapshot was taken, and only by the background thread
+    assert desk.quotes.snapshot.seq == 5 and desk.quotes.quote(C200).bid == 1.10
+    assert looks and set(looks) <= {"quote-poller", threading.main_thread().name}
+    assert threading.main_thread().name not in looks[1:]  # after start_background's first take, only the poller
+
+
+def test_resting_orders_are_advanced_only_for_series_that_moved(config, client, monkeypatch):
+    # Arrange: orders rest on two series
+    desk = client.application.extensions["desk"]
+    for strike in (200, 210):
+        assert client.post("/orders", json=seed_single(strike=strike, price=0.05)).status_code == 201
+    desk.poll()
+    shown: list[str] = []
+    real = desk.execution._show
+    monkeypatch.setattr(desk.execution, "_show", lambda venue, symbol, ts: shown.append(symbol) or real(venue, symbol, ts))
+    # Act: a snapshot where only the 200 call moved, then one where nothing did
+    write_snapshot(config, seq=2, overrides={C200: series(25.00, 10, 25.50, 10)})
+    desk.poll()
+    moved = list(shown)
+    write_snapshot(config, seq=3, overrides={C200: series(25.00, 10, 25.50, 10)})
+    desk.poll()
+    # Assert
+    assert moved == [C200] and shown == [C200]
