@@ -443,9 +443,9 @@ class IncidentLog:
     def _locked(self, exclusive: bool) -> Iterator[None]:
         lock_path = self.path.with_name(self.path.name + ".lock")
         if exclusive:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except (FileNotFoundError, PermissionError):
             if exclusive:
                 raise
@@ -475,7 +475,7 @@ class IncidentLog:
         """One ``os.write`` of one line, after rotation if due; the fold is then extended by re-reading."""
         line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
         self._rotate_if_due(len(line))
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":

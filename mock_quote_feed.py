@@ -17,6 +17,7 @@ import time
 from optsim.config import ConfigError, cli_overrides, load_config
 from optsim.feed import Publisher
 from optsim.feedctl import FaultSet, parse_faults
+from optsim.lifeline import die_with_parent
 from optsim.research.recording import Recorder
 
 log = logging.getLogger("mock_quote_feed")
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run until a signal or ``--max-ticks``; returns the exit code (0 = clean stop)."""
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    die_with_parent()  # under run_simulator: stop when it stops, even if it is SIGKILLed
     overrides = cli_overrides(data_dir=args.data_dir, as_of=args.as_of)
     feed = {k: v for k, v in {"interval_s": args.interval, "seed": args.seed}.items() if v is not None}
     if feed:

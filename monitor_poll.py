@@ -14,6 +14,8 @@ import threading
 
 from pydantic import ValidationError
 
+from optsim.lifeline import die_with_parent
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="monitor_poll.py", description=__doc__.splitlines()[0])
@@ -31,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("urllib3").setLevel(logging.INFO)  # -v is for our polls, not every HTTP connection
+    die_with_parent()  # under run_simulator: stop when it stops, even if it is SIGKILLed
     from optsim.config import cli_overrides, load_config
     from optsim.monitor.loop import Monitor
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from typing import Any
@@ -16,6 +17,7 @@ from flask import Flask
 from optsim import errors
 from optsim.config import Config, ConfigError, cli_overrides, load_config
 from optsim.desk import OrderDesk
+from optsim.lifeline import die_with_parent
 
 
 def create_app(config: Config | dict[str, Any] | None = None, *, execution=None, clock=None) -> Flask:
@@ -30,7 +32,8 @@ def create_app(config: Config | dict[str, Any] | None = None, *, execution=None,
     app.extensions["desk"] = OrderDesk(config, **desk_kwargs)
     errors.init_app(app)
 
-    from optsim.api import admin, drills, ops, orders, positions
+    from optsim.api import admin, auth, drills, ops, orders, positions
+    auth.init_app(app)
     app.register_blueprint(orders.bp)
     app.register_blueprint(positions.bp)
     app.register_blueprint(drills.bp)
@@ -74,8 +77,25 @@ def serve(app: Flask) -> None:
     start_background(app)
     logging.getLogger("optsim").info("serving on http://%s:%s (data dir %s, trading date %s)",
                                      cfg.service.host, cfg.service.port, cfg.data_dir, cfg.as_of)
+    _raise_fd_limit(cfg.service.connection_limit + 64)
     waitress.serve(app, host=cfg.service.host, port=cfg.service.port, threads=cfg.service.threads,
-                   ident="optsim", clear_untrusted_proxy_headers=True)
+                   ident="optsim", clear_untrusted_proxy_headers=True,
+                   # idle and slow clients are bounded, so they cannot hold every slot and take /health offline
+                   connection_limit=cfg.service.connection_limit, channel_timeout=cfg.service.channel_timeout_s,
+                   cleanup_interval=max(1, int(cfg.service.channel_timeout_s / 3)),
+                   asyncore_use_poll=True)  # select() cannot watch a descriptor above 1023
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    """Lift the soft open-file limit toward ``wanted`` (up to the hard limit) so the connection limit is real."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     add_common_flags(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.umask(0o077)  # orders.db, its WAL and the logs: owner only
+    die_with_parent()  # under run_simulator: stop when it stops, even if it is SIGKILLed
     serve(create_app(config_from_args(args)))
     return 0
 

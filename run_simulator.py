@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from options_service import add_common_flags, config_from_args, create_app, serve
+from optsim.fileio import private_file
+from optsim.lifeline import ENV
 
 log = logging.getLogger("run_simulator")
 HERE = Path(__file__).resolve().parent
@@ -55,12 +58,33 @@ class Supervisor:
         self.exit_code = 0
 
     def start(self, child: Child) -> None:
-        child.log_path.parent.mkdir(parents=True, exist_ok=True)
-        child.log_file = open(child.log_path, "ab", buffering=0)
-        child.proc = self.popen(child.argv, stdout=child.log_file, stderr=subprocess.STDOUT, env=self.env,
-                                cwd=HERE, **NEW_GROUP)
+        """Start ``child``; its own I/O failures (a read-only or full data dir) never stop the supervisor."""
+        try:
+            child.log_path.parent.mkdir(parents=True, exist_ok=True)
+            child.log_file = open(child.log_path, "ab", buffering=0)
+        except OSError as exc:  # keep the child running: its output goes to the supervisor's own stderr
+            log.error("%-8s cannot open %s (%s); its output goes to this terminal", child.name, child.log_path, exc)
+            child.log_file = None
+        try:
+            child.proc = self.popen(child.argv, stdout=child.log_file, stderr=subprocess.STDOUT,
+                                    env={**self.env, ENV: str(os.getpid())}, cwd=HERE, **NEW_GROUP)
+        except OSError as exc:
+            log.error("%-8s could not start (%s); retrying in %.0fs", child.name, exc, child.backoff_s)
+            self._close_log(child)
+            child.restart_at = self.clock() + child.backoff_s
+            child.backoff_s = min(child.backoff_s * 2, BACKOFF_MAX_S)
+            return
         child.started_at, child.restart_at = self.clock(), None
         log.info("%-8s started  pid %-7d log %s", child.name, child.proc.pid, child.log_path)
+
+    @staticmethod
+    def _close_log(child: Child) -> None:
+        if child.log_file:
+            try:
+                child.log_file.close()
+            except OSError:
+                pass
+            child.log_file = None
 
     def step(self) -> None:
         """Notice dead children and restart those whose backoff has passed."""
@@ -69,7 +93,7 @@ class Supervisor:
             if child.proc is not None and child.proc.poll() is not None:
                 code = child.proc.returncode
                 child.proc = None
-                child.log_file.close()
+                self._close_log(child)
                 if now - child.started_at >= STABLE_AFTER_S:
                     child.backoff_s = 1.0
                 child.restart_at = now + child.backoff_s
@@ -84,7 +108,7 @@ class Supervisor:
         """Hold the next start until ``child`` is ready, so the monitor never sees a service still booting."""
         deadline = time.monotonic() + timeout_s
         while child.ready is not None and not child.ready():
-            if child.proc.poll() is not None or time.monotonic() > deadline:
+            if child.proc is None or child.proc.poll() is not None or time.monotonic() > deadline:
                 log.warning("%-8s not ready after %.0fs; starting the rest anyway", child.name, timeout_s)
                 return
             time.sleep(0.1)
@@ -106,25 +130,44 @@ class Supervisor:
                 _signal_group(child.proc, getattr(signal, "SIGKILL", signal.SIGTERM))
                 child.proc.wait()
         for child in self.children:
-            if child.log_file:
-                child.log_file.close()
+            self._close_log(child)
         log.info("all stopped")
 
     def run(self) -> int:
-        for child in self.children:
-            self.start(child)
-            self.wait_ready(child)
         signal.signal(signal.SIGINT, lambda *_: self.terminate(130))
         signal.signal(signal.SIGTERM, lambda *_: self.terminate(143))
-        while not self.stopping:
-            self.step()
-            time.sleep(0.2)
+        try:
+            for child in self.children:
+                self.start(child)
+                self.wait_ready(child)
+            while not self.stopping:
+                try:
+                    self.step()
+                except Exception:  # a supervisor bug or I/O error: log it, keep supervising
+                    log.exception("supervisor step failed; carrying on")
+                time.sleep(0.2)
+        finally:  # whatever ends the loop, no child outlives it
+            if not self.stopping:
+                self.terminate(1)
         return self.exit_code
 
 
 # Each child leads its own process group, so a signal reaches it and whatever it started, and only them.
 NEW_GROUP = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
              else {"start_new_session": True})
+
+
+def port_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound now (another suite holds it), or None when it is free."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress binds: TIME_WAIT is no conflict
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -143,6 +186,7 @@ def admin_token(data_dir: Path, configured: str) -> str:
         return configured
     path = data_dir / "admin_token"
     if path.exists():
+        private_file(path)  # an existing 0644 token is tightened, or refused when it is not ours
         return path.read_text().strip()
     token = secrets.token_urlsafe(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -191,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--record needs --all (the feed records, and only --all starts it)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from_args(args)
+    busy = port_in_use(config.service.host, config.service.port) if config.service.port else None
+    if busy:  # before anything starts: a second suite must not report the first one's URL as its own
+        print(f"cannot serve on {config.service.host}:{config.service.port}: {busy} "
+              "(another simulator is running there? choose --port)", file=sys.stderr)
+        return 2
+    os.umask(0o077)  # the data dir, logs and admin token: owner only
     data_dir = config.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     where = "OPTSIM_ADMIN_TOKEN or the config" if config.admin_token else data_dir / "admin_token"

@@ -1,4 +1,4 @@
-"""Backtests from the command line: ``python -m optsim.backtest run --data PATH [...]``.
+"""Backtests from the command line: ``python -m optsim.backtest run|montecarlo|sweep --data PATH [...]``.
 
 Subcommands sit on one argparse parser (``build_parser``); each registers itself with
 ``add_subcommand`` and shares the run flags through ``add_run_arguments``. Bad input is one
@@ -13,6 +13,7 @@ import sys
 
 from optsim.research.data import load_data
 from optsim.research.errors import BacktestInputError, StrategyFailed
+from optsim.research.fanout_cli import add_subcommands
 from optsim.research.run import load_run_config, parse_params, run_backtest
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -49,6 +50,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]
     add_run_arguments(run)
     run.add_argument("--out", metavar="DIR", help="output directory (default: print the summary, write no files)")
     run.set_defaults(handler=_run)
+    add_subcommands(commands)  # montecarlo, sweep
     return parser, commands
 
 

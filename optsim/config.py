@@ -31,6 +31,26 @@ class ServiceConfig(Section):
     quote_poll_interval_s: float = Field(0.25, gt=0)  # background take of the feed's snapshot
     quote_max_cross: float = Field(0.50, ge=0)  # $ a series may be crossed before its quote is bad data, not a market
     durability: Literal["process", "power"] = "process"  # survive a killed process / also power loss
+    connection_limit: int = Field(1000, ge=10)  # open sockets at once; far above the load it is sized for
+    channel_timeout_s: float = Field(30.0, gt=0)  # an idle or stalled client is closed after this long
+    min_free_disk_mb: float = Field(64.0, ge=0)  # /health fails below this much free space in the data dir
+
+
+class AuthConfig(Section):
+    """Who may place and cancel orders, and which Host names the service answers to."""
+
+    order_tokens: Literal["auto", "on", "off"] = "auto"  # auto: required unless the service binds loopback only
+    accounts: dict[str, str] = Field(default_factory=dict)  # account -> bearer token that trades and cancels for it
+    allowed_hosts: list[str] = Field(default_factory=list)  # Host names accepted besides loopback and the bind host
+
+    @field_validator("accounts")
+    @classmethod
+    def _tokens_long_and_distinct(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(len(token) < 16 for token in value.values()):
+            raise ValueError("every account token must be at least 16 characters")
+        if len(set(value.values())) != len(value):
+            raise ValueError("two accounts share a token")
+        return value
 
 
 class TickClass(Section):
@@ -234,6 +254,7 @@ class IncidentConfig(Section):
 
 class Config(Section):
     service: ServiceConfig = ServiceConfig()
+    auth: AuthConfig = AuthConfig()
     underlyings: dict[str, Underlying] = Field(default_factory=_default_underlyings)
     chain: ChainConfig = ChainConfig()
     venues: list[Venue] = Field(default_factory=_default_venues)

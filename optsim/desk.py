@@ -3,7 +3,9 @@
 parse (models) -> idempotency -> risk -> route -> fill step (execution) -> store -> answer.
 Every change runs on the sequencer's one thread (``sequencer.py``), so risk sees every accepted order
 before the next is checked, and an answer always follows the commit of its group. Everything the desk
-keeps in memory (exposure, working orders, counters) is rebuilt from the store at start-up.
+keeps in memory (exposure, working orders, counters) is rebuilt from the store at start-up, and every
+change to it while an order is handled is registered in the sequencer's ``Journal``, so the change is
+undone when the order's writes roll back (a fill step that raised, a commit refused by a full disk).
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from .chain import Chain
 from .config import Config
 from .drills import ServiceFaults
 from .execution import Execution, Report
+from .fileio import private_dir
+from .journal import Journal
 from .metrics import Metrics
 from .occ import parse_symbol
 from .positions import PositionBook
@@ -53,11 +57,12 @@ class OrderDesk:
     def __init__(self, config: Config, clock: Callable[[], float] = time.time, execution: Execution | None = None):
         self.config, self.clock = config, clock
         data_dir = Path(config.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir)
         self.chain = Chain(config)
         self.quotes = QuoteBook(data_dir, clock, config.service.quote_max_cross)
         self.store = Store(data_dir / "orders.db", config.service.durability)
-        self.risk = RiskEngine(config, self.chain, self.quotes, clock)
+        self.journal = Journal()
+        self.risk = RiskEngine(config, self.chain, self.quotes, clock, journal=self.journal)
         self.router = Router(config, self.quotes)
         self.execution: Execution = execution or FillsimExecution(config, self.quotes)
         self.metrics = Metrics([v.name for v in config.venues], self.execution.engine)
@@ -76,7 +81,7 @@ class OrderDesk:
         self._incident_log = None
         self.breaches: dict[str, dict] = {}  # exposure limit -> the latest order refused for it (GET /risk)
         self._restore()
-        self._sequencer = Sequencer(self.store)
+        self._sequencer = Sequencer(self.store, self.journal)
 
     def close(self) -> None:
         self._sequencer.close()
@@ -106,19 +111,20 @@ class OrderDesk:
             reject = Reject("VENUE_REJECT", "", f"{route.venue} rejected the order (reject storm drill)")
         if reject:
             return self._reject(db, spec, reject)
-        self.trips.on_order(None)
+        self.journal.after_commit(lambda: self.trips.on_order(None))
         return 201, self._accept(db, spec, route)
 
     def _accept(self, db, spec: OrderSpec, route: Route) -> dict:
         order_id = self._next_id()
         row, legs = self._order_row(order_id, spec, "working", self.clock(), venue=route.venue), self._leg_rows(spec)
         Store.insert_order(db, row, legs)
-        self._working[order_id] = spec
+        self._work(order_id, spec)
         self.risk.on_working(spec, spec.qty)
         self.risk.on_premium(spec.account, self.risk.notional(spec))
-        self.metrics.orders.labels(spec.underlying, route.venue, "accepted").inc()
-        self.stats.order(spec.underlying, route.venue, "accepted")
-        self.stats.moved(None, "working")
+        self._count(self.metrics.orders.labels(spec.underlying, route.venue, "accepted"))
+        self._tally(self.stats.order, spec.underlying, route.venue, "accepted")
+        self._tally(self.stats.moved, None, "working")
+        self.journal.undo(lambda: self.execution.forget(order_id))
         reports = self.execution.submit(order_id, spec, route)
         if reports:  # the venue filled or closed it: answer with what is stored now
             self._apply(db, reports)
@@ -133,19 +139,23 @@ class OrderDesk:
             row["client_order_id"] = None
         legs = self._leg_rows(spec)
         Store.insert_order(db, row, legs)
-        self.metrics.orders.labels(spec.underlying, "none", "rejected").inc()
-        self.metrics.rejects.labels(reject.reason).inc()
-        self.stats.order(spec.underlying, None, "rejected", reject.reason)
-        self.stats.moved(None, "rejected")
+        self._count(self.metrics.orders.labels(spec.underlying, "none", "rejected"))
+        self._count(self.metrics.rejects.labels(reject.reason))
+        self._tally(self.stats.order, spec.underlying, None, "rejected", reject.reason)
+        self._tally(self.stats.moved, None, "rejected")
+        self.journal.after_commit(lambda: self._note_reject(order_id, spec, reject, row["created_at"]))
+        return reject.status, self.view(self._as_stored(row, legs, spec))
+
+    def _note_reject(self, order_id: str, spec: OrderSpec, reject: Reject, at: str) -> None:
+        """After the reject is stored: feed the trip wire, and an exposure-limit reject shows in /risk and pages."""
         self.trips.on_order(reject.reason)
         if reject.limit:  # an order tried to go past an exposure limit: /risk shows it, ops hear of it (poll thread)
             self.breaches[reject.limit] = {"order_id": order_id, "account": spec.account, "reason": reject.reason,
-                                           "message": reject.message, "at": row["created_at"]}
+                                           "message": reject.message, "at": at}
             self._alerts.append((f"risk_limit_breach:{reject.limit}", "risk_limit_breach", "SEV2",
                                  f"{order_id} rejected: {reject.message}",
                                  {"limit": reject.limit, "order_id": order_id, "reason": reject.reason,
                                   "account": spec.account, "cause": reject.message, "band": "pre_trade"}))
-        return reject.status, self.view(self._as_stored(row, legs, spec))
 
     def record_invalid(self) -> None:
         """Count a request that failed validation (not stored: there is no valid order to store)."""
@@ -404,6 +414,8 @@ class OrderDesk:
             spec = self._working.get(rep.order_id)
             if spec is None:
                 continue
+            if rep.order_id not in touched:
+                self._keep_venue_state(db, rep.order_id, spec)
             touched[rep.order_id] = spec
             if rep.kind == "fill":
                 self._store_fill(db, rep, spec)
@@ -412,14 +424,14 @@ class OrderDesk:
                 order = db.execute("SELECT qty, filled_qty, status FROM orders WHERE id = ?",
                                    (rep.order_id,)).fetchone()
                 leaves = order["qty"] - order["filled_qty"]
-                self.stats.moved(order["status"], rep.kind)
+                self._tally(self.stats.moved, order["status"], rep.kind)
                 self.risk.on_working(spec, leaves, -1)
                 self.risk.on_premium(spec.account, -self.risk.notional(spec) * leaves / spec.qty)
                 noted = rep.kind == "cancelled" or (rep.kind == "expired" and cause != "venue")
                 Store.update_order(db, rep.order_id, status=rep.kind, updated_at=self.clock(),
                                    message=f"{rep.kind} ({cause})" if noted else None)
-                self._working.pop(rep.order_id, None)
-                self.metrics.cancels.labels(cause if rep.kind == "cancelled" else rep.kind).inc()
+                self._unwork(rep.order_id)
+                self._count(self.metrics.cancels.labels(cause if rep.kind == "cancelled" else rep.kind))
             if rep.queue_ahead is not None:
                 Store.update_order(db, rep.order_id, queue_ahead=rep.queue_ahead)
         for order_id, spec in touched.items():
@@ -435,12 +447,12 @@ class OrderDesk:
         Store.insert_fill(db, FillRow(rep.order_id, rep.leg_no, leg.symbol.padded, venue, leg.side, rep.price, rep.qty,
                                       rep.liquidity, fee, rep.exch_ts_ns, rep.local_ts_ns, self.clock()),
                           spec.underlying, spec.account, multiplier)
-        self.book.on_fill(spec.account, leg.symbol.padded, spec.underlying, multiplier, leg.side, rep.price, rep.qty,
-                          fee)
+        self.journal.after_commit(lambda: self.book.on_fill(spec.account, leg.symbol.padded, spec.underlying,
+                                                            multiplier, leg.side, rep.price, rep.qty, fee))
         self.risk.on_fill(spec.account, leg.symbol.padded, leg.side, rep.qty)
-        self.metrics.fills.labels(venue).inc()
-        self.metrics.filled_contracts.labels(venue).inc(rep.qty)
-        self.stats.fill(venue, rep.qty)
+        self._count(self.metrics.fills.labels(venue))
+        self._count(self.metrics.filled_contracts.labels(venue), rep.qty)
+        self._tally(self.stats.fill, venue, rep.qty)
 
     def _settle(self, db, order_id: str, spec: OrderSpec) -> None:
         """Recompute filled packages, average (net) price and status of one order from its fills."""
@@ -462,10 +474,40 @@ class OrderDesk:
         if status in ("working", "partially_filled"):
             status = "filled" if packages >= order["qty"] else "partially_filled" if packages else "working"
         if status != order["status"]:
-            self.stats.moved(order["status"], status)
+            self._tally(self.stats.moved, order["status"], status)
         Store.update_order(db, order_id, filled_qty=packages, avg_price=avg, status=status, updated_at=self.clock())
         if status not in ("working", "partially_filled"):
-            self._working.pop(order_id, None)
+            self._unwork(order_id)
+
+    # ------------------------------------------------------------------ in-memory changes, undone on rollback
+    def _work(self, order_id: str, spec: OrderSpec) -> None:
+        self._working[order_id] = spec
+        self.journal.undo(lambda: self._working.pop(order_id, None))
+
+    def _unwork(self, order_id: str) -> None:
+        spec = self._working.pop(order_id, None)
+        if spec is not None:
+            self.journal.undo(lambda: self._working.__setitem__(order_id, spec))
+
+    def _tally(self, count: Callable[..., None], *args) -> None:
+        """A dashboard tally (``Stats.order``, ``moved``, ``fill``): counted now, taken back on rollback."""
+        count(*args)
+        self.journal.undo(lambda: count(*args, n=-1))
+
+    def _count(self, counter, n: float = 1) -> None:
+        """A Prometheus counter cannot go down: it counts once the change is committed."""
+        self.journal.after_commit(lambda: counter.inc(n))
+
+    def _keep_venue_state(self, db, order_id: str, spec: OrderSpec) -> None:
+        """Before a venue report is applied: on rollback, put the order back on its venue as the store has it."""
+        row = db.execute("SELECT qty, filled_qty, venue FROM orders WHERE id = ?", (order_id,)).fetchone()
+        leaves, venue = row["qty"] - row["filled_qty"], row["venue"]
+
+        def reset() -> None:
+            self.execution.forget(order_id)
+            self.execution.restore(order_id, spec, venue, leaves)
+
+        self.journal.undo(reset)
 
     # ------------------------------------------------------------------ views and gauges
     def view(self, order: dict) -> dict:

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from flask import Flask, jsonify
@@ -34,6 +35,12 @@ def validation_failed(details: list[dict]) -> ApiError:
     return ApiError(422, "validation_failed", f"{n} field{'s are' if n != 1 else ' is'} invalid", details)
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLITE_FULL (disk or page cap) or ENOSPC/EDQUOT surfacing as an SQLite I/O error."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "full" in str(exc).lower()
+
+
 _HTTP_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
                 415: "unsupported_media_type", 429: "too_many_requests"}
@@ -49,8 +56,18 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         code = exc.code or 500
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]  # Allow on a 405
         return jsonify({"error": _HTTP_ERRORS.get(code, "http_error"), "message": exc.description,
-                        "details": []}), code
+                        "details": []}), code, headers
+
+    @app.errorhandler(sqlite3.Error)
+    def _store_error(exc: sqlite3.Error):  # the request was fine; the database could not take it
+        app.logger.error("order store error: %s", exc)
+        if is_disk_full(exc):
+            return jsonify({"error": "storage_full", "message": "the order store's disk is full; nothing was stored",
+                            "details": [detail("", "DISK_FULL", "retry once space is freed")]}), 507
+        return jsonify({"error": "storage_unavailable", "message": "the order store failed; nothing was stored",
+                        "details": [detail("", "STORE_ERROR", str(exc))]}), 503
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # a bug, not bad input: log it and say so without leaking internals

@@ -41,6 +41,9 @@ class Execution(Protocol):
     def restore(self, order_id: str, spec: OrderSpec, venue: str, leaves: int) -> None:
         """Put a working order back on its venue after a restart (it rejoins at the back of the queue)."""
 
+    def forget(self, order_id: str) -> None:
+        """Take an order off its venue without a report: its store write was rolled back."""
+
     def on_market(self) -> list[Report]: ...
 
     def queue_ahead(self, order_id: str) -> float | None: ...

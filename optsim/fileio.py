@@ -27,6 +27,29 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
         raise
 
 
+def private_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and parents) 0700: orders, tokens and incidents are nobody else's business."""
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def private_file(path: str | os.PathLike) -> Path:
+    """Make sure ``path`` exists and only its owner can read it: created 0600, an existing looser one tightened.
+
+    Raises PermissionError when the file is readable by others and belongs to someone else (it cannot be fixed
+    and must not be trusted).
+    """
+    path = Path(path)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    st = path.stat()
+    if st.st_mode & 0o077:
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            raise PermissionError(f"{path} is readable by others and not ours to fix (mode {st.st_mode & 0o777:o})")
+        path.chmod(0o600)
+    return path
+
+
 def read_json(path: str | os.PathLike) -> Any | None:
     """The parsed file, or None when it does not exist yet."""
     try:

@@ -9,6 +9,7 @@ orders are priced against.
 """
 from __future__ import annotations
 
+import shutil
 import time
 from typing import Any
 
@@ -27,6 +28,18 @@ def _check(component: str, value: Any, status: str, unit: str | None = None, out
     if output and status != "pass":
         entry["output"] = output
     return [entry]
+
+
+def _disk_check(cfg, now: float) -> list[dict]:
+    """Free space where orders.db and incidents.jsonl live: fail below the floor, warn below four times it."""
+    floor = cfg.service.min_free_disk_mb
+    try:
+        free = round(shutil.disk_usage(cfg.data_dir).free / 2**20, 1)
+    except OSError as exc:
+        return _check("disk", None, "fail", "MiB", f"cannot stat the data dir: {exc}", "system", now)
+    status = "fail" if free < floor else "warn" if free < 4 * floor else "pass"
+    return _check("disk", free, status, "MiB", f"{free} MiB free in {cfg.data_dir} (fails below {floor} MiB)",
+                  "system", now)
 
 
 def snapshot_checks(desk, now: float) -> dict[str, list[dict]]:
@@ -101,6 +114,10 @@ def health_report(desk) -> tuple[int, dict]:
         checks["orders-db:responseTime"] = _check("orders-db", ms, "pass", "ms", ctype="datastore", now=now)
     except Exception as exc:  # any database failure is a failed check, never a 500
         checks["orders-db:responseTime"] = _check("orders-db", None, "fail", "ms", str(exc), "datastore", now)
+    integrity = desk.store.integrity
+    checks["orders-db:integrity"] = _check("orders-db", integrity == "ok", "pass" if integrity == "ok" else "fail",
+                                           None, f"PRAGMA quick_check at start: {integrity}", "datastore", now)
+    checks["disk:freeSpace"] = _disk_check(cfg, now)
     checks["fillsim:engine"] = _check("fillsim", desk.execution.engine, "pass", now=now)
 
     overall = max((entry[0]["status"] for entry in checks.values()), key=RANK.__getitem__)

@@ -44,6 +44,11 @@ INCIDENT_TYPES: dict[str, IncidentType] = {t.name: t for t in (
     IncidentType("routing_degraded", "SEV3", "one or more venues down (route_down signals): SEV3 under half "
                  "the venues, SEV2 at half or more, SEV1 when every venue is down",
                  groups=("route_down", "service_unhealthy", "reject_rate_spike"), explains_checks=("route-",)),
+    IncidentType("disk_full", "SEV1", "/health's disk:freeSpace fails: free space in data_dir below "
+                 "service.min_free_disk_mb (orders are refused 507 once the disk is full)",
+                 groups=("service_unhealthy", "reject_rate_spike"), explains_checks=("disk:",)),
+    IncidentType("db_corrupt", "SEV1", "/health's orders-db:integrity fails: PRAGMA quick_check at start found "
+                 "orders.db damaged", groups=("service_unhealthy",), explains_checks=("orders-db:integrity",)),
     IncidentType("service_unhealthy", "SEV2", "/health says fail (HTTP 503) or is unreadable, and no other "
                  "open incident explains the failing checks"),
     IncidentType("feed_sequence_gap", "SEV3", "seq jumped further than the feed's pace allows"),
@@ -58,7 +63,8 @@ INCIDENT_TYPES: dict[str, IncidentType] = {t.name: t for t in (
 SIGNAL_SEVERITY = {"service_down": "SEV1", "service_unhealthy": "SEV2", "feed_stale": "SEV2", "feed_frozen": "SEV2",
                    "feed_sequence_gap": "SEV3", "quotes_unusable": "SEV2", "market_crossed": "SEV3", "route_down": "SEV3",
                    "risk_limit_breach": "SEV2", "kill_switch_engaged": "SEV1", "reject_rate_spike": "SEV3",
-                   "latency_slo_breach": "SEV3"}
+                   "latency_slo_breach": "SEV3",
+                   "disk_full": "SEV1", "db_corrupt": "SEV1"}
 
 # Which incidents each drill fault is expected to open (the drill runner and drill silences use it).
 DRILL_EXPECTS: dict[str, tuple[str, ...]] = {

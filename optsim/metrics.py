@@ -54,6 +54,9 @@ class Metrics:
         self.trip = Gauge("optsim_trip_active", "1 while an automatic trip holds trading in its state (HALTED or "
                           "REDUCING), by the trip's cause; gone once the kill switch is set or released by hand",
                           ["cause", "state"], registry=r)
+        self.health_check = Gauge("optsim_health_check_failing", "1 for each /health check that fails now "
+                                  "(disk:freeSpace, orders-db:integrity, ...), 0 for one that does not", ["check"],
+                                  registry=r)
         self.health = Gauge("optsim_health_status", "1 for the current /health status (pass, warn, fail)",
                              ["status"], registry=r)
         self.drill_runs = Gauge("optsim_drill_runs", "Scored drill runs in drills.jsonl, by drill and result "
@@ -94,7 +97,10 @@ class Metrics:
                 if median is not None:
                     self.drill_median.labels(d["drill"], phase.removesuffix("_s")).set(median)
 
-    def set_health(self, current: str) -> None:
-        """What /health would answer now, so Prometheus can alert on it like the monitor (service_unhealthy)."""
+    def set_health(self, current: str, checks: dict[str, list[dict]] | None = None) -> None:
+        """What /health would answer now, so Prometheus can alert on it like the monitor (service_unhealthy,
+        and per failing check: disk_full, db_corrupt)."""
         for status in HEALTH:
             self.health.labels(status).set(1 if status == current else 0)
+        for name, entries in (checks or {}).items():
+            self.health_check.labels(name).set(1 if any(e.get("status") == "fail" for e in entries) else 0)

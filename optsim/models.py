@@ -49,7 +49,10 @@ NetPrice = Annotated[float, Field(allow_inf_nan=False)]  # signed: > 0 debit, < 
 Strike = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Expiry = Annotated[dt.date, Field(strict=False), BeforeValidator(_iso_date_string)]  # lax only after the format check
 ClientOrderId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
-Account = Annotated[str, Field(min_length=1, max_length=32)]
+
+# An account shows in logs, the dashboard and the token table, so it is plain printable ASCII: no NUL, control,
+# newline, bidi-override or zero-width character can hide in it. One pattern, so /openapi.json states the same rule.
+Account = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._:@/-]([A-Za-z0-9 ._:@/-]*[A-Za-z0-9._:@/-])?$")]
 
 
 class _Strict(BaseModel):
@@ -87,7 +90,9 @@ class SingleLegOrder(Leg, OrderOptions):
 
 class MultiLegOrder(OrderOptions):
     strategy_type: Literal[strategies.MULTI_STRATEGIES]
-    legs: list[Leg]
+    # the bounds strategies.check_legs enforces (reason TOO_FEW_LEGS / TOO_MANY_LEGS), stated in the schema too
+    legs: Annotated[list[Leg], Field(json_schema_extra={"minItems": strategies.MIN_LEGS,
+                                                        "maxItems": strategies.MAX_LEGS})]
     price: NetPrice | None = None  # net limit per package; else derived from leg prices
 
 

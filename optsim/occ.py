@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-_OCC_RE = re.compile(r"^(?P<root>[A-Z0-9]{1,6}) *(?P<date>\d{6})(?P<right>[CP])(?P<strike>\d{8})$")
+OSI_PATTERN = "^[A-Za-z0-9]{1,6} *[0-9]{6}[CPcp][0-9]{8}$"  # the shape; the date must also be a real one
+_OCC_RE = re.compile(r"^(?P<root>[A-Z0-9]{1,6}) *(?P<date>[0-9]{6})(?P<right>[CP])(?P<strike>[0-9]{8})$")
 _ROOT_RE = re.compile(r"^[A-Z0-9]{1,6}$")
 STRIKE_SCALE = Decimal(1000)
 

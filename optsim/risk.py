@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from .chain import Chain
 from .config import TICK_CLASSES, Config
 from .greeks import black_scholes, year_fraction
+from .journal import Journal
 from .occ import mpv, on_tick, to_decimal
 from .packages import synthetic
 from .quotes import QuoteBook
@@ -126,8 +127,10 @@ def same_side_contracts(contracts: dict[str, int]) -> int:
 
 
 class RiskEngine:
-    def __init__(self, config: Config, chain: Chain, quotes: QuoteBook, clock: Callable[[], float] = time.time):
+    def __init__(self, config: Config, chain: Chain, quotes: QuoteBook, clock: Callable[[], float] = time.time,
+                 journal: Journal | None = None):
         self.config, self.chain, self.quotes, self.clock = config, chain, quotes, clock
+        self.journal = journal or Journal()  # every change below is undone if the order's writes roll back
         self.limits = config.risk
         self.state = TradingState.ACTIVE
         self.session_closed = False  # the feed's session clock is past the close of the trading date
@@ -184,6 +187,7 @@ class RiskEngine:
             return Reject("THROTTLED", "account",
                           f"account {spec.account} is over {self.limits.max_orders_per_s} orders/s")
         window.append(now)
+        self.journal.undo(lambda: window.remove(now))
         return None
 
     def check_restricted(self, spec: OrderSpec) -> Reject | None:
@@ -303,8 +307,10 @@ class RiskEngine:
                 del seen[old]
         if key in seen and now - seen[key] < window:
             return Reject("DUPLICATE", "", f"same order from {spec.account} within {window}s")
+        prior = seen.get(key)
         seen[key] = now
-        self._fingerprint_times.append((now, key))
+        self._fingerprint_times.append((now, key))  # a stale entry is harmless: expiry checks the time matches
+        self.journal.undo(lambda: seen.__setitem__(key, prior) if prior is not None else seen.pop(key, None))
         return None
 
     def check_credit(self, spec: OrderSpec) -> Reject | None:
@@ -346,12 +352,15 @@ class RiskEngine:
         """Add (sign=+1) or remove (sign=-1) ``leaves`` packages of a working order from exposure."""
         for leg in spec.legs:
             self.exposure.working[(spec.account, leg.symbol.padded)] += sign * leg.sign * leg.ratio * leaves
+        self.journal.undo(lambda: self.on_working(spec, leaves, -sign))
 
     def on_fill(self, account: str, symbol: str, side: str, qty: int) -> None:
         self.exposure.filled[(account, symbol)] += qty if side == "BUY" else -qty
+        self.journal.undo(lambda: self.on_fill(account, symbol, side, -qty))
 
     def on_premium(self, account: str, amount: float) -> None:
         self.exposure.premium[account] += amount
+        self.journal.undo(lambda: self.on_premium(account, -amount))
 
     def utilization(self) -> dict[str, float]:
         """Worst ratio of use to limit across accounts and underlyings, per limit (for metrics/health)."""

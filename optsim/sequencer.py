@@ -7,6 +7,8 @@ committer then waits for the GIL while still holding the lock. Here the request 
 their job to this thread and wait. It takes every job queued while it was busy, runs each in its
 own savepoint (a job that raises undoes only its own writes and raises in its caller), and commits
 the group once: one commit per group instead of one per order, and no lock to convoy on.
+The jobs' in-memory changes follow their writes through the ``Journal``: undone with a job that
+raised, or with the whole group when its commit fails; kept only once the commit succeeded.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .journal import Journal
 from .store import Store
 
 MAX_GROUP = 64  # jobs in one transaction at most, so a burst still answers its first orders promptly
@@ -31,8 +34,9 @@ class _Job:
 
 
 class Sequencer:
-    def __init__(self, store: Store, name: str = "order-desk"):
+    def __init__(self, store: Store, journal: Journal | None = None, name: str = "order-desk"):
         self.store = store
+        self.journal = journal or Journal()
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -71,23 +75,33 @@ class Sequencer:
                 group.append(nxt)
             self._run_group(db, group)
 
-    @staticmethod
-    def _run_group(db: sqlite3.Connection, group: list[_Job]) -> None:
+    def _run_group(self, db: sqlite3.Connection, group: list[_Job]) -> None:
+        journal = self.journal
         try:
             db.execute("BEGIN IMMEDIATE")
+            journal.begin()
             for job in group:
+                mark = journal.mark()
                 db.execute("SAVEPOINT job")
                 try:
                     job.result = job.fn(db)
                     db.execute("RELEASE job")
                 except BaseException as exc:  # the caller gets it; the group goes on without its writes
+                    job.error = exc
+                    if not db.in_transaction:  # SQLite rolled back the whole group itself (disk full, I/O error)
+                        raise
+                    journal.rollback(mark)
                     db.execute("ROLLBACK TO job")
                     db.execute("RELEASE job")
-                    job.error = exc
             db.execute("COMMIT")
-        except sqlite3.Error as exc:  # the group's commit failed: none of it is stored, so no one is answered OK
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            journal.commit()
+        except Exception as exc:  # the group's commit failed: none of it is stored, so no one is answered OK
+            journal.abort()
+            try:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            except sqlite3.Error:  # a full or failing disk can refuse even this; the connection resets on next BEGIN
+                pass
             for job in group:
                 job.error = job.error or exc
         finally:

@@ -28,26 +28,28 @@ class Stats:
         self.latency_samples: deque[dict] = deque(maxlen=LATENCY_BUCKETS_KEPT)  # closed buckets, oldest first
         self.by_current_status: Counter[str] = Counter()  # stored orders by their status now
 
-    def order(self, underlying: str | None, venue: str | None, status: str, reason: str | None = None) -> None:
+    # n=-1 takes a count back (the order's writes were rolled back)
+    def order(self, underlying: str | None, venue: str | None, status: str, reason: str | None = None,
+              n: int = 1) -> None:
         with self._lock:
-            self.by_status[status] += 1
+            self.by_status[status] += n
             if status == "accepted":
-                self.by_underlying[underlying] += 1
-                self.by_venue[venue] += 1
+                self.by_underlying[underlying] += n
+                self.by_venue[venue] += n
             if reason:
-                self.reject_reasons[reason] += 1
+                self.reject_reasons[reason] += n
 
-    def moved(self, old: str | None, new: str) -> None:
+    def moved(self, old: str | None, new: str, n: int = 1) -> None:
         """An order was stored with status ``new`` (``old`` None) or changed from ``old`` to ``new``."""
         with self._lock:
             if old:
-                self.by_current_status[old] -= 1
-            self.by_current_status[new] += 1
+                self.by_current_status[old] -= n
+            self.by_current_status[new] += n
 
-    def fill(self, venue: str, qty: int) -> None:
+    def fill(self, venue: str, qty: int, n: int = 1) -> None:
         with self._lock:
-            self.fills_by_venue[venue] += 1
-            self.contracts_by_venue[venue] += qty
+            self.fills_by_venue[venue] += n
+            self.contracts_by_venue[venue] += n * qty
 
     def latency(self, seconds: float) -> None:
         with self._lock:

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .fileio import private_file
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
     seq               INTEGER PRIMARY KEY,
@@ -126,13 +128,14 @@ class FillRow:
 
 class Store:
     def __init__(self, path: str | Path, durability: str = "process"):
-        self.path = str(path)
+        self.path = str(private_file(path))  # SQLite gives the -wal and -shm files the same mode
         self._sync = "FULL" if durability == "power" else "NORMAL"
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         with self.conn() as db:
             db.executescript(SCHEMA)
+        self.integrity = self.quick_check()  # "ok", or what is wrong: /health fails on it until repaired
 
     def conn(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -273,6 +276,14 @@ class Store:
 
     def ping(self) -> None:
         self.conn().execute("SELECT 1").fetchone()
+
+    def quick_check(self) -> str:
+        """``PRAGMA quick_check``: "ok", or the first problems found (a corrupt page, a broken index)."""
+        try:
+            rows = [r[0] for r in self.conn().execute("PRAGMA quick_check(5)")]
+        except sqlite3.DatabaseError as exc:  # "database disk image is malformed" can stop the check itself
+            return str(exc)
+        return "ok" if rows == ["ok"] else "; ".join(rows)
 
     @staticmethod
     def _with_children(db: sqlite3.Connection, row: sqlite3.Row) -> dict:

@@ -62,6 +62,9 @@ class FillsimExecution:
         self._round_trip = {v.name: int((v.entry_latency_us + v.response_latency_us) * 1000 * ROUND_TRIP_ALLOWANCE)
                             for v in config.venues}
         self._live: dict[str, tuple[str, str]] = {}  # single-leg order id -> (venue, symbol)
+        self._eid: dict[str, int] = {}  # single-leg order id -> its id in the venue's engine
+        self._ids: dict[int, str] = {}  # engine id -> order id; a forgotten order's late reports map to nothing
+        self._last_eid = 0
         self._watch: defaultdict[str, Counter[str]] = defaultdict(Counter)  # symbol -> live orders per venue
         self._packages: dict[str, _Package] = {}
         self._shown: dict[tuple[str, str], VenueQuote | None] = {}  # L1 last given to each venue's book
@@ -77,7 +80,7 @@ class FillsimExecution:
         tif = _tif(spec)
         ord_type = fillsim.MARKET if spec.order_type == "MARKET" else fillsim.LIMIT
         price = float(spec.limit_price) if spec.limit_price is not None else 0.0
-        self.venues[route.venue].submit(_oid(order_id), symbol, leg.sign, price, leg.qty, now, tif, ord_type)
+        self.venues[route.venue].submit(self._new_eid(order_id), symbol, leg.sign, price, leg.qty, now, tif, ord_type)
         self._rest(order_id, route.venue, symbol)
         return self._advance(route.venue, now + self._round_trip[route.venue])
 
@@ -89,7 +92,8 @@ class FillsimExecution:
         leg, now = spec.legs[0], time.time_ns()
         self._show(venue, leg.symbol.padded, now)
         price = float(spec.limit_price) if spec.limit_price is not None else 0.0
-        self.venues[venue].submit(_oid(order_id), leg.symbol.padded, leg.sign, price, leaves, now, _tif(spec))
+        self.venues[venue].submit(self._new_eid(order_id), leg.symbol.padded, leg.sign, price, leaves, now,
+                                  _tif(spec))
         self._rest(order_id, venue, leg.symbol.padded)
 
     def modify(self, order_id: str, spec: OrderSpec, leaves: int) -> list[Report]:
@@ -107,10 +111,22 @@ class FillsimExecution:
             return [Report(order_id, "modify_rejected")]
         venue, now = self._live[order_id][0], time.time_ns()
         engine = self.venues[venue]
-        state = engine.order(_oid(order_id))
+        eid = self._eid[order_id]
+        state = engine.order(eid)
         executed = state.qty - state.leaves_qty if state else 0  # since it reached this engine (restores start at 0)
-        engine.modify(_oid(order_id), float(spec.limit_price), executed + leaves, now)
+        engine.modify(eid, float(spec.limit_price), executed + leaves, now)
         return self._advance(venue, now + self._round_trip[venue])
+
+
+    def forget(self, order_id: str) -> None:
+        """Take an order off its venue without a report, as if never sent (its store write rolled back)."""
+        self._packages.pop(order_id, None)
+        if order_id in self._live:
+            venue = self._live[order_id][0]
+            self._forget(order_id)
+            eid = self._eid.pop(order_id)
+            del self._ids[eid]
+            self.venues[venue].cancel(eid, time.time_ns())  # whatever it reports later maps to no order
 
     def cancel(self, order_id: str) -> list[Report]:
         if order_id in self._packages:
@@ -119,13 +135,13 @@ class FillsimExecution:
         if order_id not in self._live:
             return [Report(order_id, "cancel_rejected")]
         venue, now = self._live[order_id][0], time.time_ns()
-        self.venues[venue].cancel(_oid(order_id), now)
+        self.venues[venue].cancel(self._eid[order_id], now)
         return self._advance(venue, now + self._round_trip[venue])
 
     def queue_ahead(self, order_id: str) -> float | None:
         if order_id not in self._live:
             return None
-        state = self.venues[self._live[order_id][0]].order(_oid(order_id))
+        state = self.venues[self._live[order_id][0]].order(self._eid[order_id])
         return state.queue_ahead if state else None
 
     # ------------------------------------------------------------------ market data
@@ -185,18 +201,25 @@ class FillsimExecution:
         self._shown[(venue, symbol)] = now
 
     def _advance(self, venue: str, ts_ns: int) -> list[Report]:
-        out = []
+        out, done = [], []
         for r in self.venues[venue].advance(ts_ns):
-            order_id = f"ORD-{r.order_id:08d}"
+            order_id = self._ids.get(r.order_id)
+            if order_id is None:  # an order forgotten after its store write rolled back
+                continue
             if r.kind == ReportKind.FILL:
                 qty = int(r.exec_qty)
                 out.append(Report(order_id, "fill", 0, round(r.exec_px, 6), qty, qty, "maker" if r.maker else "taker",
                                   r.exch_ts, r.local_ts))
             elif r.kind in _KINDS:
                 out.append(Report(order_id, _KINDS[r.kind], exch_ts_ns=r.exch_ts, local_ts_ns=r.local_ts))
-            if (r.leaves_qty == 0 and r.kind not in (ReportKind.CANCEL_REJECTED, ReportKind.MODIFY_REJECTED)
-                    and order_id in self._live):
-                self._forget(order_id)
+            if r.leaves_qty == 0 and r.kind not in (ReportKind.CANCEL_REJECTED, ReportKind.MODIFY_REJECTED):
+                if order_id in self._live:
+                    self._forget(order_id)
+                done.append(r.order_id)
+        for eid in done:  # after the batch: a cancel that lost the race to this fill still maps to its order
+            order_id = self._ids.pop(eid, None)
+            if self._eid.get(order_id) == eid:
+                del self._eid[order_id]
         return out
 
     # ------------------------------------------------------------------ packages
@@ -235,6 +258,12 @@ class FillsimExecution:
         return [Report(order_id, "fill", i, leg.px, leg.qty, fill.qty if i == last else 0, liquidity, now, now)
                 for i, leg in enumerate(fill.legs)]
 
+    def _new_eid(self, order_id: str) -> int:
+        """A fresh engine id per submission, so a restored order never meets its forgotten twin's reports."""
+        self._last_eid += 1
+        self._eid[order_id], self._ids[self._last_eid] = self._last_eid, order_id
+        return self._last_eid
+
 
 _KINDS = {ReportKind.CANCELED: "cancelled", ReportKind.EXPIRED: "expired", ReportKind.REJECTED: "rejected",
           ReportKind.CANCEL_REJECTED: "cancel_rejected", ReportKind.MODIFY_REJECTED: "modify_rejected"}
@@ -245,7 +274,3 @@ def _tif(spec: OrderSpec) -> int:
     if spec.post_only:
         return fillsim.GTX
     return {"IOC": fillsim.IOC, "FOK": fillsim.FOK}.get(spec.time_in_force, fillsim.GTC)
-
-
-def _oid(order_id: str) -> int:
-    return int(order_id[4:])

@@ -135,7 +135,10 @@ def test_every_acknowledged_order_survives_sigkill(tmp_path):
         # Act: load for a while, SIGKILL mid-stream, restart on the same data dir
         for t in workers:
             t.start()
-        time.sleep(1.5)
+        # at least 200 acknowledged orders (a condition, not a fixed time: a loaded machine acks fewer per second)
+        deadline = time.monotonic() + 60
+        while len(acked) < 200 and time.monotonic() < deadline and all(t.is_alive() for t in workers):
+            stop.wait(0.05)
         service.kill()
         stop.set()
         for t in workers:

@@ -65,7 +65,7 @@ def test_runs_advances_and_stops_cleanly_on_sigterm(feed):
     assert first["status"] == "running" and first["pid"] == proc.pid and first["contracts"] == 2 * 7 * 2
     wait_for(lambda: (read(data / "quotes.json") or {}).get("seq", 0) >= first["seq"] + 3)
     proc.send_signal(signal.SIGTERM)
-    _, log = proc.communicate(timeout=3)
+    _, log = proc.communicate(timeout=15)
     assert proc.returncode == 0
     last = read(data / "feed_heartbeat.json")
     assert last["status"] == "stopping" and last["seq"] == read(data / "quotes.json")["seq"]
@@ -76,15 +76,21 @@ def test_stall_drill_lets_the_heartbeat_age_then_resumes(feed):
     proc, data = feed()
     wait_for(lambda: read(data / "feed_heartbeat.json"))
     write_faults(data, stall=True)
-    time.sleep(0.2)  # let the feed see it
-    stalled = read(data / "feed_heartbeat.json")
-    time.sleep(0.4)
+    # stalled = the heartbeat stops changing for 0.4 s (ten feed intervals), however long the feed takes to see it
+    first_seen: dict[int, float] = {}
+
+    def unchanged_for(seconds: float):
+        beat = read(data / "feed_heartbeat.json")
+        since = first_seen.setdefault(beat["seq"], time.monotonic())
+        return beat if time.monotonic() - since >= seconds else None
+
+    stalled = wait_for(lambda: unchanged_for(0.4), timeout=15)
     assert read(data / "feed_heartbeat.json") == stalled
     assert time.time() - stalled["ts"] >= 0.4
     clear_faults(data)
     wait_for(lambda: read(data / "feed_heartbeat.json")["seq"] > stalled["seq"])
     proc.send_signal(signal.SIGINT)
-    _, log = proc.communicate(timeout=3)
+    _, log = proc.communicate(timeout=15)
     assert proc.returncode == 0
     assert "fault started: stall=True" in log and "fault stopped: stall" in log
 

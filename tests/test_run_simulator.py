@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import socket
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +14,7 @@ import pytest
 
 import run_simulator
 from run_simulator import Child, Supervisor, main, suite
+from tests.suite import ROOT, wait_for
 
 
 class FakeClock:
@@ -88,3 +93,83 @@ def test_record_is_passed_to_the_feed_and_needs_all(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--record", str(tmp_path / "rec"), "--data-dir", str(tmp_path)])
     assert stop.value.code == 2 and "--record needs --all" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- hardening
+def test_a_log_that_cannot_be_opened_does_not_stop_the_supervisor(tmp_path):
+    # Arrange: the log's directory is a file, so neither mkdir nor open can succeed (as on a read-only disk)
+    (tmp_path / "logs").write_text("not a directory")
+    child = Child("feed", [sys.executable, "-c", "import time; time.sleep(30)"], tmp_path / "logs" / "feed.log")
+    sup = Supervisor([child], {})
+    # Act
+    sup.start(child)
+    # Assert: the child runs, writing to the supervisor's own stderr
+    assert child.proc is not None and child.proc.poll() is None and child.log_file is None
+    child.proc.kill()
+    child.proc.wait()
+    sup.step()  # noticing the death and closing a log it never had must not raise either
+    assert child.restart_at is not None
+    sup.terminate(143)
+
+
+SUPERVISE = """
+import logging, sys
+from pathlib import Path
+logging.basicConfig(level=logging.INFO)
+sys.path.insert(0, {root!r})
+import run_simulator
+from run_simulator import Child, Supervisor
+code = ("import sys, time; sys.path.insert(0, {root!r}); import optsim.lifeline as l; l.POLL_S = 0.1; "
+        + ("l._pdeathsig = lambda sig: False; " if {poll} else "")
+        + "l.die_with_parent(); print('up', flush=True); time.sleep(120)")
+child = Child("kid", [sys.executable, "-c", code], Path({log!r}))
+child.ready = lambda: "up" in Path({log!r}).read_text()
+Supervisor([child], {{}}).run()
+"""
+
+
+@pytest.mark.parametrize("poll", [False, True], ids=["pdeathsig", "parent-watch"])
+@pytest.mark.timeout(60)
+def test_children_die_with_a_sigkilled_supervisor(tmp_path, poll):
+    # Arrange
+    log = tmp_path / "kid.log"
+    with subprocess.Popen([sys.executable, "-c", SUPERVISE.format(root=str(ROOT), log=str(log), poll=poll)],
+                          stderr=subprocess.PIPE, text=True) as sup:
+        try:
+            line = ""
+            while "started" not in line:
+                line = sup.stderr.readline()
+                assert line, "the supervisor exited before starting its child"
+            kid = int(re.search(r"pid (\d+)", line).group(1))
+            wait_for(lambda: log.exists() and "up" in log.read_text(), timeout=20, what="the child to be up")
+            # Act
+            sup.kill()
+            sup.wait()
+            # Assert
+            wait_for(lambda: not _running(kid), timeout=10, what=f"child {kid} to die with its supervisor")
+        finally:
+            sup.kill()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split()[2] == "Z")  # a zombie is dead
+
+
+def test_a_busy_port_is_an_error_before_anything_starts(tmp_path):
+    # Arrange: another process holds the port
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        # Act
+        done = subprocess.run([sys.executable, str(ROOT / "run_simulator.py"), "--all", f"--port={port}",
+                               f"--data-dir={tmp_path / 'data'}"], capture_output=True, text=True, timeout=60)
+    # Assert
+    assert done.returncode == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in done.stderr and "started" not in done.stderr
+    assert not (tmp_path / "data").exists()

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
 from tests.suite import suite, wait_for  # noqa: F401  (suite is the fixture)
 
 pytestmark = pytest.mark.slow
-POLL_S, STALE_AFTER_S = 0.3, 1.0
+POLL_S, STALE_AFTER_S = 0.3, 3.0  # as tests/suite.py configures the monitor
 
 
 def open_incident(s, type_, **detail):
@@ -28,17 +27,18 @@ def open_incident(s, type_, **detail):
 def test_stopped_feed_opens_feed_stale_within_two_polls_and_resolves_when_it_resumes(suite):
     # Arrange: freeze the feed process itself (SIGSTOP), as a hung feed handler would be
     feed_pid = suite.children()["feed"]
-    assert open_incident(suite, "feed_stale") is None
-    stopped_at = time.monotonic()
+    wait_for(lambda: open_incident(suite, "feed_stale") is None, 20, 0.1, "no feed_stale open before the stop")
     os.killpg(feed_pid, signal.SIGSTOP)
     try:
         # Act
-        incident = wait_for(lambda: open_incident(suite, "feed_stale"), 10, 0.05, "a feed_stale incident")
-        detected_after = time.monotonic() - stopped_at
+        incident = wait_for(lambda: open_incident(suite, "feed_stale"), 20, 0.05, "a feed_stale incident")
     finally:
         os.killpg(feed_pid, signal.SIGCONT)
-    # Assert: stale once the heartbeat is older than the threshold, seen within two polls of that
-    assert detected_after <= STALE_AFTER_S + 2 * POLL_S + 0.5, f"detected after {detected_after:.2f}s"
+    # Assert: stale once the heartbeat is older than the threshold, seen within two polls of that. The age is the
+    # monitor's own reading (its poll time minus the last beat), so how fast this test notices does not count.
+    # the first record with the stale reading (the feed incident may open as feed_frozen first; later ones are older)
+    age = next(e["details"]["age_s"] for e in incident.events if "age_s" in (e.get("details") or {}))
+    assert STALE_AFTER_S < age <= STALE_AFTER_S + 2 * POLL_S + 0.5, f"detected at heartbeat age {age:.2f}s"
     assert incident.severity == "SEV2"
     assert incident.to_dict()["runbook"] == "runbook.md#feed-stale"
     resolved = wait_for(lambda: (i := suite.incident_log().get(incident.incident_id)) and not i.unresolved and i,

@@ -18,6 +18,7 @@ from ..drill_scenarios import LIMITS, ScenarioError
 from ..errors import ApiError, detail, validation_failed
 from .admin import _body
 from .auth import require_admin
+from .params import bounded_int
 
 bp = Blueprint("drill_runs", __name__, url_prefix="/drills")
 FIELDS = ("drill", "mode", "silence", *LIMITS)
@@ -109,7 +110,7 @@ def get_run(run_id: str):
 
 @bp.get("/history")
 def history():
-    drill, last = request.args.get("drill"), request.args.get("last", "10")
-    if not (last.isascii() and last.isdigit() and 1 <= int(last) <= 100):
+    drill, last = request.args.get("drill"), bounded_int(request.args.get("last", "10"), 1, 100)
+    if last is None:  # strict digits: a 5,000-digit "last" is a 422, not int()'s 500
         raise validation_failed([detail("last", "OUT_OF_RANGE", "last is an integer from 1 to 100")])
-    return jsonify(drill_log.history(_config().data_dir, drill=drill, last=int(last), running=running_ids()))
+    return jsonify(drill_log.history(_config().data_dir, drill=drill, last=last, running=running_ids()))

@@ -19,11 +19,14 @@ from ..incident_types import SEVERITIES
 from ..errors import ApiError, detail, validation_failed
 from .admin import audit
 from .auth import require_admin
+from .orders import json_body
+from .params import bounded_int
 
 bp = Blueprint("incidents", __name__)
 
 MAX_LIMIT = 1000
-_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")  # any type, so older logs and new detectors stay queryable
+TYPE_PATTERN = "^[a-z][a-z0-9_]{0,63}$"  # any type, so older logs and new detectors stay queryable
+_TYPE = re.compile(TYPE_PATTERN)
 
 
 def incident_log() -> IncidentLog:
@@ -76,9 +79,9 @@ def _filters() -> dict:
             out["status"] = status
         else:
             errors.append(detail("status", "INVALID_CHOICE", f"status must be one of {', '.join(STATUSES)}"))
-    limit = args.get("limit", "100")
-    if limit.isascii() and limit.isdigit() and 1 <= int(limit) <= MAX_LIMIT:
-        out["limit"] = int(limit)
+    limit = bounded_int(args.get("limit", "100"), 1, MAX_LIMIT)
+    if limit is not None:
+        out["limit"] = limit
     else:
         errors.append(detail("limit", "OUT_OF_RANGE", f"limit is an integer from 1 to {MAX_LIMIT}"))
     if errors:
@@ -103,9 +106,7 @@ def _actor_and_note() -> tuple[str, str]:
     """Optional body ``{"actor": str, "note": str}``; a non-JSON body is 400, wrong fields 422."""
     if not request.get_data():
         return "admin", ""
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "malformed_json", "the body is not valid JSON")
+    body = json_body()  # 415 / 400 (malformed, too deep, duplicate keys) in the one error shape
     if not isinstance(body, dict):
         raise validation_failed([detail("body", "NOT_AN_OBJECT", "the body is a JSON object")])
     errors = [detail(k, "NOT_A_STRING", f"{k} is a string of at most 200 characters")

@@ -16,6 +16,10 @@ from pydantic import TypeAdapter
 
 from .. import __version__
 from ..models import MultiLegOrder, OrderRequest, ReplaceRequest
+from ..incident_types import SEVERITIES
+from ..occ import OSI_PATTERN
+from .incidents import TYPE_PATTERN as INCIDENT_TYPE_PATTERN
+from .orders import BEFORE_PATTERN
 
 bp = Blueprint("openapi", __name__)
 
@@ -215,6 +219,11 @@ def _path_param(name: str, description: str) -> dict:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
 
 
+def _csv_pattern(item: str) -> str:
+    """A comma-separated list as the server reads it: values stripped, empty ones skipped, at least one."""
+    return rf"^(\s*,)*\s*({item})\s*(,\s*(({item})\s*)?)*$"
+
+
 def _query(name: str, description: str, schema: dict) -> dict:
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
@@ -251,10 +260,10 @@ OPERATIONS: dict[tuple[str, str], dict] = {
         "tags": ["orders"], "summary": "List orders, newest first",
         "parameters": [_query("status", "order status", {"enum": ORDER_STATUSES}),
                        _query("underlying", "OCC root", {"type": "string"}),
-                       _query("symbol", "OSI symbol, padded or not", {"type": "string"}),
+                       _query("symbol", "OSI symbol, padded or not", {"type": "string", "pattern": OSI_PATTERN}),
                        _query("account", "account", {"type": "string"}),
                        _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
-                       _query("before", "order id or seq to page from", {"type": "string"})],
+                       _query("before", "order id or seq to page from", {"type": "string", "pattern": BEFORE_PATTERN})],
         "responses": {"200": _ok("orders", "OrderList"), "422": _error("bad filter (validation_failed)")}},
     ("/orders/{order_id}", "get"): {
         "tags": ["orders"], "summary": "One order with its legs and fills", "parameters": [ORDER_ID],
@@ -338,8 +347,10 @@ OPERATIONS: dict[tuple[str, str], dict] = {
         "parameters": [_query("state", "unresolved (open + acknowledged), open, acknowledged, resolved or all",
                               {"enum": ["unresolved", "open", "acknowledged", "resolved", "all"]}),
                        _query("status", "exactly this status", {"enum": ["open", "acknowledged", "resolved"]}),
-                       _query("severity", "comma-separated severities, e.g. SEV1,SEV2", {"type": "string"}),
-                       _query("type", "comma-separated incident types", {"type": "string"}),
+                       _query("severity", "comma-separated severities, e.g. SEV1,SEV2",
+                              {"type": "string", "pattern": _csv_pattern("|".join(SEVERITIES))}),
+                       _query("type", "comma-separated incident types",
+                              {"type": "string", "pattern": _csv_pattern(INCIDENT_TYPE_PATTERN.strip("^$"))}),
                        _query("since", "still active at or after (RFC 3339 or epoch s)", {"type": "string"}),
                        _query("until", "opened before (RFC 3339 or epoch s)", {"type": "string"}),
                        _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000})],

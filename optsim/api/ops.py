@@ -38,7 +38,7 @@ def metrics():
     d = desk()
     _, report = health_report(d)  # pulls the snapshot in use too
     d.update_gauges()
-    d.metrics.set_health(report["status"])
+    d.metrics.set_health(report["status"], report.get("checks"))
     d.metrics.set_drills(drill_log.history(d.config.data_dir, running=running_ids()))
     return Response(generate_latest(d.metrics.registry), content_type=CONTENT_TYPE_LATEST)
 

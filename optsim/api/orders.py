@@ -16,9 +16,13 @@ from ..models import parse_order, parse_replace
 from ..occ import OccError, parse_symbol
 from ..risk import http_status
 from . import desk
+from .auth import not_yours, order_caller
+from .params import bounded_int
 
 bp = Blueprint("orders", __name__)
 
+BEFORE_PATTERN = "^((ORD-)?[0-9]{1,12})?$"  # empty: from the newest
+_BEFORE = re.compile(BEFORE_PATTERN)
 _LONG_NUMBER = re.compile(rb"\d{19}")
 STATUSES = ("working", "partially_filled", "filled", "cancelled", "rejected", "expired")
 
@@ -38,19 +42,62 @@ def json_body():
                        [detail("", "PAYLOAD_TOO_LARGE", f"send at most {limit} bytes")]) from None
     if raw.startswith(codecs.BOM_UTF8):  # some Windows tools put a byte-order mark before the JSON
         raw = raw[len(codecs.BOM_UTF8):]
-    if not _LONG_NUMBER.search(raw):  # orjson reads integers past 64 bits as floats; json keeps them exact
+    if not _LONG_NUMBER.search(raw) and b"\\u" not in raw:  # orjson: no big ints (read as floats), no \\u (_no_key_dropped)
         try:
-            return orjson.loads(raw)  # the order path's parse: several times faster than json
+            body = orjson.loads(raw)  # the order path's parse: several times faster than json
         except orjson.JSONDecodeError:
-            pass  # not plain JSON to orjson: let json decide, so edge cases keep their answers (1e400 is a 422)
+            body = None  # not plain JSON to orjson: let json decide, so edge cases keep their answers (1e400 is a 422)
+        else:
+            if _no_key_dropped(raw, body):
+                return body
+            # orjson keeps the last of a duplicated key: json below names the key in a 400
     try:
-        return json.loads(raw, parse_constant=_no_constants)
+        return json.loads(raw, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
+    except DuplicateKey as exc:
+        raise ApiError(400, "malformed_json", str(exc), [detail(exc.key, "DUPLICATE_KEY", str(exc))]) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "malformed_json", "the body is not valid JSON",
                        [detail("", "MALFORMED_JSON", str(exc))]) from None
     except RecursionError:  # deeply nested arrays/objects exhaust the decoder's stack
         raise ApiError(400, "malformed_json", "the body is nested too deeply",
                        [detail("", "MALFORMED_JSON", "JSON nesting is too deep")]) from None
+
+
+def _no_key_dropped(raw: bytes, body) -> bool:
+    """Every ``:`` in the text is a key's or one inside a string that survived the parse: no duplicate key.
+
+    A duplicate key drops a key (and with it the colons of its value); without ``\\u`` escapes a parsed
+    string has no colon the text did not, so the counts match only when nothing was dropped.
+    """
+    keys = colons = 0
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            keys += len(item)
+            colons += sum(k.count(":") for k in item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            colons += item.count(":")
+    return raw.count(b":") == keys + colons
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names a key twice: refused rather than letting the last one silently win."""
+
+    def __init__(self, key: str):
+        super().__init__(f"the key {key!r} appears more than once in one object")
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        raise DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return obj
 
 
 def _no_constants(name: str):
@@ -70,11 +117,14 @@ def _enter(endpoint: str):
 
 
 def _answer(d, endpoint: str):
+    caller = order_caller()
     try:
         spec = parse_order(json_body(), endpoint=endpoint)
     except ApiError:
         d.record_invalid()
         raise
+    if not caller.may_act_for(spec.account):
+        raise not_yours(caller, spec.account, "account", "an order")
     d.faults.delay()
     status, order = d.submit(spec)
     if order["status"] == "rejected":
@@ -123,8 +173,7 @@ def list_orders():
         except OccError as exc:
             faults.append(detail("symbol", exc.code, str(exc)))
     limit = _int_arg("limit", 100, 1, 1000, faults)
-    before = _int_arg("before", 0, 0, 10**12, faults) if not (args.get("before") or "").startswith("ORD-") \
-        else _int_arg_from_id(args["before"], faults)
+    before = _before(args.get("before") or "", faults)
     if faults:
         raise validation_failed(faults)
     orders = desk().store.list_orders(underlying=(args.get("underlying") or "").upper() or None, symbol=symbol,
@@ -139,18 +188,21 @@ def _int_arg(name: str, default: int, low: int, high: int, faults: list) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    value = bounded_int(raw, low, high)
+    if value is None:
         faults.append(detail(name, "BAD_FILTER", f"{name} must be an integer {low}..{high}"))
         return default
-    return int(raw)
+    return value
 
 
-def _int_arg_from_id(order_id: str, faults: list) -> int:
-    digits = order_id[4:]
-    if not digits.isdigit():
-        faults.append(detail("before", "BAD_FILTER", "before must be an order id like ORD-00000042"))
+def _before(raw: str, faults: list) -> int:
+    """The seq to page from: ``ORD-00000042`` or ``42`` (empty or 0: from the newest)."""
+    if not raw:
         return 0
-    return int(digits)
+    if not _BEFORE.match(raw):
+        faults.append(detail("before", "BAD_FILTER", "before must be an order id like ORD-00000042 or its seq"))
+        return 0
+    return int(raw.removeprefix("ORD-"))
 
 
 @bp.get("/orders/<order_id>")
@@ -163,6 +215,10 @@ def get_order(order_id: str):
 
 @bp.delete("/orders/<order_id>")
 def cancel_order(order_id: str):
+    caller = order_caller()
+    order = desk().store.get_order(order_id)
+    if order is not None and not caller.may_act_for(order["account"]):
+        raise not_yours(caller, order["account"], "order_id", "cancelling an order")
     try:
         return jsonify(desk().cancel(order_id))
     except DeskError as exc:

@@ -112,8 +112,12 @@ def create():
 @require_admin
 def list_silences():
     state = request.args.get("state", "current")
+    errors = [detail(name, "UNKNOWN_PARAMETER", "the only query parameter is state") for name in request.args
+              if name != "state"]  # a mistyped filter must not list every silence as if it applied
     if state not in ("current", "active", "pending", "expired", "all"):
-        raise validation_failed([detail("state", "INVALID_CHOICE", "state is current, active, pending, expired or all")])
+        errors.append(detail("state", "INVALID_CHOICE", "state is current, active, pending, expired or all"))
+    if errors:
+        raise validation_failed(errors)
     now = time.time()
     keep = {"current": ("active", "pending"), "all": ("active", "pending", "expired")}.get(state, (state,))
     found = [s.to_dict(now) for s in reversed(silences.load(_data_dir())) if s.state(now) in keep]

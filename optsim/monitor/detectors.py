@@ -97,6 +97,25 @@ def service_unhealthy(prev, now, obs, config):
                      "band": ",".join(obs.failing_checks)})]
 
 
+def _check_failing(obs: Observation, check: str, kind: str, summary: str):
+    """A finding of ``kind`` while /health reports ``check`` failing; None when /health could not be read."""
+    if not obs.reachable or obs.health is None:
+        return None
+    if check not in obs.failing_checks:
+        return []
+    return [Finding(f"{kind}:optsim", kind, SEVERITY[kind], summary, {"check": check})]
+
+
+def disk_full(prev, now, obs, config):
+    return _check_failing(obs, "disk:freeSpace", "disk_full",
+                          "the data dir's disk is almost full: orders are refused (507) once it is")
+
+
+def db_corrupt(prev, now, obs, config):
+    return _check_failing(obs, "orders-db:integrity", "db_corrupt",
+                          "orders.db failed PRAGMA quick_check at start: the order store is damaged")
+
+
 # ---------------------------------------------------------------------- feed
 def feed_stale(prev, now, obs, config):
     limit = config.monitor.feed_stale_after_s
@@ -253,6 +272,7 @@ DETECTORS: dict[str, Detector] = {
     "market_crossed": market_crossed,
     "route_down": route_down, "risk_limit_breach": risk_limit_breach, "kill_switch_engaged": kill_switch_engaged,
     "reject_rate_spike": reject_rate_spike, "latency_slo_breach": latency_slo_breach,
+    "disk_full": disk_full, "db_corrupt": db_corrupt,
 }
 SIGNAL_TYPES = tuple(DETECTORS)
 

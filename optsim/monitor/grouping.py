@@ -36,7 +36,8 @@ class Root:
 
 ROOTS = (Root("service_down:optsim", ("service_down",)), Root("feed:nbbo", ("feed_stale", "feed_frozen", "quotes_unusable")),
          Root("kill_switch_engaged:trading", ("kill_switch_engaged",)),
-         Root("routing_degraded:venues", ("route_down",)))
+         Root("routing_degraded:venues", ("route_down",)),
+         Root("disk_full:optsim", ("disk_full",)), Root("db_corrupt:optsim", ("db_corrupt",)))
 WAITING = frozenset({"service_unhealthy", "reject_rate_spike"})  # lasting knock-ons a root may explain next poll
 
 

@@ -27,8 +27,9 @@ class Monitor:
         session = session or requests.Session()
         self.observer = Observer(base_url, config.data_dir, mon.request_timeout_s, session=session)
         self.log = IncidentLog.from_config(config, source="monitor")
-        self.tracker = IncidentTracker(self.log, mon.resolve_after_polls, mon.group_wait_polls)
         self.notifier = Notifier(self.log, config)
+        self.tracker = IncidentTracker(self.log, mon.resolve_after_polls, mon.group_wait_polls,
+                                       notify_unrecorded=self.notifier.send_unrecorded)
         self.state = PollState()
         reopened = self.log.open_incidents()
         if reopened:

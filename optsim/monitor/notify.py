@@ -171,7 +171,15 @@ class Notifier:
             started.append((inc.incident_id, event))
         return started
 
-    def _send(self, inc: Incident, event: str, level: int, hooks: list[Webhook]) -> None:
+    def send_unrecorded(self, inc: Incident) -> None:
+        """Trigger for an incident the log could not take (full disk): sent now, nothing recorded."""
+        hooks = [h for h in self.hooks if SEVERITIES.index(inc.severity) <= SEVERITIES.index(h.min_severity)
+                 and h.escalation_level == 0]
+        if hooks:
+            threading.Thread(target=self._send, args=(inc, "trigger", 0, hooks, False), daemon=True,
+                             name=f"notify-unrecorded-{inc.dedup_key}").start()
+
+    def _send(self, inc: Incident, event: str, level: int, hooks: list[Webhook], record: bool = True) -> None:
         nc = self.config.notify
         to = nc.escalation[min(level, len(nc.escalation) - 1)]
         try:
@@ -179,7 +187,8 @@ class Notifier:
                                retries=nc.retries, backoff_s=nc.backoff_s, backoff_max_s=nc.backoff_max_s,
                                timeout_s=nc.timeout_s) for h in hooks]
             outcome = "sent" if any(r["outcome"] == "sent" for r in results) else "failed"
-            self._record(inc, {"event": event, "outcome": outcome, "level": level, "to": to, "channels": results})
+            if record:
+                self._record(inc, {"event": event, "outcome": outcome, "level": level, "to": to, "channels": results})
             log.log(logging.INFO if outcome == "sent" else logging.WARNING, "notify %s %s level %d (%s): %s",
                     event, inc.incident_id, level, to, outcome)
         finally:

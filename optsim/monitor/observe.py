@@ -17,6 +17,9 @@ import requests
 from .scrape import Scrape
 
 HEARTBEAT_FILE = "feed_heartbeat.json"
+# Each probe on a new connection, closed after it: a kept-alive socket would still answer while new
+# clients are refused (a full connection table), hiding the outage the probe is there to see.
+FRESH = {"Connection": "close"}
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class Observer:
         heartbeat, hb_error = read_heartbeat(self.heartbeat_path)
         feed = {"heartbeat": heartbeat, "heartbeat_error": hb_error}
         try:
-            resp = self.session.get(f"{self.base_url}/health", timeout=self.timeout)
+            resp = self.session.get(f"{self.base_url}/health", timeout=self.timeout, headers=FRESH)
         except requests.RequestException as exc:
             return Observation(at, reachable=False, error=_describe(exc, self.timeout), **feed)
         try:
@@ -120,7 +123,7 @@ class Observer:
 
     def _scrape(self) -> tuple[Scrape | None, str | None]:
         try:
-            resp = self.session.get(f"{self.base_url}/metrics", timeout=self.timeout)
+            resp = self.session.get(f"{self.base_url}/metrics", timeout=self.timeout, headers=FRESH)
         except requests.RequestException as exc:
             return None, _describe(exc, self.timeout)
         if resp.status_code != 200:

@@ -7,27 +7,33 @@ healthy (hysteresis, so a flapping check does not open and close incidents every
 another incident could explain (``grouping.WAITING``) waits ``group_wait_polls`` polls before it opens
 an incident of its own, like Alertmanager's ``group_wait``; once absorbed into a firing incident, its
 own incident is resolved as grouped. The log is the source of truth: after a restart the open
-incidents are read back from it, so nothing is triggered twice.
+incidents are read back from it, so nothing is triggered twice. An incident the log cannot take (a
+full disk) is kept in memory, logged and notified once, and written on every later poll until it lands.
 """
 from __future__ import annotations
 
 import logging
+import time
+from typing import Callable
 
 from incident_logger import Incident, IncidentAlreadyResolved, IncidentLog
 
 from .detectors import Assessment
-from .grouping import WAITING, group, judged_types, signal_view
+from .grouping import WAITING, Grouped, group, judged_types, signal_view
 
 log = logging.getLogger(__name__)
 
 
 class IncidentTracker:
-    def __init__(self, incident_log: IncidentLog, resolve_after_polls: int, group_wait_polls: int = 1):
+    def __init__(self, incident_log: IncidentLog, resolve_after_polls: int, group_wait_polls: int = 1,
+                 notify_unrecorded: Callable[[Incident], None] | None = None):
         self.log = incident_log
+        self.notify_unrecorded = notify_unrecorded or (lambda incident: None)
         self.resolve_after_polls = resolve_after_polls
         self.group_wait_polls = group_wait_polls
         self._healthy: dict[str, int] = {}  # dedup_key -> consecutive healthy polls
         self._waiting: dict[str, int] = {}  # dedup_key -> consecutive polls a waiting signal has fired alone
+        self.unwritten: dict[str, Grouped] = {}  # incidents the log refused (full disk): retried every poll
 
     def apply(self, assessment: Assessment) -> list[tuple[str, Incident]]:
         """Write this poll's changes; returns the (action, incident) pairs that were logged."""
@@ -35,16 +41,25 @@ class IncidentTracker:
         incidents, absorbed = group(assessment.findings)
         firing = set()
         waiting = {}
-        for g in incidents:
-            if len(g.signals) == 1 and g.type in WAITING and self.log.find_open(g.dedup_key) is None:
+        current = {g.dedup_key for g in incidents}
+        retry = [g for key, g in self.unwritten.items() if key not in current]  # it happened, even if over now
+        for g in [*retry, *incidents]:
+            if (len(g.signals) == 1 and g.type in WAITING and g.dedup_key not in self.unwritten
+                    and self.log.find_open(g.dedup_key) is None):
                 waiting[g.dedup_key] = self._waiting.get(g.dedup_key, 0) + 1
                 if waiting[g.dedup_key] < self.group_wait_polls:
                     firing.add(g.dedup_key)  # not healthy either: it is waiting
                     continue
             firing.add(g.dedup_key)
             self._healthy.pop(g.dedup_key, None)
-            change = self.log.trigger(g.dedup_key, g.type, g.severity, g.summary, g.details,
-                                      signals=[signal_view(s) for s in g.signals])
+            try:
+                change = self.log.trigger(g.dedup_key, g.type, g.severity, g.summary, g.details,
+                                          signals=[signal_view(s) for s in g.signals])
+            except OSError as exc:  # cannot write the log: keep it in memory, say so once, retry next poll
+                self._unwritable(g, exc)
+                continue
+            if self.unwritten.pop(g.dedup_key, None) is not None:
+                log.warning("incident log writable again: recorded [%s]", g.dedup_key)
             if change.action:
                 changes.append((change.action, change.incident))
                 level = logging.WARNING if change.action == "trigger" else logging.INFO
@@ -56,7 +71,12 @@ class IncidentTracker:
             if own is not None and own.source == self.log.source:
                 changes += self._resolve(own, "grouped under the incident that explains it")
         judged = judged_types(assessment.judged)
-        for inc in self.log.open_incidents():
+        try:
+            still_open = self.log.open_incidents()
+        except OSError as exc:
+            log.error("incident log unreadable (%s): auto-resolve waits for the next poll", exc)
+            still_open = []
+        for inc in still_open:
             if inc.source != self.log.source or inc.dedup_key in firing or inc.type not in judged:
                 continue
             healthy = self._healthy.get(inc.dedup_key, 0) + 1
@@ -72,5 +92,26 @@ class IncidentTracker:
             done = self.log.resolve(inc.incident_id, actor=self.log.source, resolution="auto", note=note)
         except IncidentAlreadyResolved:
             return []  # someone resolved it by hand in the meantime
+        except OSError as exc:
+            log.error("cannot record the resolve of %s (%s); retrying next poll", inc.incident_id, exc)
+            return []
         log.info("resolve %s [%s]: %s", done.incident_id, done.dedup_key, note)
         return [("resolve", done)]
+
+    def _unwritable(self, g: Grouped, exc: OSError) -> None:
+        """The first time an incident cannot be logged: log an error and notify with the incident as it would be.
+
+        The notifier works from the log, which cannot hold this one yet, so it is sent directly; once
+        recorded, the notifier owes (and sends) its trigger like any other.
+        """
+        if g.dedup_key in self.unwritten:
+            self.unwritten[g.dedup_key] = g  # the latest view is the one recorded when the log takes it
+            return
+        self.unwritten[g.dedup_key] = g
+        log.error("CANNOT WRITE %s (%s): %s [%s] %s kept in memory, retried every poll", self.log.path, exc,
+                  g.severity, g.dedup_key, g.summary)
+        now = time.time()
+        self.notify_unrecorded(Incident(
+            incident_id="(not yet recorded)", dedup_key=g.dedup_key, type=g.type, severity=g.severity, status="open",
+            source=self.log.source, summary=f"{g.summary} [incident log unwritable: {exc.strerror or exc}]",
+            details=g.details, opened_at=now, updated_at=now, last_seen=now))

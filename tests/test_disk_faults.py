@@ -1,0 +1,88 @@
+"""Full and damaged disks are diagnosed: free space and PRAGMA quick_check in /health, their incidents, and a
+monitor that keeps an incident in memory (and says so) while it cannot write its own log."""
+from __future__ import annotations
+
+import errno
+import sqlite3
+
+from incident_logger import IncidentLog
+from optsim.config import load_config
+from optsim.incident_types import INCIDENT_TYPES
+from optsim.monitor.detectors import SEVERITY, SIGNAL_TYPES, Assessment, Finding, PollState, assess
+from optsim.monitor.grouping import group
+from optsim.monitor.observe import Observation
+from optsim.monitor.tracker import IncidentTracker
+from options_service import create_app
+from tests.conftest import AS_OF, seed_single
+from tests.snapshots import write_snapshot
+
+
+def health(tmp_path, **service):
+    cfg = load_config(overrides={"service": {"data_dir": str(tmp_path), "as_of": AS_OF, **service}})
+    write_snapshot(cfg)
+    app = create_app(cfg)
+    try:
+        client = app.test_client()
+        client.post("/orders", json=seed_single())
+        r = client.get("/health")
+        return r.status_code, r.get_json()["checks"]
+    finally:
+        app.extensions["desk"].close()
+
+
+def test_low_disk_space_fails_health(tmp_path):
+    code, checks = health(tmp_path, min_free_disk_mb=1e12)
+    assert code == 503 and checks["disk:freeSpace"][0]["status"] == "fail"
+    assert checks["disk:freeSpace"][0]["observedUnit"] == "MiB"
+    code, checks = health(tmp_path)
+    assert checks["disk:freeSpace"][0]["status"] in ("pass", "warn")
+    assert checks["orders-db:integrity"][0]["status"] == "pass"
+
+
+def test_a_corrupt_page_in_orders_db_fails_health(tmp_path):
+    health(tmp_path)  # a store with an order in it
+    db = sqlite3.connect(tmp_path / "orders.db")
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'legs_symbol'").fetchone()[0]
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    with open(tmp_path / "orders.db", "r+b") as fh:  # garbage over an index page the start-up path never reads
+        fh.seek((root - 1) * page_size + 8)
+        fh.write(b"\xa5" * 64)
+    code, checks = health(tmp_path)
+    assert code == 503
+    integrity = checks["orders-db:integrity"][0]
+    assert integrity["status"] == "fail" and "quick_check" in integrity["output"]
+
+
+def test_failing_disk_and_integrity_checks_open_their_incidents():
+    obs = Observation(at=0.0, reachable=True, health="fail", health_code=503,
+                      failing_checks=("disk:freeSpace", "orders-db:integrity"))
+    found = {f.type: f for f in assess(PollState(), obs, load_config()).findings}
+    assert {"disk_full", "db_corrupt"} <= set(found) and {"disk_full", "db_corrupt"} <= set(INCIDENT_TYPES)
+    assert found["disk_full"].severity == SEVERITY["disk_full"] == "SEV1"
+    # each stands alone as its own SEV1 incident; the failing /health they explain is attached, not opened
+    incidents, absorbed = group(list(found.values()))
+    assert sorted((g.type, g.severity) for g in incidents) == [("db_corrupt", "SEV1"), ("disk_full", "SEV1")]
+    assert [f.type for f in absorbed] == ["service_unhealthy"]
+
+
+def test_monitor_keeps_an_incident_it_cannot_write_and_records_it_later(tmp_path, monkeypatch):
+    ilog = IncidentLog(tmp_path / "incidents.jsonl", source="monitor")
+    notes = []
+    tracker = IncidentTracker(ilog, resolve_after_polls=1, notify_unrecorded=lambda inc: notes.append(("trigger", inc)))
+    finding = Finding("disk_full:optsim", "disk_full", "SEV1", "disk almost full", {"check": "disk:freeSpace"})
+
+    def full(record):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ilog, "_write", full)
+    for _ in range(3):  # the fault lasts three polls; the log refuses every write
+        assert tracker.apply(Assessment([finding], frozenset(SIGNAL_TYPES), PollState())) == []
+    assert list(tracker.unwritten) == ["disk_full:optsim"]
+    assert len(notes) == 1 and notes[0][0] == "trigger" and "unwritable" in notes[0][1].summary
+    monkeypatch.undo()
+    # the fault is over by the time the disk has room again: the incident is still recorded
+    changes = tracker.apply(Assessment([], frozenset(SIGNAL_TYPES), PollState()))
+    assert [(action, inc.type) for action, inc in changes] == [("trigger", "disk_full")]
+    assert tracker.unwritten == {} and ilog.find_open("disk_full:optsim") is not None

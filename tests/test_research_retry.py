@@ -1,0 +1,101 @@
+"""A failed task is retried once (after an exception or its worker dying), then reported failed
+with its error while the rest complete; Ctrl-C keeps the finished rows and ``--resume`` completes."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from optsim.backtest import main
+from optsim.research.executor import connect, fan_out
+from optsim.research.fanout import run_fanout, stored_spec
+from tests.fanout_data import read_csv as _read, write_stream
+from tests.suite import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def attempt(task):
+    """A task that fails its first ``fails`` attempts (counted in marker files), by raising or
+    by killing its worker process; then returns its name."""
+    marker_dir, name, fails, how = task
+    tried = len([p for p in os.listdir(marker_dir) if p.startswith(name + ".")])
+    Path(marker_dir, f"{name}.{tried}").touch()
+    if tried < fails:
+        if how == "exit":
+            os._exit(3)
+        raise RuntimeError(f"{name} failed on attempt {tried + 1}")
+    return name
+
+
+@pytest.fixture(scope="module")
+def client():
+    with connect(workers=2) as c:
+        yield c
+
+
+@pytest.mark.timeout(180)
+def test_retry_once_then_failed_and_the_others_complete(client, tmp_path):
+    tasks = [(str(tmp_path), "steady", 0, "raise"), (str(tmp_path), "flaky", 1, "raise"),
+             (str(tmp_path), "broken", 5, "raise"), (str(tmp_path), "crashy", 1, "exit"),
+             (str(tmp_path), "doomed", 5, "exit")]
+    done = {}
+    fan_out(client, attempt, tasks, key=lambda t: f"t-{t[1]}",
+            on_done=lambda t, result, error: done.__setitem__(t[1], (result, error)))
+    assert done["steady"] == ("steady", None)
+    assert done["flaky"] == ("flaky", None)
+    assert done["crashy"] == ("crashy", None)  # the worker died under it once; the retry ran it
+    assert done["broken"][0] is None and done["broken"][1] == "RuntimeError: broken failed on attempt 2"
+    assert done["doomed"][0] is None and "KilledWorker" in done["doomed"][1]
+    tries = lambda name: len([p for p in os.listdir(tmp_path) if p.startswith(name + ".")])  # noqa: E731
+    assert tries("broken") == 2 and tries("flaky") == 2 and tries("steady") == 1
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory) -> Path:
+    return write_stream(tmp_path_factory.mktemp("stream") / "stream.npz")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_ctrl_c_keeps_finished_rows_and_resume_completes(client, stream, tmp_path, capsys):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "optsim.backtest", "montecarlo", "--data", str(stream), "--strategy",
+           "tests.fanout_strategies:quote_touch", "--param", "interval_ns=1000000", "--runs", "16", "--seed", "8", "--workers", "1", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        wait_for(lambda: (out / "runs.csv").exists() and len((out / "runs.csv").read_text().splitlines()) >= 3,
+                 timeout=90, what="two finished runs")
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 130, err
+    assert "continue with --resume" in err
+    wait_for(lambda: not _group_alive(proc.pid), timeout=30, what="the cluster's processes to exit")
+    kept = _read(out / "runs.csv")
+    assert 2 <= len(kept) < 16 and all(r["status"] == "ok" for r in kept)
+    assert [r["run_id"] for r in kept] == sorted(r["run_id"] for r in kept)
+    summary = run_fanout(stored_spec(out), out, client=client, progress=False, resume=True)
+    assert summary["complete"] and summary["runs_failed"] == 0
+    rows = _read(out / "runs.csv")
+    assert len(rows) == 16 and {r["run_id"]: r for r in rows}.items() >= {r["run_id"]: r for r in kept}.items()
+    # the CLI's --resume on a finished directory has nothing left to run; a changed spec is refused
+    assert main(["montecarlo", "--resume", str(out)]) == 0
+    assert main(["montecarlo", "--resume", str(out), "--runs", "17"]) == 2
+    assert "--runs differs from the stored run" in capsys.readouterr().err
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
