@@ -256,7 +256,7 @@ cdef class Backtest:
     cdef list _legs, _views, _finished, _fills
     cdef readonly dict _orders
     cdef object _recorder
-    cdef bint _keep_fills, _done
+    cdef bint _keep_fills, _done, _ended
     cdef int64_t _now, _next_id
     cdef readonly int64_t decisions
 
@@ -272,6 +272,7 @@ cdef class Backtest:
         starts = [t for t in (a.first_ts() for a in assets) if t is not None]
         self._now = min(starts) if starts else 0
         self._done = not starts
+        self._ended = False  # every asset's rows are applied (requests sent later count for nothing)
 
     # ---- the clock -------------------------------------------------------------------------
 
@@ -300,11 +301,26 @@ cdef class Backtest:
             leg.refresh()
         else:
             busy = self._elapse_many(until)
+        if not self._ended:
+            self._end_data(until)
         self._now = until
         self._done = not busy
         self.decisions += 1
         self._step_recorded()
         return busy
+
+    cdef int _end_data(self, int64_t until) except -1:
+        """Once the last rows of every asset are applied, requests sent from then on are never
+        answered, so elapse ends once those already sent are: a strategy that keeps sending
+        cannot keep the loop alive."""
+        cdef Leg leg
+        for leg in self._legs:
+            if leg.core.stream_exch < leg.core.stream_n or leg.core.stream_local < leg.core.stream_n:
+                return 0
+        self._ended = True
+        for leg in self._legs:
+            leg.core.end_stream(until)
+        return 0
 
     cdef bint _elapse_many(self, int64_t until) except -1:
         """Several assets: their reports are handled in local-time order (ties by asset)."""

@@ -112,6 +112,7 @@ cdef class Engine:
     cdef object stream_obj                  # the backtest stream (kept alive for the pointer)
     cdef const event_t* stream
     cdef int64_t stream_n, stream_book, stream_exch, stream_local  # rows and the two cursors
+    cdef int64_t stream_end                 # requests arriving later are never applied
     cdef int64_t n_free, cap_free
     cdef order_t* orders
     cdef int64_t n_orders, cap_orders

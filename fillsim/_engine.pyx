@@ -382,11 +382,15 @@ cdef class Engine:
         self._send(ts, MODIFY, slot, order_id, -1, tick, qty)
 
     def advance(self, int64_t ts):
-        cdef report_t* r
-        out = []
         self._run_until(ts)
         if ts > self.last_market_ts:
             self.last_market_ts = ts
+        return self.delivered(ts)
+
+    def delivered(self, int64_t ts):
+        """Pop the reports that have reached us by ``ts`` (nothing more is applied)."""
+        cdef report_t* r
+        out = []
         while self.report_head < self.n_reports and self.reports[self.report_head].local_ts <= ts:
             r = &self.reports[self.report_head]
             out.append((r.kind, r.order_id, r.book, r.side, r.tick, r.exec_tick, r.exec_qty,
@@ -423,10 +427,22 @@ cdef class Engine:
         self.stream_obj, self.stream_book = events, book
         self.stream, self.stream_n = &view[0] if view.shape[0] else NULL, view.shape[0]
         self.stream_exch = self.stream_local = 0
+        self.stream_end = INT64_MAX  # set by end_stream: until then every request counts
+
+    def rows_left(self):
+        """Whether the attached stream has rows not yet applied (exchange or feed)."""
+        return self.stream_exch < self.stream_n or self.stream_local < self.stream_n
+
+    def end_stream(self, int64_t until):
+        """Every stream of the backtest is over at ``until``: from now on the exchange applies
+        only the requests sent so far (those arriving by the later of ``until`` and the last
+        arrival), so a strategy that keeps sending cannot keep the backtest alive."""
+        self.stream_end = until if until > self.last_arrival else self.last_arrival
 
     def step(self, int64_t until):
         """Advance the attached stream's book to ``until``; False once rows and replies are done
-        (replies that reach us by ``until`` count as done).
+        (replies that reach us by ``until`` count as done; after ``end_stream`` only the
+        requests sent before it count, and later ones are never applied).
 
         The exchange side applies rows with ``exch_ts <= until`` and the requests that arrive
         by then (a request before a row only if it arrives strictly earlier, as ``replay``);
@@ -485,12 +501,14 @@ cdef class Engine:
                 self._local_market(lb, ev & 0xFF, side, _round(px / tick_size), qty)
                 local_pos += 1
             if bad < 0:
-                self._run_until(until)
+                self._run_until(until if until < self.stream_end else self.stream_end)
         self.stream_exch, self.stream_local = exch_pos, local_pos
         if bad >= 0:
             raise ValueError(f"event row {bad}: price {events[bad].px!r} or size "
                              f"{events[bad].qty!r} is unusable")
-        return (exch_pos < n or local_pos < n or self.request_head < self.n_requests
+        return (exch_pos < n or local_pos < n
+                or (self.request_head < self.n_requests
+                    and self.requests[self.request_head].arrival <= self.stream_end)
                 or (self.report_head < self.n_reports
                     and self.reports[self.n_reports - 1].local_ts > until))
 

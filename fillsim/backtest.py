@@ -25,6 +25,8 @@ moves it to ``now + ns``; the exchange applies rows with ``exch_ts`` up to then 
 requests that arrived by then (``fillsim.replay``'s order), the strategy's book is the feed as
 of ``local_ts <= now``, and acks and fills reach the strategy one response latency after
 they happened. A request sent at ``now`` reaches the exchange one entry latency later.
+``elapse`` returns False once every asset's data is over and the requests sent before
+then are answered; requests sent after the end are never applied (the market is over).
 
 Several assets run in one backtest, each with its own stream, tick and lot size, contract
 multiplier, fees and ``fillsim.Config`` (latency, queue model, partial fills). Order ids are
@@ -326,6 +328,7 @@ class PyBacktest(Backtest):
         starts = [t for t in (a.first_ts() for a in assets) if t is not None]
         self._now = min(starts) if starts else 0
         self._done = not starts
+        self._ended = False  # every asset's rows are applied (requests sent later count for nothing)
 
     # ---- the clock -------------------------------------------------------------------------
 
@@ -335,7 +338,8 @@ class PyBacktest(Backtest):
         return self._now
 
     def elapse(self, ns: int) -> bool:
-        """Let ``ns`` of market time pass; False once the data and everything in flight are done."""
+        """Let ``ns`` of market time pass; False once the data is over and every request sent
+        before its end is answered (requests sent after it are never answered)."""
         if not isinstance(ns, (int, np.integer)) or ns < 0:
             raise ValueError(f"ns must be a whole number of nanoseconds >= 0, got {ns!r}")
         for oid in self._finished:
@@ -349,7 +353,10 @@ class PyBacktest(Backtest):
         merged = []
         for leg in self._legs:
             busy |= leg.core.step(until)
-            merged.extend((r[10], leg.index, r) for r in leg.core.advance(until))
+        if not self._ended and not any(leg.core.rows_left() for leg in self._legs):
+            self._end_data(until)
+        for leg in self._legs:
+            merged.extend((r[10], leg.index, r) for r in leg.core.delivered(until))
         if len(self._legs) > 1:
             merged.sort(key=lambda x: (x[0], x[1]))  # stable: each asset's own order is kept
         for _, i, r in merged:
@@ -361,6 +368,14 @@ class PyBacktest(Backtest):
         self.decisions += 1
         self._step_recorded()
         return busy
+
+    def _end_data(self, until: int) -> None:
+        """The last rows of every asset are applied: requests sent from now on are never
+        answered, so elapse ends once those already sent are: a strategy that keeps sending
+        cannot keep the loop alive."""
+        self._ended = True
+        for leg in self._legs:
+            leg.core.end_stream(until)
 
     def _step_recorded(self) -> None:
         if self._recorder is not None:

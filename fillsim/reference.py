@@ -252,6 +252,10 @@ class Engine:
         """
         self._run_until(ts)
         self.last_market_ts = max(self.last_market_ts, ts)
+        return self.delivered(ts)
+
+    def delivered(self, ts) -> list:
+        """Pop the reports that have reached us by ``ts`` (nothing more is applied)."""
         out = []
         while self.reports and self.reports[0][10] <= ts:
             out.append(self.reports.popleft())
@@ -288,10 +292,22 @@ class Engine:
         """Give ``book`` its stream (an EVENT_DTYPE array) for ``step``."""
         self.stream, self.stream_book = events, book
         self.cursors = (0, 0)
+        self.stream_end = INVALID_MAX  # set by end_stream: until then every request counts
+
+    def rows_left(self) -> bool:
+        """Whether the attached stream has rows not yet applied (exchange or feed)."""
+        return self.cursors[0] < len(self.stream) or self.cursors[1] < len(self.stream)
+
+    def end_stream(self, until):
+        """Every stream of the backtest is over at ``until``: from now on the exchange applies
+        only the requests sent so far (those arriving by the later of ``until`` and the last
+        arrival), so a strategy that keeps sending cannot keep the backtest alive."""
+        self.stream_end = max(until, self.last_arrival)
 
     def step(self, until):
         """Advance the attached stream's book to ``until``; False once rows and replies are done
-        (replies that reach us by ``until`` count as done).
+        (replies that reach us by ``until`` count as done; after ``end_stream`` only the
+        requests sent before it count, and later ones are never applied).
 
         The exchange side applies rows with ``exch_ts <= until`` and the requests that arrive
         by then (a request before a row only if it arrives strictly earlier, as ``replay``);
@@ -327,8 +343,9 @@ class Engine:
             self._local_market(lb, ev & 0xFF, side, _round(px / tick_size), qty)
             local_pos += 1
         self.cursors = (exch_pos, local_pos)
-        self._run_until(until)
-        return (exch_pos < n or local_pos < n or bool(self.requests)
+        self._run_until(min(until, self.stream_end))
+        return (exch_pos < n or local_pos < n
+                or bool(self.requests and self.requests[0][0] <= self.stream_end)
                 or bool(self.reports and self.reports[-1][10] > until))
 
     def _local_market(self, b, ev_type, side, tick, qty):

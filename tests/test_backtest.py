@@ -360,3 +360,62 @@ def test_depth_lists_the_local_book_best_first(engine):
     assert bids[0] == (bt.best_bid, bt.bid_qty) and asks[0] == (bt.best_ask, bt.ask_qty)
     assert [p for p, _ in bids] == sorted((p for p, _ in bids), reverse=True)
     assert [p for p, _ in asks] == sorted(p for p, _ in asks)
+
+
+# ---- the end of data ends the loop, whatever is in flight ----------------------------------------
+
+def touch_quoter(bt, log, interval, limit):
+    """Re-quotes the touch every ``interval`` (with an IOC through it every third decision),
+    logging each request; fails rather than loop past ``limit`` decisions."""
+    k = 0
+    while bt.elapse(interval):
+        k += 1
+        assert k < limit, "elapse kept returning True after the end of data"
+        for o in list(bt.orders.values()):
+            if o.live and o.pending != "cancel":
+                bt.cancel(o.id)
+                log.append((bt.now, fillsim.CANCEL, o.id, 0, 0.0, 0.0, 0, 0))
+        if math.isnan(bt.best_bid) or math.isnan(bt.best_ask):
+            continue
+        quotes = [(fillsim.BUY, bt.best_bid, "GTX"), (fillsim.SELL, bt.best_ask, "GTX")]
+        if k % 3 == 0:
+            quotes.append((fillsim.BUY, bt.best_ask, "IOC"))
+        for side, px, tif in quotes:
+            oid = (bt.buy if side == fillsim.BUY else bt.sell)(px, 1, tif=tif)
+            log.append((bt.now, fillsim.SUBMIT, oid, side, px, 1.0, 3 if tif == "GTX" else 1, 0))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("entry_ns", [1_500_000, 1_000_000_000], ids=["latency>interval", "latency>>span"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_elapse_ends_with_the_data_when_requests_outlive_the_decision_interval(engine, entry_ns):
+    # a request sent before the data ended is answered; one sent after it never is (and keeps
+    # nothing alive), so a strategy quoting every interval cannot keep elapse returning True
+    events, snapshot, _ = _stream(6_000 if engine == "cython" else 3_000, seed=7)
+    interval, response_ns = 1_000_000, 200_000
+    cfg = {"entry_latency_ns": entry_ns, "response_latency_ns": response_ns}
+    bt = fillsim.Backtest(_asset(events, snapshot, cfg), engine=engine)
+    start = bt.now
+    ev = events["ev"]
+    last_row = int(max(events["exch_ts"][(ev & fillsim.EXCH_EVENT) != 0].max(),
+                       events["local_ts"][(ev & fillsim.LOCAL_EVENT) != 0].max()))
+    ended_at = start + -(-(last_row - start) // interval) * interval  # the elapse applying the last rows
+    last_arrival = ended_at - interval + entry_ns  # of the requests sent before that elapse
+    log = []
+    touch_quoter(bt, log, interval, limit=(last_arrival + response_ns - start) // interval + 10)
+
+    # the last answer (to the last request sent before the end) reaches us one response later
+    assert bt.decisions == -(-(last_arrival + response_ns - start) // interval)
+    assert bt.now - interval < last_arrival + response_ns <= bt.now
+    assert bt.elapse(interval) is False and bt.decisions == -(-(last_arrival + response_ns - start) // interval)
+    before = [row for row in log if row[0] < ended_at]
+    after = [row for row in log if row[0] >= ended_at]
+    assert after and len(before) > 100  # it did quote through the stream and past its end
+    sent_after = {row[2] for row in after if row[1] == fillsim.SUBMIT}
+    assert sent_after and all(bt.orders[i].status == fillsim.OrderStatus.PENDING for i in sent_after)
+    # every request sent before the end is answered as replay answers it
+    ours = _keys(_ours(bt), 0.01)
+    assert ours == _keys(_replayed(events, snapshot, before, cfg, 0.01, engine), 0.01)
+    assert bt.position == sum(f.side * f.qty for f in bt.fills)
+    if entry_ns < interval * 10:
+        assert len(ours) > 10  # the quotes really traded
