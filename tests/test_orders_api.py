@@ -309,6 +309,7 @@ def test_absurd_quantity_is_a_4xx_not_a_500(client):
     ("status=bogus", "status", "BAD_FILTER"),
     ("limit=0", "limit", "BAD_FILTER"),
     ("limit=abc", "limit", "BAD_FILTER"),
+    ("limit=", "limit", "BAD_FILTER"),  # empty is not an integer either (the schema says integer)
     ("limit=1001", "limit", "BAD_FILTER"),
     ("before=-1", "before", "BAD_FILTER"),
     ("before=ORD-xyz", "before", "BAD_FILTER"),

@@ -186,7 +186,7 @@ def list_orders():
 
 def _int_arg(name: str, default: int, low: int, high: int, faults: list) -> int:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:  # an empty value is not a number: a 422 like any other (the schema says integer)
         return default
     value = bounded_int(raw, low, high)
     if value is None:

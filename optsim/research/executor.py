@@ -33,7 +33,9 @@ def connect(workers: int | None = None, scheduler: str | None = None):
             yield client
         return
     n = workers or os.cpu_count() or 1
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # fan_out retries
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0,  # fan_out retries
+                          # one task per worker thread, none queued behind it: a worker that dies takes no bystander
+                          "distributed.scheduler.worker-saturation": 1.0}):
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                           host="127.0.0.1", silence_logs=logging.ERROR) as cluster, \
                 Client(cluster) as client:
