@@ -4,18 +4,19 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import orjson
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as JSON to a temp file beside ``path``, fsync it, then rename it over ``path``."""
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Let ``write`` fill a temp file beside ``path``, fsync it, then rename it over ``path``."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS))  # the feed's 1 MB quotes.json: ~5x json
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -25,6 +26,11 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as JSON atomically (the feed's 1 MB quotes.json: orjson is ~5x json)."""
+    atomic_write(path, lambda fh: fh.write(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)))
 
 
 def private_dir(path: str | os.PathLike) -> Path:

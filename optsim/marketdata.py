@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import orjson
+
+from .fileio import atomic_write
 
 SNAPSHOT_FILE = "quotes.snap"
 MAGIC = b"OPTSNAP\x01"
@@ -106,23 +107,15 @@ def write_snap(path: str | os.PathLike, frame: Frame) -> None:
         layout[name] = [offset, list(a.shape)]
         offset = _align(offset + a.nbytes)
     header = orjson.dumps(meta | {"arrays": layout})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(MAGIC + len(header).to_bytes(4, "little") + header)
-            for name, a in arrays.items():
-                fh.seek(layout[name][0])
-                fh.write(np.ascontiguousarray(a).tobytes())
-            fh.truncate(offset)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+
+    def write(fh) -> None:
+        fh.write(MAGIC + len(header).to_bytes(4, "little") + header)
+        for name, a in arrays.items():
+            fh.seek(layout[name][0])
+            fh.write(np.ascontiguousarray(a).tobytes())
+        fh.truncate(offset)
+
+    atomic_write(path, write)
 
 
 def read_snap(path: str | os.PathLike) -> Frame:
