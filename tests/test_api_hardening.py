@@ -95,8 +95,12 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
 
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory):
+    # Quotes written once stay fresh for the whole run: a slow machine must not turn /health's honest 503 for a
+    # stale feed into a fuzz failure.
     cfg = load_config(overrides={"service": {"data_dir": str(tmp_path_factory.mktemp("fuzz")), "as_of": AS_OF,
-                                             "admin_token": ADMIN_TOKEN}})
+                                             "admin_token": ADMIN_TOKEN},
+                                 "monitor": {"feed_stale_after_s": 3600.0, "feed_warn_after_s": 3600.0},
+                                 "risk": {"quote_max_age_s": 3600.0}})
     write_snapshot(cfg)
     app = create_app(cfg)
     yield app
