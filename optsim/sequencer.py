@@ -1,12 +1,17 @@
-"""One thread that applies every change to the desk's state, committing them in groups.
+"""One writer at a time applies every change to the desk's state, committing queued changes in groups.
 
 The order path must be serial (risk sees every accepted order before it checks the next), and
 every answer must follow its commit. Serialising with a lock made waitress's threads convoy on it:
 SQLite releases the GIL while committing, the others run up to the lock and stall, and the
-committer then waits for the GIL while still holding the lock. Here the request threads hand
-their job to this thread and wait. It takes every job queued while it was busy, runs each in its
+committer then waits for the GIL while still holding the lock. So changes that arrive together are
+handed to one sequencer thread, which takes every job queued while it was busy, runs each in its
 own savepoint (a job that raises undoes only its own writes and raises in its caller), and commits
 the group once: one commit per group instead of one per order, and no lock to convoy on.
+
+A change that arrives alone, with the writer idle and nothing queued, runs on its caller's thread
+(flat combining): handing it over would cost two thread wake-ups, each a scheduler time slice on a
+busy machine, for no grouping gain. Whoever holds the writer's turn uses the same connection, so a
+job sees the same database state (temp tables included) wherever it runs.
 The jobs' in-memory changes follow their writes through the ``Journal``: undone with a job that
 raised, or with the whole group when its commit fails; kept only once the commit succeeded.
 """
@@ -37,17 +42,21 @@ class Sequencer:
     def __init__(self, store: Store, journal: Journal | None = None, name: str = "order-desk"):
         self.store = store
         self.journal = journal or Journal()
+        self._db = store.connect()
+        self._turn = threading.Lock()  # held by whoever is applying changes: the sequencer thread or a lone caller
+        self._owner: int | None = None  # that thread's ident, so a job calling back into the desk runs inline
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
     def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run ``fn(db)`` on the sequencer thread; return its result once its group is committed."""
-        if threading.current_thread() is self._thread:  # a job calling back into the desk: already in order
-            return fn(self.store.conn())
+        """Run ``fn(db)`` as the one writer; return its result once it is committed."""
+        if self._owner == threading.get_ident():  # a job calling back into the desk: already in order
+            return fn(self._db)
         job = _Job(fn)
-        self._jobs.put(job)
-        job.done.wait()
+        if not (self._jobs.empty() and self._run_alone(job)):
+            self._jobs.put(job)
+            job.done.wait()
         if job.error is not None:
             raise job.error
         return job.result
@@ -57,8 +66,19 @@ class Sequencer:
         self._jobs.put(None)
         self._thread.join(timeout=10)
 
+    def _run_alone(self, job: _Job) -> bool:
+        """Run ``job`` on this thread if the writer is idle and no one is queued; False if it must queue."""
+        if not self._turn.acquire(blocking=False):
+            return False
+        try:
+            if not self._jobs.empty():  # others queued meanwhile: they go first, grouped, on the sequencer
+                return False
+            self._apply([job])
+            return True
+        finally:
+            self._turn.release()
+
     def _loop(self) -> None:
-        db = self.store.conn()
         while True:
             job = self._jobs.get()
             if job is None:
@@ -73,29 +93,35 @@ class Sequencer:
                     self._jobs.put(None)  # stop after this group
                     break
                 group.append(nxt)
-            self._run_group(db, group)
+            with self._turn:
+                self._apply(group)
 
-    def _run_group(self, db: sqlite3.Connection, group: list[_Job]) -> None:
-        journal = self.journal
+    def _apply(self, group: list[_Job]) -> None:
+        """Run the group in one transaction, each job in a savepoint (none needed for a job alone)."""
+        db, journal, alone = self._db, self.journal, len(group) == 1
+        self._owner = threading.get_ident()
+        self.store.lend(db)
         try:
             db.execute("BEGIN IMMEDIATE")
             journal.begin()
             for job in group:
                 mark = journal.mark()
-                db.execute("SAVEPOINT job")
+                if not alone:
+                    db.execute("SAVEPOINT job")
                 try:
                     job.result = job.fn(db)
-                    db.execute("RELEASE job")
+                    if not alone:
+                        db.execute("RELEASE job")
                 except BaseException as exc:  # the caller gets it; the group goes on without its writes
                     job.error = exc
-                    if not db.in_transaction:  # SQLite rolled back the whole group itself (disk full, I/O error)
+                    if alone or not db.in_transaction:  # alone, or SQLite rolled back the group itself (disk full)
                         raise
                     journal.rollback(mark)
                     db.execute("ROLLBACK TO job")
                     db.execute("RELEASE job")
             db.execute("COMMIT")
             journal.commit()
-        except Exception as exc:  # the group's commit failed: none of it is stored, so no one is answered OK
+        except BaseException as exc:  # the transaction failed: none of it is stored, so no one is answered OK
             journal.abort()
             try:
                 if db.in_transaction:
@@ -105,5 +131,7 @@ class Sequencer:
             for job in group:
                 job.error = job.error or exc
         finally:
+            self._owner = None
+            self.store.lend(None)
             for job in group:
                 job.done.set()

@@ -138,16 +138,27 @@ class Store:
         self.integrity = self.quick_check()  # "ok", or what is wrong: /health fails on it until repaired
 
     def conn(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
+        """This thread's connection: the writer's while this thread applies the desk's changes, so reads inside
+        a transaction see its own writes; otherwise one of its own (reads; writes at start-up)."""
+        local = self._local
+        db = getattr(local, "writing", None) or getattr(local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={self._sync}")
-            db.execute("PRAGMA foreign_keys=ON")
-            self._local.db = db
-            with self._all_lock:
-                self._all.append(db)
+            db = local.db = self.connect()
+        return db
+
+    def lend(self, db: sqlite3.Connection | None) -> None:
+        """Make ``db`` this thread's connection until lent ``None`` (the sequencer's writer, for one turn)."""
+        self._local.writing = db
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection, usable from any thread that serialises its use (the sequencer's writer)."""
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._sync}")
+        db.execute("PRAGMA foreign_keys=ON")
+        with self._all_lock:
+            self._all.append(db)
         return db
 
     def close(self) -> None:
