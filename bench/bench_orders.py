@@ -56,33 +56,59 @@ max_order_rate = 0        # the benchmark is a runaway client on purpose
 reject_rate = 0
 """
 FROZEN_TOML = "[risk]\nquote_max_age_s = 86400\n"  # --service-only: the one snapshot never ages out
-STRIKES = (160, 165, 170, 175, 180, 185, 190, 195, 200, 210, 220, 230)
-# n -> a distinct resting AAPL call order: 64 accounts x 12 strikes x 97 prices x 5 sizes before a repeat
+# n -> a distinct resting AAPL call order: 64 accounts x 12 strikes x 16 prices x 5 sizes before a repeat. The 12
+# strikes and their price ladders come from the chain the suite lists (``OrderLadder``): every order is listed,
+# on tick, and bids well below the market, so it rests and no risk check refuses it.
 LUA = r"""
 local n = 0
-local strikes = {190, 195, 200, 205, 210, 215, 220, 225, 230, 235, 240, 245}
+local strikes = {%(strikes)s}
+local prices = {%(prices)s}
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   n = n + 1
-  local acct = n % 64
-  local strike = strikes[(math.floor(n / 64) % 12) + 1]
-  local price = 0.50 + 0.05 * (math.floor(n / 768) % 97)
-  local qty = 1 + math.floor(n / 74496) % 5
-  local body = string.format('{"strategy_type":"single","underlying":"AAPL","expiry":"2025-01-17",' ..
-    '"strike":%d,"option_type":"C","side":"BUY","qty":%d,"price":%.2f,"account":"B%d",' ..
-    '"client_order_id":"bench-%d"}', strike, qty, price, acct, n)
+  local acct = n %% 64
+  local k = (math.floor(n / 64) %% 12)
+  local price = prices[k * 16 + (math.floor(n / 768) %% 16) + 1]
+  local qty = 1 + math.floor(n / 12288) %% 5
+  local body = string.format('{"strategy_type":"single","underlying":"AAPL","expiry":"%(expiry)s",' ..
+    '"strike":%%s,"option_type":"C","side":"BUY","qty":%%d,"price":%%.2f,"account":"B%%d",' ..
+    '"client_order_id":"bench-%%d"}', strikes[k + 1], qty, price, acct, n)
   return wrk.format(nil, "/orders", nil, body)
 end
 """
 
 
-def order_body(n: int, tag: str) -> bytes:
-    """The same rotation as the wrk script, with its own client_order_id space."""
-    strike, price, qty = STRIKES[(n // 64) % 12], 0.50 + 0.05 * ((n // 768) % 97), 1 + (n // 74496) % 5
-    return (f'{{"strategy_type":"single","underlying":"AAPL","expiry":"2025-01-17","strike":{strike},'
-            f'"option_type":"C","side":"BUY","qty":{qty},"price":{price:.2f},"account":"R{n % 64}",'
-            f'"client_order_id":"{tag}-{n}"}}').encode()
+class OrderLadder:
+    """12 listed AAPL calls of one expiry nearest the money, each with 16 nickel bids from 20% to 80% of its bid."""
+
+    def __init__(self, quotes: dict):
+        calls = []
+        for symbol, q in quotes["quotes"].items():
+            if symbol.startswith("AAPL ") and symbol[12] == "C" and (q.get("bid") or 0) >= 2.0:
+                calls.append((symbol[6:12], int(symbol[13:]) / 1000, q["bid"]))
+        by_expiry: dict[str, list] = {}
+        for call in calls:
+            by_expiry.setdefault(call[0], []).append(call)
+        expiry = min((e for e, c in by_expiry.items() if len(c) >= 12), default=None)  # the nearest with 12
+        if expiry is None:
+            raise SystemExit("the chain lists no AAPL expiry with 12 calls bid at 2.00 or more")
+        near = sorted(by_expiry[expiry], key=lambda c: c[2])[:12]  # the cheapest: nearest the money
+        self.expiry = f"20{expiry[:2]}-{expiry[2:4]}-{expiry[4:]}"
+        self.strikes = [f"{strike:g}" for _, strike, _ in near]
+        self.prices = [max(0.05, round(bid * (0.2 + 0.04 * i) / 0.05) * 0.05) for _, _, bid in near for i in range(16)]
+
+    def body(self, n: int, tag: str) -> bytes:
+        """The same rotation as the wrk script, with its own client_order_id space."""
+        k = (n // 64) % 12
+        price, qty = self.prices[k * 16 + (n // 768) % 16], 1 + (n // 12288) % 5
+        return (f'{{"strategy_type":"single","underlying":"AAPL","expiry":"{self.expiry}","strike":{self.strikes[k]},'
+                f'"option_type":"C","side":"BUY","qty":{qty},"price":{price:.2f},"account":"R{n % 64}",'
+                f'"client_order_id":"{tag}-{n}"}}').encode()
+
+    def lua(self) -> str:
+        return LUA % {"strikes": ", ".join(self.strikes), "prices": ", ".join(f"{p:.2f}" for p in self.prices),
+                      "expiry": self.expiry}
 
 
 def free_port() -> int:
@@ -210,7 +236,7 @@ MAX_CONNECTIONS = 48  # well under waitress's connection limit (100): a backlog 
 REQUEST_TIMEOUT_S = 60.0
 
 
-async def _open_loop(port: int, rate: float, seconds: float, tag: str) -> dict:
+async def _open_loop(port: int, ladder: OrderLadder, rate: float, seconds: float, tag: str) -> dict:
     """Send ``rate`` orders/s for ``seconds``, on schedule whatever the answers do: a request waits for a free
     kept-alive connection (at most ``MAX_CONNECTIONS``) and its latency counts from when it was due."""
     pool: asyncio.Queue = asyncio.Queue()
@@ -228,7 +254,7 @@ async def _open_loop(port: int, rate: float, seconds: float, tag: str) -> dict:
         else:
             conn = await pool.get()
         try:
-            status = await asyncio.wait_for(_send(conn, order_body(n, tag)), REQUEST_TIMEOUT_S)
+            status = await asyncio.wait_for(_send(conn, ladder.body(n, tag)), REQUEST_TIMEOUT_S)
         except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
             statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
             conn[1].close()
@@ -259,8 +285,8 @@ async def _open_loop(port: int, rate: float, seconds: float, tag: str) -> dict:
             "elapsed_s": time.perf_counter() - t0}
 
 
-def open_loop(port: int, rate: float, seconds: float, tag: str) -> dict:
-    return asyncio.run(_open_loop(port, rate, seconds, tag))
+def open_loop(port: int, ladder: OrderLadder, rate: float, seconds: float, tag: str) -> dict:
+    return asyncio.run(_open_loop(port, ladder, rate, seconds, tag))
 
 
 # ---------------------------------------------------------------------- snapshots
@@ -335,7 +361,6 @@ def main(argv: list[str] | None = None) -> int:
         (tmp / "data").mkdir()
         (tmp / "optsim.toml").write_text(CONFIG_TOML if not args.service_only else CONFIG_TOML.replace(
             "[risk]\n", FROZEN_TOML))
-        (tmp / "post.lua").write_text(LUA)
         cfg = load_config(tmp / "optsim.toml", {"service": {"data_dir": str(tmp / "data"), "as_of": AS_OF}})
         threads = cfg.service.threads
         snaps = [] if args.skip_snapshots else snapshot_costs(tmp)
@@ -356,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             wait_http(f"http://127.0.0.1:{echo_port}/livez")
             wait_http(f"http://127.0.0.1:{svc_port}/livez")
             wait_health(f"http://127.0.0.1:{svc_port}/health")
+            ladder = OrderLadder(json.loads((tmp / "data" / "quotes.json").read_text()))
+            (tmp / "post.lua").write_text(ladder.lua())
             for name, port, pid in (("echo", echo_port, procs[0].pid), ("orders", svc_port, svc_pid)):
                 cpu = cpu_seconds(pid)
                 results[name] = run_wrk(f"http://127.0.0.1:{port}/orders", tmp / "post.lua", args.seconds,
@@ -364,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             for rate in rates:
                 cpu = cpu_seconds(svc_pid)
                 spy = start_profile(svc_pid, args.rate_seconds) if args.profile and rate == 100 else None
-                r = results[f"rate {rate:g}"] = open_loop(svc_port, rate, args.rate_seconds, f"r{rate:g}")
+                r = results[f"rate {rate:g}"] = open_loop(svc_port, ladder, rate, args.rate_seconds, f"r{rate:g}")
                 r["cpu_ms"] = 1000 * (cpu_seconds(svc_pid) - cpu) / max(r["answered"], 1)
                 if spy:
                     spy.wait(timeout=args.rate_seconds + 60)

@@ -323,13 +323,18 @@ class OrderDesk:
 
     def risk_utilization(self) -> dict[str, float]:
         """Worst use of each risk limit, read in order with the changes to it (the loss limits included)."""
-        return self._sequencer.run(lambda db: {**self.risk.utilization(), **self.trips.loss_use(self.book.net_pnl())})
+        exposure, net_pnl = self._sequencer.run(lambda db: (self.risk.exposure.copy(), self.book.net_pnl()))
+        return {**self.risk.utilization(exposure), **self.trips.loss_use(net_pnl)}
 
     # ------------------------------------------------------------------ trips, session close, incidents
     def _check_trips(self) -> None:
+        """Judge the trips on the limits' use as of a moment ago (computed off the writer's turn, so orders do
+        not wait for it); a trip that fires acts in order with the orders."""
+        exposure, net_pnl = self._sequencer.run(lambda db: (self.risk.exposure.copy(), self.book.net_pnl()))
+        util = self.risk.utilization(exposure)
+
         def judge(db) -> Trip | None:
-            util = {**self.risk.utilization()}
-            fired = self.trips.evaluate(self.clock(), self.book.net_pnl(), util, self.risk.state.value)
+            fired = self.trips.evaluate(self.clock(), net_pnl, util, self.risk.state.value)
             if not fired:
                 return None
             trip = fired[0]

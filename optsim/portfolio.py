@@ -67,10 +67,11 @@ def risk_view(desk) -> dict:
     for each exposure limit (``breaches``), and the trips' settings."""
     desk.quotes.pull()
 
-    def read(db):
-        return desk.risk.exposure_report(), desk.book.net_pnl(), dict(desk.trading), dict(desk.breaches)
+    def read(db):  # a consistent copy in order with the orders; the report is built off the writer's turn
+        return desk.risk.exposure.copy(), desk.book.net_pnl(), dict(desk.trading), dict(desk.breaches)
 
-    accounts, net_pnl, trading, breaches = desk.in_order(read)
+    exposure, net_pnl, trading, breaches = desk.in_order(read)
+    accounts = desk.risk.exposure_report(exposure)
     loss = desk.trips.loss_use(net_pnl)
     trips = desk.config.trips
     utilization = {name: 0.0 for name in ("credit", "position", "delta", "vega", "portfolio_delta",

@@ -99,6 +99,26 @@ class Exposure:
         self.working: Book = Book()
         self.premium: dict[str, float] = defaultdict(float)  # account -> open + filled premium $
 
+    def copy(self) -> Exposure:
+        """A copy to read at leisure: taken in order with the desk's changes (microseconds), it lets the limits'
+        use be computed off the writer's turn, so a scrape or a trip check never holds up an order."""
+        out = Exposure()
+        for mine, theirs in ((self.filled, out.filled), (self.working, out.working)):
+            dict.update(theirs, mine)
+            theirs.by_account.update((account, dict(series)) for account, series in mine.by_account.items())
+        out.premium.update(self.premium)
+        return out
+
+    def accounts(self) -> set[str]:
+        return set(self.filled.by_account) | set(self.working.by_account) | set(self.premium)
+
+    def projected(self, account: str) -> dict[str, int]:
+        """Signed contracts per series of one account: filled plus working."""
+        out = dict(self.filled.by_account.get(account, ()))
+        for symbol, qty in self.working.by_account.get(account, {}).items():
+            out[symbol] = out.get(symbol, 0) + qty
+        return out
+
     def series(self, account: str, underlying: str) -> dict[str, int]:
         """Projected signed contracts per series of one underlying: filled plus working."""
         out: dict[str, int] = defaultdict(int)
@@ -362,28 +382,51 @@ class RiskEngine:
         self.exposure.premium[account] += amount
         self.journal.undo(lambda: self.on_premium(account, -amount))
 
-    def utilization(self) -> dict[str, float]:
-        """Worst ratio of use to limit across accounts and underlyings, per limit (for metrics/health)."""
-        out = dict.fromkeys(EXPOSURE_LIMITS, 0.0)
-        for row in self.exposure_report():
-            for limit, use in row["limits"].items():
-                out[limit] = max(out[limit], use["utilization"])
-        return out
+    def utilization(self, exposure: Exposure | None = None) -> dict[str, float]:
+        """Worst ratio of use to limit across accounts and underlyings, per limit (for metrics, health, trips).
 
-    def exposure_report(self) -> list[dict]:
+        The figures of ``exposure_report`` in one pass over each account's series, without building the report:
+        it runs four times a second for the trips and on every scrape.
+        """
+        ex, lim, roots = exposure or self.exposure, self.limits, set(self.config.underlyings)
+        worst = dict.fromkeys(EXPOSURE_LIMITS, 0.0)
+        for account in ex.accounts():
+            worst["credit"] = max(worst["credit"], abs(ex.premium.get(account, 0.0)) / lim.credit_limit)
+            per_root: dict[str, list[float]] = {}  # root -> [bullish, bearish, delta, vega]
+            port_delta = port_vega = 0.0
+            for symbol, qty in ex.projected(account).items():
+                g = self._greeks(symbol)
+                if g:
+                    port_delta += g.delta * qty * g.spot
+                    port_vega += g.vega * qty
+                root = symbol[:6].rstrip()
+                if root not in roots:
+                    continue
+                acc = per_root.setdefault(root, [0, 0, 0.0, 0.0])
+                acc[0 if (symbol[12] == "C") == (qty > 0) else 1] += abs(qty)
+                if g and qty:
+                    acc[2] += g.delta * qty
+                    acc[3] += g.vega * qty
+            for bullish, bearish, delta, vega in per_root.values():
+                worst["position"] = max(worst["position"], max(bullish, bearish) / lim.position_limit)
+                worst["delta"] = max(worst["delta"], abs(delta) / lim.delta_limit)
+                worst["vega"] = max(worst["vega"], abs(vega) / lim.vega_limit)
+            worst["portfolio_delta"] = max(worst["portfolio_delta"], abs(port_delta) / lim.portfolio_delta_limit)
+            worst["portfolio_vega"] = max(worst["portfolio_vega"], abs(port_vega) / lim.portfolio_vega_limit)
+        return {limit: round(ratio, 6) for limit, ratio in worst.items()}
+
+    def exposure_report(self, exposure: Exposure | None = None) -> list[dict]:
         """Per account: each underlying's projected Greeks and every exposure limit's use (``GET /risk``).
 
         Projected = filled positions plus working orders' unfilled legs, as the pre-trade checks count them.
         """
-        lim = self.limits
-        accounts = {a for a, _ in self.exposure.filled} | {a for a, _ in self.exposure.working} \
-            | set(self.exposure.premium)
+        ex, lim = exposure or self.exposure, self.limits
         out = []
-        for account in sorted(accounts):
-            limits = {"credit": _use(self.exposure.premium.get(account, 0.0), lim.credit_limit)}
+        for account in sorted(ex.accounts()):
+            limits = {"credit": _use(ex.premium.get(account, 0.0), lim.credit_limit)}
             underlyings = {}
             for root in self.config.underlyings:
-                projected = self.exposure.series(account, root)
+                projected = ex.series(account, root)
                 if not any(projected.values()):
                     continue
                 totals = self._all_greeks(projected)
@@ -395,7 +438,7 @@ class RiskEngine:
                 for name in ("position", "delta", "vega"):
                     limits[name] = max(limits.get(name, _use(0, 1)), underlyings[root]["limits"][name],
                                        key=lambda u: u["utilization"])
-            port_delta, port_vega = self.portfolio_greeks(account)
+            port_delta, port_vega = self._greek_totals(ex.projected(account), dollar=True)
             limits["portfolio_delta"] = _use(port_delta, lim.portfolio_delta_limit)
             limits["portfolio_vega"] = _use(port_vega, lim.portfolio_vega_limit)
             for name in EXPOSURE_LIMITS:
@@ -442,12 +485,9 @@ class RiskEngine:
 
     def portfolio_greeks(self, account: str, extra: dict[str, int] | None = None) -> tuple[float, float]:
         """Dollar delta and vega of the account across underlyings, with ``extra`` contracts added."""
-        totals: dict[str, int] = defaultdict(int)
-        for book in (self.exposure.filled, self.exposure.working):
-            for symbol, qty in book.by_account.get(account, {}).items():
-                totals[symbol] += qty
+        totals = self.exposure.projected(account)
         for symbol, qty in (extra or {}).items():
-            totals[symbol] += qty
+            totals[symbol] = totals.get(symbol, 0) + qty
         return self._greek_totals(totals, dollar=True)
 
     def _greek_totals(self, contracts: dict[str, int], dollar: bool = False) -> tuple[float, float]:

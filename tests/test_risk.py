@@ -379,3 +379,29 @@ def test_a_package_whose_bought_leg_has_no_offer_has_no_reference_to_collar_agai
     # Assert
     body = r.get_json()
     assert (r.status_code, body["reason"], body["details"][0]["field"]) == (422, "NO_REFERENCE", "legs")
+
+
+def test_limits_use_in_one_pass_matches_the_risk_report_and_reads_a_copy(config, client):
+    # Arrange: a seeded mix of long and short, calls and puts, over accounts and underlyings, with premium
+    import json
+    import random
+    from pathlib import Path
+    desk = client.application.extensions["desk"]
+    desk.quotes.pull()  # the snapshot the Greeks come from
+    symbols = sorted(json.loads((Path(config.data_dir) / "quotes.json").read_text())["quotes"])
+    rng = random.Random(5)
+    for _ in range(300):
+        account = f"A{rng.randrange(6)}"
+        desk.risk.on_fill(account, rng.choice(symbols), rng.choice(["BUY", "SELL"]), rng.randrange(1, 40))
+        desk.risk.on_premium(account, rng.uniform(-5e4, 2e5))
+    desk.risk.on_fill("A0", "AAPL  250117C00999000", "BUY", 7)  # no quote: no Greeks, still a position
+    report = desk.risk.exposure_report()
+    worst = {name: max(row["limits"][name]["utilization"] for row in report) for name in report[0]["limits"]}
+    copy = desk.risk.exposure.copy()
+    # Act
+    use = desk.risk.utilization()
+    desk.risk.on_fill("A1", symbols[0], "BUY", 10_000)  # after the copy: the copy does not see it
+    # Assert
+    assert use == pytest.approx(worst, abs=1e-6) and min(use.values()) > 0
+    assert desk.risk.utilization(copy) == use
+    assert desk.risk.exposure_report(copy) == report
