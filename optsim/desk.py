@@ -306,7 +306,8 @@ class OrderDesk:
         """Take a new snapshot and its prints, let resting orders fill (background thread).
 
         The order thread is asked for fills only when an order works; the gauges are read by /metrics itself.
-        Then the session close (DAY orders expire), the automatic trips, and the incidents they open.
+        Then the session close (DAY orders expire), the automatic trips, the incidents they open, and the
+        database checkpoint the order path leaves to this thread.
         """
         self.quotes.refresh()
         if self._working:
@@ -316,6 +317,7 @@ class OrderDesk:
         self._check_session(self.quotes.heartbeat())
         self._check_trips()
         self._open_incidents()
+        self.store.checkpoint()  # here, not on an order's commit
 
     def in_order(self, fn: Callable):
         """Run ``fn(db)`` in order with the desk's changes: a consistent read of its books (views, not orders)."""

@@ -42,7 +42,7 @@ class Sequencer:
     def __init__(self, store: Store, journal: Journal | None = None, name: str = "order-desk"):
         self.store = store
         self.journal = journal or Journal()
-        self._db = store.connect()
+        self._db = store.connect(writer=True)
         self._turn = threading.Lock()  # held by whoever is applying changes: the sequencer thread or a lone caller
         self._owner: int | None = None  # that thread's ident, so a job calling back into the desk runs inline
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()

@@ -7,7 +7,7 @@ import pytest
 
 from optsim.models import parse_order
 from optsim.sequencer import Sequencer
-from optsim.store import Store
+from optsim.store import WRITER_AUTOCHECKPOINT_PAGES, Store
 from tests.conftest import seed_single
 
 
@@ -75,3 +75,16 @@ def test_concurrent_orders_get_unique_gapless_ids_and_are_all_stored(app):
     ids = sorted(order["order_id"] for _, order in answers)
     assert ids == [f"ORD-{n:08d}" for n in range(1, 121)]
     assert all(desk.store.get_order(i) is not None for i in ids)
+
+
+def test_orders_commit_without_checkpointing_and_the_background_checkpoint_copies_them(store):
+    # Arrange: the writer leaves checkpoints to the background thread, far past SQLite's default 1,000 pages
+    seq = Sequencer(store)
+    assert seq.run(lambda db: db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == WRITER_AUTOCHECKPOINT_PAGES
+    for i in range(1500):  # one log frame per commit at least: past the default threshold
+        seq.run(lambda db, i=i: db.execute("INSERT INTO notes VALUES (?)", (i,)))
+    # Act
+    frames, copied = store.checkpoint()
+    # Assert: no order's commit checkpointed on the way (the log kept every frame), and now it is all copied
+    assert frames >= 1500 and copied == frames
+    seq.close()
