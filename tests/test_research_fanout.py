@@ -220,3 +220,10 @@ def test_bad_arguments_are_one_line_and_exit_2(args, message, stream, tmp_path, 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+@pytest.mark.timeout(120)
+def test_two_local_fan_outs_on_one_machine_do_not_collide():
+    # two users' sweeps (or a test beside a sweep): neither cluster may want the scheduler's default port 8787
+    with connect(workers=1) as first, connect(workers=1) as second:
+        assert first.submit(sum, [1, 2]).result() == 3 and second.submit(sum, [3, 4]).result() == 7

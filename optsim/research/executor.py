@@ -36,7 +36,10 @@ def connect(workers: int | None = None, scheduler: str | None = None):
     with dask.config.set({"distributed.scheduler.allowed-failures": 0,  # fan_out retries
                           # one task per worker thread, none queued behind it: a worker that dies takes no bystander
                           "distributed.scheduler.worker-saturation": 1.0}):
+        # no dashboard, and the scheduler's own HTTP endpoint on a free loopback port rather than 8787, so two
+        # fan-outs on one machine (two users, a test beside a sweep) do not collide
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                          scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                           host="127.0.0.1", silence_logs=logging.ERROR) as cluster, \
                 Client(cluster) as client:
             yield client
@@ -64,7 +67,7 @@ def fan_out(client: Client, fn: Callable, tasks: Iterable, *, key: Callable[[obj
         done.add(fut)
 
     def top_up() -> None:
-        slots = max(1, sum(client.nthreads().values()))  # workers may come and go
+        slots = max(1, sum(client.nthreads().values()))  # one run per worker thread; workers may come and go
         while len(flight) < slots:
             task = next(waiting, None)
             if task is None:
@@ -75,14 +78,16 @@ def fan_out(client: Client, fn: Callable, tasks: Iterable, *, key: Callable[[obj
         top_up()
         for fut in done:
             task, attempt = flight.pop(fut)
-            if fut.status == "finished":
-                on_done(task, fut.result(), None)
-            elif attempt == 0:
-                submit(task, 1)
-            else:
-                on_done(task, None, describe(fut.exception()))
+            finished = fut.status == "finished"
+            result, error = (fut.result(), None) if finished else (None, fut.exception())
             fut.release()
-            top_up()
+            if not finished and attempt == 0:
+                submit(task, 1)
+            top_up()  # the worker's next run leaves before this one is recorded (a row is fsynced)
+            if finished:
+                on_done(task, result, None)
+            elif attempt:
+                on_done(task, None, describe(error))
     finally:
         if flight:
             client.cancel(list(flight), force=True)
