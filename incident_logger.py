@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 from optsim import filelock
-from optsim.incident_types import SEVERITIES, runbook_anchor  # noqa: F401 - part of this module's API
+from optsim.ops.incident_types import SEVERITIES, runbook_anchor  # noqa: F401 - part of this module's API
 from optsim.timefmt import parse_time, rfc3339  # noqa: F401 - part of this module's API
 
 log = logging.getLogger("incident_logger")

@@ -15,9 +15,9 @@ import threading
 import time
 
 from optsim.config import ConfigError, cli_overrides, load_config
-from optsim.feed import Publisher
-from optsim.feedctl import FaultSet, parse_faults
-from optsim.lifeline import die_with_parent
+from optsim.market.feed import Publisher
+from optsim.market.feedctl import FaultSet, parse_faults
+from optsim.ops.lifeline import die_with_parent
 from optsim.research.recording import Recorder
 
 log = logging.getLogger("mock_quote_feed")

@@ -14,7 +14,7 @@ import threading
 
 from pydantic import ValidationError
 
-from optsim.lifeline import die_with_parent
+from optsim.ops.lifeline import die_with_parent
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("urllib3").setLevel(logging.INFO)  # -v is for our polls, not every HTTP connection
     die_with_parent()  # under run_simulator: stop when it stops, even if it is SIGKILLed
     from optsim.config import cli_overrides, load_config
-    from optsim.monitor.loop import Monitor
+    from optsim.ops.monitor.loop import Monitor
 
     overrides = cli_overrides(data_dir=args.data_dir)
     if args.interval is not None:

@@ -16,8 +16,8 @@ from flask import Flask
 
 from optsim import errors
 from optsim.config import Config, ConfigError, cli_overrides, load_config
-from optsim.desk import OrderDesk
-from optsim.lifeline import die_with_parent
+from optsim.trading.desk import OrderDesk
+from optsim.ops.lifeline import die_with_parent
 
 
 def create_app(config: Config | dict[str, Any] | None = None, *, execution=None, clock=None) -> Flask:

@@ -1,6 +1,6 @@
 """Start the simulator: the routing service, and with ``--all`` the quote feed and the monitor too.
 
-``run_simulator.py drill NAME`` instead runs one scored drill against a running suite (optsim.drill_cli).
+``run_simulator.py drill NAME`` instead runs one scored drill against a running suite (optsim.ops.drills.cli).
 
 With ``--all`` each part runs as a child process in its own session, logging to ``<data-dir>/logs``.
 A child that dies is restarted with exponential backoff. Ctrl-C or SIGTERM stops them all: SIGTERM
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from options_service import add_common_flags, config_from_args, create_app, serve
 from optsim.fileio import private_file
-from optsim.lifeline import ENV
+from optsim.ops.lifeline import ENV
 
 log = logging.getLogger("run_simulator")
 HERE = Path(__file__).resolve().parent
@@ -222,7 +222,7 @@ def _answers(url: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["drill"]:  # run_simulator.py drill NAME: a scored drill against the running suite
-        from optsim.drill_cli import main as drill_main
+        from optsim.ops.drills.cli import main as drill_main
         return drill_main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      epilog="run_simulator.py drill NAME runs a scored drill (drill --help)")

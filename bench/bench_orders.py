@@ -293,8 +293,8 @@ def open_loop(port: int, ladder: OrderLadder, rate: float, seconds: float, tag: 
 def snapshot_costs(tmp: Path) -> list[dict]:
     """The feed's cost per snapshot and the service's cost of taking one, default chain and ~10x."""
     from optsim.config import load_config
-    from optsim.feed import Publisher
-    from optsim.quotes import QuoteBook
+    from optsim.market.feed import Publisher
+    from optsim.market.quotes import QuoteBook
 
     rows = []
     for label, chain in (("default", {}), ("10x chain", {"strikes_per_side": 52, "weeklies": 8, "monthlies": 6})):

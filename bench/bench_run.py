@@ -90,7 +90,7 @@ def bench_runs(n_events: int, intervals: list[str]) -> None:
 
 def bench_recorder(ticks: int) -> None:
     from optsim.config import load_config
-    from optsim.feed import Publisher
+    from optsim.market.feed import Publisher
     from optsim.research.recording import Recorder
 
     config = load_config(overrides={"service": {"as_of": "2025-01-02"}})

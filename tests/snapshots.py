@@ -5,10 +5,10 @@ import math
 import time
 from pathlib import Path
 
-from optsim.chain import Chain
+from optsim.domain.chain import Chain
 from optsim.config import Config
 from optsim.fileio import atomic_write_json
-from optsim.greeks import black_scholes, year_fraction
+from optsim.domain.greeks import black_scholes, year_fraction
 
 
 def _round_down(px: float, tick: float) -> float:

@@ -233,6 +233,6 @@ def test_existing_world_readable_store_and_admin_token_are_tightened(tmp_path):
     assert mode(tmp_path / "admin_token") == 0o600
     (tmp_path / "orders.db").touch(mode=0o644)
     os.chmod(tmp_path / "orders.db", 0o644)
-    from optsim.store import Store
+    from optsim.trading.store import Store
     Store(tmp_path / "orders.db").close()
     assert mode(tmp_path / "orders.db") == 0o600

@@ -9,7 +9,7 @@ import pytest
 
 from incident_logger import LOG_NAME, IncidentLog
 from options_service import create_app
-from optsim.stats import LATENCY_BUCKETS_KEPT, Stats
+from optsim.ops.stats import LATENCY_BUCKETS_KEPT, Stats
 from tests.conftest import seed_multi, seed_single
 
 STATIC = Path(__file__).resolve().parent.parent / "static"

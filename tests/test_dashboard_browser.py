@@ -141,7 +141,7 @@ def test_acknowledge_in_the_page_changes_the_incident_log(page, suite):
 
 
 def test_drill_panel_shows_each_drills_last_runs_and_medians(page, suite):
-    from optsim import drill_log
+    from optsim.ops.drills import log as drill_log
     for run_id, status, ttd in (("DRL-a", "passed", 2.0), ("DRL-b", "passed", 4.0), ("DRL-c", "failed", None)):
         drill_log.append(suite.data_dir, {"event": "finish", "run_id": run_id, "drill": "feed_stall",
                                           "title": "Feed stall", "status": status, "ttd_s": ttd, "tta_s": ttd,

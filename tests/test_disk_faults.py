@@ -7,11 +7,11 @@ import sqlite3
 
 from incident_logger import IncidentLog
 from optsim.config import load_config
-from optsim.incident_types import INCIDENT_TYPES
-from optsim.monitor.detectors import SEVERITY, SIGNAL_TYPES, Assessment, Finding, PollState, assess
-from optsim.monitor.grouping import group
-from optsim.monitor.observe import Observation
-from optsim.monitor.tracker import IncidentTracker
+from optsim.ops.incident_types import INCIDENT_TYPES
+from optsim.ops.monitor.detectors import SEVERITY, SIGNAL_TYPES, Assessment, Finding, PollState, assess
+from optsim.ops.monitor.grouping import group
+from optsim.ops.monitor.observe import Observation
+from optsim.ops.monitor.tracker import IncidentTracker
 from options_service import create_app
 from tests.conftest import AS_OF, seed_single
 from tests.snapshots import write_snapshot

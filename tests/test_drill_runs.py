@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from incident_logger import IncidentLog
-from optsim import drill_log, drill_scenarios
+from optsim.ops.drills import log as drill_log, scenarios as drill_scenarios
 from tests.suite import wait_for
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from optsim import feedctl
+from optsim.market import feedctl
 from tests.conftest import seed_single
 
 

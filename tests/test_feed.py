@@ -5,10 +5,10 @@ from decimal import Decimal
 import pytest
 
 from optsim.config import TICK_CLASSES, load_config
-from optsim.feed import QuoteFeed
-from optsim.feed.quoting import Ladder, max_width, nbbo, VenueQuote
-from optsim.feedctl import FaultSet
-from optsim.occ import mpv, on_tick
+from optsim.market.feed import QuoteFeed
+from optsim.market.feed.quoting import Ladder, max_width, nbbo, VenueQuote
+from optsim.market.feedctl import FaultSet
+from optsim.domain.occ import mpv, on_tick
 
 TS = 1_735_828_200.0
 NO_FAULTS = FaultSet()

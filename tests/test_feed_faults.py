@@ -5,9 +5,9 @@ import logging
 import pytest
 
 from optsim.config import load_config
-from optsim.feed import Publisher
-from optsim.feed.quoting import max_width
-from optsim.feedctl import FaultSet, clear_faults, parse_faults, write_faults
+from optsim.market.feed import Publisher
+from optsim.market.feed.quoting import max_width
+from optsim.market.feedctl import FaultSet, clear_faults, parse_faults, write_faults
 
 
 def small_config():
@@ -142,7 +142,7 @@ def test_damaged_control_file_means_no_faults_reported_once(feed, content, caplo
 
 
 def test_each_drill_start_and_stop_is_logged(feed, caplog):
-    caplog.set_level(logging.WARNING, logger="optsim.feed")
+    caplog.set_level(logging.WARNING, logger="optsim.market.feed")
     write_faults(feed.data_dir, wide=["TSLA"])
     feed.tick()
     clear_faults(feed.data_dir)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from optsim.feedctl import clear_faults, write_faults
+from optsim.market.feedctl import clear_faults, write_faults
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = """

@@ -3,7 +3,7 @@ import json
 import threading
 
 from optsim.config import load_config
-from optsim.feed import Publisher
+from optsim.market.feed import Publisher
 
 
 def config(**feed):

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from optsim import feedctl
-from optsim.feedctl import FaultError, FaultSet, clear_faults, parse_faults, read_faults, write_faults
+from optsim.market import feedctl
+from optsim.market.feedctl import FaultError, FaultSet, clear_faults, parse_faults, read_faults, write_faults
 
 
 def test_missing_file_means_no_faults(tmp_path):

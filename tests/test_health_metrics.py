@@ -169,7 +169,7 @@ def test_metrics_parse_and_carry_every_contract_metric(make_client):
 
 def test_metrics_carry_what_drills_history_answers(make_client):
     # Arrange: no drill yet, then two passed runs and a failed one of feed_stall (the last one without a tta)
-    from optsim import drill_log
+    from optsim.ops.drills import log as drill_log
     client = make_client()
     before = scrape(client)
     for run_id, status, ttd, tta in (("DRL-a", "passed", 2.0, 5.0), ("DRL-b", "passed", 4.0, None),

@@ -16,10 +16,10 @@ import pytest
 
 from options_service import create_app, start_background
 from optsim.config import load_config
-from optsim.feed import Publisher
+from optsim.market.feed import Publisher
 from optsim.fileio import atomic_write_json
-from optsim.marketdata import BadSnapshot, from_json, read_snap
-from optsim.quotes import QuoteBook
+from optsim.market.snapshot import BadSnapshot, from_json, read_snap
+from optsim.market.quotes import QuoteBook
 from tests.conftest import AS_OF, seed_single
 from tests.snapshots import build_snapshot, write_snapshot
 

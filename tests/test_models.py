@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from optsim.errors import ApiError
-from optsim.models import parse_order
-from optsim.occ import OccSymbol
-from optsim.spec import LegSpec, OrderSpec
+from optsim.domain.models import parse_order
+from optsim.domain.occ import OccSymbol
+from optsim.domain.spec import LegSpec, OrderSpec
 from tests.conftest import SEED_MULTI as SEED_VERTICAL
 from tests.conftest import SEED_SINGLE
 

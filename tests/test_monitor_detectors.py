@@ -7,9 +7,9 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from optsim.config import load_config
-from optsim.monitor.detectors import SEVERITY, SIGNAL_TYPES, PollState, assess, band
-from optsim.monitor.observe import FeedReading, Observation, parse_health, parse_heartbeat
-from optsim.monitor.scrape import Scrape, histogram_quantile
+from optsim.ops.monitor.detectors import SEVERITY, SIGNAL_TYPES, PollState, assess, band
+from optsim.ops.monitor.observe import FeedReading, Observation, parse_health, parse_heartbeat
+from optsim.ops.monitor.scrape import Scrape, histogram_quantile
 
 NOW = 1_767_362_400.0
 CONFIG = load_config()

@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 from incident_logger import IncidentLog
 from optsim.config import load_config
 from optsim.fileio import atomic_write_json
-from optsim.monitor.loop import Monitor
+from optsim.ops.monitor.loop import Monitor
 
 ROOT = Path(__file__).resolve().parents[1]
 HEALTHY = {"status": "pass", "checks": {}}
@@ -239,7 +239,7 @@ def test_an_unacked_sev1_is_renotified_one_level_up_until_acked(tmp_path, servic
 
 
 def test_a_silence_stops_notification_not_recording(config, service, feed):
-    from optsim import silences
+    from optsim.ops import silences
     silence = silences.add(config.data_dir, {"type": ["routing_degraded"], "venue": ["MIAX"]}, time.time() - 1,
                            time.time() + 60, "alice", "MIAX maintenance")
     service.metrics = metrics(down=("MIAX",))

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from incident_logger import IncidentLog
-from optsim.monitor.detectors import SIGNAL_TYPES, Assessment, Finding, PollState
-from optsim.monitor.tracker import IncidentTracker
+from optsim.ops.monitor.detectors import SIGNAL_TYPES, Assessment, Finding, PollState
+from optsim.ops.monitor.tracker import IncidentTracker
 
 ROUTE = Finding("route_down:MIAX", "route_down", "SEV3", "route to MIAX down", {"venue": "MIAX", "venues": 8})
 ALL = frozenset(SIGNAL_TYPES)

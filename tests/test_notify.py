@@ -6,7 +6,7 @@ import json
 import pytest
 
 from incident_logger import IncidentLog
-from optsim.monitor.notify import PAYLOADS, due
+from optsim.ops.monitor.notify import PAYLOADS, due
 
 
 class Clock:

@@ -16,7 +16,7 @@ from schemathesis import GenerationMode
 
 from optsim.api.openapi import OPERATIONS, REF, openapi_path
 from optsim.config import load_config
-from optsim.models import MultiLegOrder, OrderRequest
+from optsim.domain.models import MultiLegOrder, OrderRequest
 from options_service import create_app
 from tests.conftest import ADMIN_TOKEN, AS_OF, seed_multi, seed_single
 from tests.snapshots import write_snapshot

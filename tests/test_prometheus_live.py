@@ -17,7 +17,7 @@ import pytest
 import requests
 import yaml
 
-from optsim.incident_types import routing_severity
+from optsim.ops.incident_types import routing_severity
 from tests.conftest import seed_single
 from tests.promql import PROMETHEUS_DIR
 from tests.suite import free_port, running_suite, wait_for

@@ -1,6 +1,6 @@
 """deploy/prometheus: promtool's checks and rule unit tests, and the rules held to the code they mirror.
 
-The expected alerts come from the one incident-type table (``optsim.incident_types``), so a new
+The expected alerts come from the one incident-type table (``optsim.ops.incident_types``), so a new
 incident type without an alert, or an alert for a type that is gone, fails here.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from optsim.config import Config
-from optsim.incident_types import INCIDENT_TYPES, routing_severity, runbook_anchor
+from optsim.ops.incident_types import INCIDENT_TYPES, routing_severity, runbook_anchor
 from tests.promql import NO_PROMTOOL, PROMETHEUS_DIR, PROMTOOL, ROOT, exported_names, query_names
 from tests.test_risk import make_client, single  # noqa: F401 (fixture)
 
@@ -114,7 +114,7 @@ def test_routing_degraded_bands_are_the_monitors(down, total):
     # Act
     firing = [sev for sev, bounds in bands.items() if all(holds[op](x) for op, x in bounds)]
 
-    # Assert: exactly one band, the one optsim.incident_types grades this outage with
+    # Assert: exactly one band, the one optsim.ops.incident_types grades this outage with
     assert firing == [routing_severity(down, total)], (down, total, bands)
 
 

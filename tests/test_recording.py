@@ -13,7 +13,7 @@ import pytest
 
 from fillsim.types import BUY_EVENT, DEPTH_CLEAR_EVENT, DEPTH_EVENT, EVENT_DTYPE, EVENT_TYPE_MASK, SELL_EVENT, TRADE_EVENT
 from optsim.config import load_config
-from optsim.feed import Publisher
+from optsim.market.feed import Publisher
 from optsim.research.data import load_data
 from optsim.research.errors import DataError
 from optsim.research.recording import MANIFEST, Recorder

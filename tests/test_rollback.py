@@ -12,9 +12,9 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from optsim.execution import Report
-from optsim.risk import TradingState
-from optsim.spec import OrderSpec
+from optsim.trading.execution import Report
+from optsim.trading.risk import TradingState
+from optsim.domain.spec import OrderSpec
 from tests.conftest import seed_multi, seed_single
 
 BOOM = "INSERT INTO temp.boom_child VALUES (1)"  # violates a deferred foreign key: the COMMIT fails
@@ -73,7 +73,7 @@ def failing_commit(desk, job):
 
 
 def spec_of(client, body) -> OrderSpec:
-    from optsim.models import parse_order
+    from optsim.domain.models import parse_order
     return parse_order(body, endpoint="single" if "legs" not in body else "multi")
 
 

@@ -119,7 +119,7 @@ logging.basicConfig(level=logging.INFO)
 sys.path.insert(0, {root!r})
 import run_simulator
 from run_simulator import Child, Supervisor
-code = ("import sys, time; sys.path.insert(0, {root!r}); import optsim.lifeline as l; l.POLL_S = 0.1; "
+code = ("import sys, time; sys.path.insert(0, {root!r}); import optsim.ops.lifeline as l; l.POLL_S = 0.1; "
         + ("l._pdeathsig = lambda sig: False; " if {poll} else "")
         + "l.die_with_parent(); print('up', flush=True); time.sleep(120)")
 child = Child("kid", [sys.executable, "-c", code], Path({log!r}))

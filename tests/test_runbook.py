@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from incident_logger import runbook_anchor
-from optsim import runbook
+from optsim.ops import runbook
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = (ROOT / "runbook.md").read_text(encoding="utf-8")
@@ -18,7 +18,7 @@ PARTS = ("**Symptoms.**", "**Impact on trading.**", "**First checks.**", "**Miti
 def incident_types() -> tuple[str, ...]:
     """The monitor's registry in code; the architecture doc's list only if the monitor is not there."""
     try:
-        from optsim.incident_types import INCIDENT_TYPES
+        from optsim.ops.incident_types import INCIDENT_TYPES
     except ImportError:
         doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
         listed = doc.split("Types the monitor raises", 1)[1].split("Service endpoints", 1)[0]

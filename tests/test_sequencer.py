@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from optsim.models import parse_order
-from optsim.sequencer import Sequencer
-from optsim.store import WRITER_AUTOCHECKPOINT_PAGES, Store
+from optsim.domain.models import parse_order
+from optsim.trading.sequencer import Sequencer
+from optsim.trading.store import WRITER_AUTOCHECKPOINT_PAGES, Store
 from tests.conftest import seed_single
 
 

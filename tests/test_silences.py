@@ -6,7 +6,7 @@ import time
 import pytest
 
 from incident_logger import IncidentLog
-from optsim import silences
+from optsim.ops import silences
 
 GOOD = {"matchers": {"type": "routing_degraded", "venue": ["nom"]}, "duration_s": 600, "created_by": "alice",
         "comment": "NOM maintenance"}

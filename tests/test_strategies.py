@@ -4,9 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from optsim import strategies
-from optsim.occ import make_symbol
-from optsim.spec import LegSpec
+from optsim.domain import strategies
+from optsim.domain.occ import make_symbol
+from optsim.domain.spec import LegSpec
 
 JAN, FEB = dt.date(2025, 1, 17), dt.date(2025, 2, 21)
 

@@ -412,7 +412,7 @@ def test_the_runbook_has_a_complete_section_for_the_trip_incident():
 # ---------------------------------------------------------------------- the trip wire alone
 def wire(**cfg):
     from optsim.config import TripsConfig
-    from optsim.trips import TripWire
+    from optsim.trading.trips import TripWire
 
     return TripWire(TripsConfig(**cfg))
 

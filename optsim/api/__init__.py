@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 if TYPE_CHECKING:
-    from ..desk import OrderDesk
+    from ..trading.desk import OrderDesk
 
 
 def desk() -> OrderDesk:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from ..errors import ApiError, detail, validation_failed
-from ..risk import TradingState
+from ..trading.risk import TradingState
 from ..timefmt import rfc3339
 from . import desk
 from .auth import require_admin

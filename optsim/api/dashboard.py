@@ -16,8 +16,8 @@ from flask import (
     send_from_directory,
 )
 
-from .. import runbook
-from ..summary import build_summary
+from ..ops import runbook
+from ..ops.summary import build_summary
 from . import desk
 from .incidents import incident_log
 

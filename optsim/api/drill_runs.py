@@ -4,7 +4,7 @@ GET /drills lists the scenario files; POST /drills/runs {"drill": NAME, "mode": 
 "game_day", "silence": true, "detect_within_s": ...} starts one run in the background (202; one run at
 a time, 409 otherwise); GET /drills/runs/<run_id> follows it; GET /drills/history gives each drill's
 last runs and median times (``drill_log``). The run calls this same app in-process
-(``drill_runner``), with the caller's bearer token.
+(``drills.runner``), with the caller's bearer token.
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import threading
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .. import drill_log, drill_scenarios
-from ..drill_runner import DrillRun
-from ..drill_scenarios import LIMITS, ScenarioError
+from ..ops.drills import log as drill_log, scenarios as drill_scenarios
+from ..ops.drills.runner import DrillRun
+from ..ops.drills.scenarios import LIMITS, ScenarioError
 from ..errors import ApiError, detail, validation_failed
 from .admin import _body
 from .auth import require_admin

@@ -24,8 +24,9 @@ import time
 
 from flask import Blueprint, current_app, jsonify
 
-from .. import feedctl, silences
-from ..incident_types import DRILL_EXPECTS
+from ..market import feedctl
+from ..ops import silences
+from ..ops.incident_types import DRILL_EXPECTS
 from ..errors import ApiError, detail
 from . import desk
 from .admin import _body, audit

@@ -13,8 +13,8 @@ from flask import Blueprint, current_app, jsonify, request
 from incident_logger import (STATES, STATUSES, IncidentAlreadyResolved, IncidentLog, IncidentNotFound, Incident,
                              sane_time)
 
-from .. import silences
-from ..incident_types import SEVERITIES
+from ..ops import silences
+from ..ops.incident_types import SEVERITIES
 
 from ..errors import ApiError, detail, validation_failed
 from .admin import audit

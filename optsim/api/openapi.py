@@ -1,6 +1,6 @@
 """GET /openapi.json: an OpenAPI 3.1 description of every route the app serves.
 
-Request bodies of the order endpoints are generated from the pydantic models in ``optsim.models``
+Request bodies of the order endpoints are generated from the pydantic models in ``optsim.domain.models``
 (``TypeAdapter(...).json_schema``), so the spec cannot drift from what ``parse_order`` accepts. Paths
 come from ``app.url_map``: an operation is described by ``OPERATIONS`` when it is known here; a route
 added elsewhere without a description still appears, marked ``x-undescribed`` (tests/test_openapi.py
@@ -15,9 +15,9 @@ from flask import Blueprint, Flask, current_app, jsonify
 from pydantic import TypeAdapter
 
 from .. import __version__
-from ..models import MultiLegOrder, OrderRequest, ReplaceRequest
-from ..incident_types import SEVERITIES
-from ..occ import OSI_PATTERN
+from ..domain.models import MultiLegOrder, OrderRequest, ReplaceRequest
+from ..ops.incident_types import SEVERITIES
+from ..domain.occ import OSI_PATTERN
 from .incidents import TYPE_PATTERN as INCIDENT_TYPE_PATTERN
 from .orders import BEFORE_PATTERN
 

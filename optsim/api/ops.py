@@ -6,8 +6,8 @@ import json
 from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .. import drill_log
-from ..health import health_report
+from ..ops.drills import log as drill_log
+from ..ops.health import health_report
 from ..timefmt import rfc3339
 from . import desk
 from .drill_runs import running_ids

@@ -10,11 +10,11 @@ import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..desk import DeskError
+from ..trading.desk import DeskError
 from ..errors import ApiError, detail, validation_failed
-from ..models import parse_order, parse_replace
-from ..occ import OccError, parse_symbol
-from ..risk import http_status
+from ..domain.models import parse_order, parse_replace
+from ..domain.occ import OccError, parse_symbol
+from ..trading.risk import http_status
 from . import desk
 from .auth import not_yours, order_caller
 from .params import bounded_int

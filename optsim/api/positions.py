@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ..errors import detail, validation_failed
-from ..portfolio import positions_view, risk_view
+from ..trading.portfolio import positions_view, risk_view
 from . import desk
 
 bp = Blueprint("positions", __name__)

@@ -3,7 +3,7 @@
 POST /admin/silences {"matchers": {"type": [...], "venue": [...], "underlying": [...]}, "starts_at"?,
 "ends_at" | "duration_s", "created_by", "comment"}; GET /admin/silences?state=active|pending|expired|all;
 DELETE /admin/silences/<id> ends one now. A silenced incident is still recorded and shown, only not
-notified (``optsim.silences``).
+notified (``optsim.ops.silences``).
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from .. import silences
+from ..ops import silences
 from ..errors import ApiError, detail, validation_failed
-from ..incident_types import INCIDENT_TYPES
+from ..ops.incident_types import INCIDENT_TYPES
 from ..timefmt import parse_time
 from .admin import _body
 from .auth import require_admin

@@ -35,7 +35,7 @@ from fillsim.types import (
 
 from ..config import TICK_CLASSES, Config
 from ..fileio import atomic_write_json, read_json
-from ..feed.market import QuoteFeed
+from ..market.feed.market import QuoteFeed
 
 log = logging.getLogger(__name__)
 

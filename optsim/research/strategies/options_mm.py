@@ -3,7 +3,7 @@
 Asset 0 is the underlying; the others are the calls and puts of the ``strikes`` strikes nearest
 the opening spot on one expiry. Every ``interval_ms`` of market time it
 
-1. prices each series with the project's Black-Scholes (``optsim.greeks``) on the recording's
+1. prices each series with the project's Black-Scholes (``optsim.domain.greeks``) on the recording's
    vol surface (ATM vol, skew, smile; ``vol`` overrides the ATM vol),
 2. quotes ``size`` contracts each side, post-only, at the touch or behind it, never nearer
    theo than ``edge`` (in $), both sides shifted against its inventory by ``skew`` ticks per
@@ -19,12 +19,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from ...greeks import black_scholes
+from ...domain.greeks import black_scholes
 from ..data import MarketData
 
 CLOSE = dt.time(16, 0)
 OPEN = dt.time(9, 30)
-YEAR_S = 365 * 86400.0  # time to expiry is ACT/365 as in optsim.greeks
+YEAR_S = 365 * 86400.0  # time to expiry is ACT/365 as in optsim.domain.greeks
 
 
 def _opening_spot(data: MarketData, root: str) -> float:

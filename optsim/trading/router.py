@@ -1,0 +1,84 @@
+"""Venue choice: best price, then lowest cost, never through the live NBBO, never to a venue that is down.
+
+A venue marked down (drill or feed gone dark) leaves the protected set (self-help), so the NBBO the
+router protects is recomputed over live venues only. A complex order goes to one venue that quotes
+every leg. An order that is not marketable rests where the maker rebate is best.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from ..config import Config
+from ..domain.packages import synthetic, touch
+from ..market.quotes import QuoteBook, VenueQuote
+from .risk import Reject
+from ..domain.spec import OrderSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    venue: str
+    marketable: bool  # crosses the venue's quote on arrival
+    price: float | None  # the venue's touch for a marketable order (single) or synthetic touch (multi)
+    legs: tuple[VenueQuote, ...]  # the venue's quote per leg at routing time
+
+
+class Router:
+    def __init__(self, config: Config, quotes: QuoteBook):
+        self.config, self.quotes = config, quotes
+        self.venues = {v.name: v for v in config.venues}
+        self._down: set[str] = set()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ venue state (drills)
+    def mark(self, venue: str, up: bool) -> None:
+        with self._lock:
+            (self._down.discard if up else self._down.add)(venue)
+
+    def is_up(self, venue: str) -> bool:
+        snap = self.quotes.snapshot
+        return venue not in self._down and not (snap and venue in snap.venues_down)
+
+    def status(self) -> dict[str, bool]:
+        return {name: self.is_up(name) for name in self.venues}
+
+    def marked_down(self) -> set[str]:
+        return set(self._down)
+
+    # ------------------------------------------------------------------ routing
+    def route(self, spec: OrderSpec) -> Route | Reject:
+        legs = [self.quotes.quote(leg.symbol.padded) for leg in spec.legs]
+        candidates = [name for name, venue in self.venues.items()
+                      if self.is_up(name) and venue.max_legs >= len(spec.legs)
+                      and all(q is not None and name in q.venues for q in legs)]
+        if not candidates:
+            down = sorted(n for n in self.venues if not self.is_up(n))
+            return Reject("ROUTE_DOWN", "", "no live venue quotes " + ("this series" if spec.kind == "single" else
+                          "every leg") + (f" (down: {', '.join(down)})" if down else ""))
+        priced = [(name, self._touch(spec, [q.venues[name] for q in legs])) for name in candidates]
+        buying = spec.side == "BUY" or spec.kind == "multi"
+        marketable = [(name, px) for name, px in priced if px is not None and self._crosses(spec, px)]
+        if marketable:
+            best = min(px for _, px in marketable) if buying else max(px for _, px in marketable)
+            at_best = [name for name, px in marketable if abs(px - best) < 1e-9]
+            venue = min(at_best, key=lambda n: (self.venues[n].fee_take, self.venues[n].entry_latency_us))
+            return Route(venue, True, best, tuple(q.venues[venue] for q in legs))
+        venue = min(candidates, key=lambda n: (self.venues[n].fee_make, self.venues[n].entry_latency_us))
+        return Route(venue, False, None, tuple(q.venues[venue] for q in legs))
+
+    def _touch(self, spec: OrderSpec, venue_legs: list[VenueQuote]) -> float | None:
+        """The price this venue would trade the order at now: contra side per leg, netted for a package."""
+        if spec.kind == "single":
+            quote = touch(venue_legs[0])
+            return quote.ask if spec.side == "BUY" else quote.bid
+        return synthetic(spec, venue_legs).ask
+
+    @staticmethod
+    def _crosses(spec: OrderSpec, touch: float) -> bool:
+        if spec.limit_price is None:
+            return True
+        limit = float(spec.limit_price)
+        if spec.kind == "multi" or spec.side == "BUY":
+            return limit >= touch - 1e-9
+        return limit <= touch + 1e-9
