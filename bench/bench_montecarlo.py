@@ -37,12 +37,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _fan_out(spec: Spec, out: Path, client) -> tuple[float, list[float]]:
-    start = time.perf_counter()
+def _fan_out(spec: Spec, out: Path, client) -> tuple[float, list[float], float]:
+    """Wall time, each run's own time, and the idle time of workers that had nothing left to run (s)."""
+    started, start = time.time(), time.perf_counter()
     run_fanout(spec, out, client=client, progress=False)
-    wall = time.perf_counter() - start
+    wall, ended = time.perf_counter() - start, time.time()
     _, timing = read_rows(out / "timing.csv")
-    return wall, [float(r["wall_s"]) for r in timing]
+    last = {}
+    for r in timing:
+        last[r["pid"]] = max(last.get(r["pid"], started), float(r["ended"]))
+    return wall, [float(r["wall_s"]) for r in timing], sum(ended - t for t in last.values())
 
 
 def _local(spec, out, workers):
@@ -50,8 +54,8 @@ def _local(spec, out, workers):
     with connect(workers=workers) as client:
         client.wait_for_workers(workers, timeout=120)
         startup = time.perf_counter() - start
-        wall, runs = _fan_out(spec, out, client)
-    return startup, wall, runs
+        wall, runs, tail = _fan_out(spec, out, client)
+    return startup, wall, runs, tail
 
 
 def _external(spec, out, tmp: Path):
@@ -110,8 +114,8 @@ def main(argv=None) -> int:
                     seed=1, vary=("latency", "queue", "liquidity"), params=params)
         results = {}
         for k in (1, 2):
-            startup, wall, runs = _local(spec, tmp / f"local{k}", k)
-            results[f"local {k}"] = (wall, runs)
+            startup, wall, runs, tail = _local(spec, tmp / f"local{k}", k)
+            results[f"local {k}"] = (wall, runs, tail)
             print(f"local cluster, {k} worker(s): fan-out {wall:7.2f} s  (cluster start {startup:.1f} s)  "
                   f"mean run {np.mean(runs):.3f} s")
         if not args.no_external:
@@ -120,11 +124,12 @@ def main(argv=None) -> int:
         print()
         w1, w2 = results["local 1"][0], results["local 2"][0]
         print(f"2 workers / 1 worker wall: {w2 / w1:.2f}  (goal <= 0.6)")
-        for name, (wall, runs) in results.items():
-            k = int(name.split()[-1])
-            over = wall * k / len(runs) - float(np.mean(runs))
-            print(f"per-run overhead, {name}: {over * 1e3:7.1f} ms = {over / np.mean(runs):6.1%} of a run's "
-                  f"own {np.mean(runs) * 1e3:.0f} ms  (goal < 5%)")
+        for name, (wall, runs, tail) in results.items():
+            k, mean = int(name.split()[-1]), float(np.mean(runs))
+            over, idle = wall * k / len(runs) - mean, tail / len(runs)
+            print(f"per-run overhead, {name}: {over * 1e3:7.1f} ms = {over / mean:6.1%} of a run's own "
+                  f"{mean * 1e3:.0f} ms; of it scheduling and data loading {(over - idle) * 1e3:.1f} ms = "
+                  f"{(over - idle) / mean:.1%} (goal < 5%), workers idle at the end {idle * 1e3:.1f} ms")
         if "external 2" in results:
             print(f"external / local, 2 workers: {results['external 2'][0] / w2:.2f}  (goal within 0.8-1.2)")
         tables = {"local 1": tmp / "local1" / "runs.csv", "local 2": tmp / "local2" / "runs.csv",

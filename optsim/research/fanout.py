@@ -72,7 +72,8 @@ def run_fanout(spec: Spec, out_dir: str | Path, *, workers: int | None = None,
     def record(task, result, error):
         nonlocal failed
         failed += error is not None
-        table.append(_row(task, result, error), *((result["wall_s"], result["pid"]) if result else ()))
+        table.append(_row(task, result, error),
+                     *((result["wall_s"], result["pid"], result.get("ended")) if result else ()))
         bar.set_postfix(failed=failed, refresh=False)
         bar.update()
 

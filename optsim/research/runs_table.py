@@ -22,7 +22,7 @@ META = ["run_id", "point", "rep", "seed", "status", "error"]
 #: The config a run actually used, one column each.
 SCENARIO = ["entry_latency_ns", "response_latency_ns", "jitter", "queue_model", "partial_fills",
             "liquidity"]
-TIMING = ["run_id", "wall_s", "pid"]
+TIMING = ["run_id", "wall_s", "pid", "ended"]  # ended: epoch s on the worker, for where the time went
 
 
 def scenario_columns(task: RunTask) -> dict:
@@ -80,16 +80,17 @@ class RunsTable:
         self._twriter.writerow(TIMING)
         for r in timing:
             if r["run_id"] in self.done:
-                self._twriter.writerow([r[c] for c in TIMING])
+                self._twriter.writerow([r.get(c, "") for c in TIMING])
         self._fh = open(self.path, "a", newline="", encoding="utf-8")
         self._writer = csv.writer(self._fh, lineterminator="\n")
 
-    def append(self, row: dict, wall_s: float | None = None, pid: int | None = None) -> None:
+    def append(self, row: dict, wall_s: float | None = None, pid: int | None = None,
+               ended: float | None = None) -> None:
         self._writer.writerow([_fmt(row.get(c)) for c in self.columns])
         self._fh.flush()
         os.fsync(self._fh.fileno())
         if wall_s is not None:
-            self._twriter.writerow([row["run_id"], f"{wall_s:.6f}", pid])
+            self._twriter.writerow([row["run_id"], f"{wall_s:.6f}", pid, "" if ended is None else f"{ended:.6f}"])
             self._timing.flush()
 
     def close(self) -> list[dict]:

@@ -94,4 +94,4 @@ def execute(task: RunTask) -> dict:
                                seed=task.seed)
     except Exception as exc:  # the strategy's or the input's: one picklable line back to the client
         raise RunFailed(f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]) from None
-    return {"summary": summary, "wall_s": time.perf_counter() - start, "pid": os.getpid()}
+    return {"summary": summary, "wall_s": time.perf_counter() - start, "pid": os.getpid(), "ended": time.time()}
