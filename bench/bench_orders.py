@@ -10,7 +10,9 @@ with ``--service-only`` the service alone on a frozen ``quotes.json``. Then, sid
 2. saturation: ``wrk -t1 -c16 -d<seconds>s --latency`` on the echo, then on POST /orders: req/s, p50,
    p99, the ratio orders/echo, and CPU per request of each server process;
 3. fixed rates (open loop, latency from each request's scheduled send time so a stall is not hidden):
-   50, 100 and 200 orders/s: p50 / p99 / p99.9, orders answered 2xx, CPU per order.
+   50, 100 and 200 requests/s to the echo, then the same to POST /orders, with the same client while the
+   same suite runs (the echo's figures are the floor that waitress, Flask, the client and the machine set):
+   p50 / p99 / p99.9, answers 2xx, CPU per request.
 
 Every order is distinct (account, strike, price, size and client_order_id rotate), rests, and is
 accepted: risk limits are raised in a config TOML so the run measures the order path, not the limits.
@@ -297,9 +299,10 @@ def snapshot_costs(tmp: Path) -> list[dict]:
     from optsim.market.quotes import QuoteBook
 
     rows = []
-    for label, chain in (("default", {}), ("10x chain", {"strikes_per_side": 52, "weeklies": 8, "monthlies": 6})):
+    wide = {root: {**u.model_dump(), "strikes_per_side": 52} for root, u in load_config().underlyings.items()}
+    for label, more in (("default", {}), ("10x chain", {"chain": {"weeklies": 8, "monthlies": 6}, "underlyings": wide})):
         data = tmp / f"snap-{label.replace(' ', '')}"
-        cfg = load_config(overrides={"service": {"data_dir": str(data), "as_of": AS_OF}, "chain": chain})
+        cfg = load_config(overrides={"service": {"data_dir": str(data), "as_of": AS_OF}, **more})
         pub = Publisher(cfg, data)
         book = QuoteBook(data)
         snap_take = []
@@ -388,7 +391,10 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = run_wrk(f"http://127.0.0.1:{port}/orders", tmp / "post.lua", args.seconds,
                                         args.connections)
                 results[name]["cpu_ms"] = 1000 * (cpu_seconds(pid) - cpu) / max(results[name]["requests"], 1)
-            for rate in rates:
+            for rate in rates:  # the echo first at the same rate, same client, same suite running: the floor
+                cpu = cpu_seconds(procs[0].pid)
+                r = results[f"echo rate {rate:g}"] = open_loop(echo_port, ladder, rate, args.rate_seconds, f"e{rate:g}")
+                r["cpu_ms"] = 1000 * (cpu_seconds(procs[0].pid) - cpu) / max(r["answered"], 1)
                 cpu = cpu_seconds(svc_pid)
                 spy = start_profile(svc_pid, args.rate_seconds) if args.profile and rate == 100 else None
                 r = results[f"rate {rate:g}"] = open_loop(svc_port, ladder, rate, args.rate_seconds, f"r{rate:g}")
@@ -439,13 +445,14 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
     ratio = results["orders"]["rps"] / results["echo"]["rps"]
     print(f"ratio orders/echo: {ratio:.2f}x req/s (goal >= 0.50x)")
     print(f"\nfixed rates, open loop ({args.rate_seconds:g}s each; latency from the scheduled send time)")
-    print(f"{'orders/s':>8} {'sent':>6} {'2xx':>6} {'other':>6} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} "
-          f"{'max ms':>8} {'CPU ms/order':>12}")
+    print(f"{'server':8} {'req/s':>8} {'sent':>6} {'2xx':>6} {'other':>6} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'p99.9 ms':>9} {'max ms':>8} {'CPU ms/req':>10}")
     for rate in rates:
-        r = results[f"rate {rate:g}"]
-        ok = sum(v for k, v in r["statuses"].items() if isinstance(k, int) and 200 <= k < 300)
-        print(f"{rate:8g} {r['sent']:6d} {ok:6d} {r['sent'] - ok:6d} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-              f"{r['p999_ms']:9.2f} {r['max_ms']:8.1f} {r['cpu_ms']:12.2f}")
+        for name, key in (("echo", f"echo rate {rate:g}"), ("orders", f"rate {rate:g}")):
+            r = results[key]
+            ok = sum(v for k, v in r["statuses"].items() if isinstance(k, int) and 200 <= k < 300)
+            print(f"{name:8} {rate:8g} {r['sent']:6d} {ok:6d} {r['sent'] - ok:6d} {r['p50_ms']:8.2f} "
+                  f"{r['p99_ms']:8.2f} {r['p999_ms']:9.2f} {r['max_ms']:8.1f} {r['cpu_ms']:10.2f}")
     print("orders: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(counts.items())))
     print(json.dumps({"snapshots": snaps, "ratio": round(ratio, 3), "counts": counts}
                      | {k: {kk: vv for kk, vv in v.items() if kk != "raw"} for k, v in results.items()}, default=str))

@@ -405,3 +405,21 @@ def test_limits_use_in_one_pass_matches_the_risk_report_and_reads_a_copy(config,
     assert use == pytest.approx(worst, abs=1e-6) and min(use.values()) > 0
     assert desk.risk.utilization(copy) == use
     assert desk.risk.exposure_report(copy) == report
+
+
+def test_limits_use_is_kept_only_until_the_books_or_the_quotes_move(config, client):
+    # Arrange: a use read once (as /metrics, /health and the trips do within one moment)
+    desk = client.application.extensions["desk"]
+    desk.quotes.pull()
+    desk.risk.on_fill("ACC1", AAPL_200C, "BUY", 100)
+    before = desk.risk_utilization()
+    # Act: a fill moves the books; then the same books under a snapshot with another implied vol
+    desk.risk.on_fill("ACC1", AAPL_200C, "BUY", 100)
+    after_fill = desk.risk_utilization()
+    write_snapshot(config, seq=2, overrides={AAPL_200C: {"iv": 0.9}})
+    desk.quotes.pull()
+    after_quotes = desk.risk_utilization()
+    # Assert
+    assert after_fill["position"] == pytest.approx(2 * before["position"])
+    assert after_fill["vega"] == pytest.approx(2 * before["vega"], abs=2e-6)  # each rounded to 6 places
+    assert after_quotes["position"] == after_fill["position"] and after_quotes["vega"] != after_fill["vega"]

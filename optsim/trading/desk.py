@@ -82,6 +82,7 @@ class OrderDesk:
         self.breaches: dict[str, dict] = {}  # exposure limit -> the latest order refused for it (GET /risk)
         self._restore()
         self._sequencer = Sequencer(self.store, self.journal)
+        self._limits_cache: tuple[tuple | None, dict[str, float]] = (None, {})  # (books' version, snapshot seq)
 
     def close(self) -> None:
         self._sequencer.close()
@@ -325,15 +326,34 @@ class OrderDesk:
 
     def risk_utilization(self) -> dict[str, float]:
         """Worst use of each risk limit, read in order with the changes to it (the loss limits included)."""
-        exposure, net_pnl = self._sequencer.run(lambda db: (self.risk.exposure.copy(), self.book.net_pnl()))
-        return {**self.risk.utilization(exposure), **self.trips.loss_use(net_pnl)}
+        util, net_pnl = self._limits_use()
+        return {**util, **self.trips.loss_use(net_pnl)}
+
+    def _limits_use(self) -> tuple[dict[str, float], float]:
+        """The exposure limits' use and the net PnL, as of one moment in order with the orders.
+
+        Read in the writer's turn (a copy of the books, microseconds); computed outside it, so orders do not
+        wait; and kept until the books or the snapshot change, as /metrics, /health, the dashboard and the
+        trips all ask for it within the same moment.
+        """
+        def read(db):
+            snap = self.quotes.snapshot
+            key = (self.risk.exposure.version, snap.seq if snap is not None else -1)
+            same = self._limits_cache[0] == key
+            return key, None if same else self.risk.exposure.copy(), self.book.net_pnl()
+
+        key, exposure, net_pnl = self._sequencer.run(read)
+        if exposure is None:
+            return self._limits_cache[1], net_pnl
+        util = self.risk.utilization(exposure)
+        self._limits_cache = (key, util)
+        return util, net_pnl
 
     # ------------------------------------------------------------------ trips, session close, incidents
     def _check_trips(self) -> None:
         """Judge the trips on the limits' use as of a moment ago (computed off the writer's turn, so orders do
         not wait for it); a trip that fires acts in order with the orders."""
-        exposure, net_pnl = self._sequencer.run(lambda db: (self.risk.exposure.copy(), self.book.net_pnl()))
-        util = self.risk.utilization(exposure)
+        util, net_pnl = self._limits_use()
 
         def judge(db) -> Trip | None:
             fired = self.trips.evaluate(self.clock(), net_pnl, util, self.risk.state.value)

@@ -82,6 +82,7 @@ class Book(dict):
     def __init__(self) -> None:
         super().__init__()
         self.by_account: dict[str, dict[str, int]] = defaultdict(dict)
+        self.version = 0  # moves with every change, so a figure computed from the book can be kept until then
 
     def __missing__(self, key: tuple[str, str]) -> int:
         return 0
@@ -89,6 +90,19 @@ class Book(dict):
     def __setitem__(self, key: tuple[str, str], value: int) -> None:
         super().__setitem__(key, value)
         self.by_account[key[0]][key[1]] = value
+        self.version += 1
+
+
+class Premium(defaultdict):
+    """account -> open + filled premium $, with a version that moves with every change (as ``Book``'s)."""
+
+    def __init__(self) -> None:
+        super().__init__(float)
+        self.version = 0
+
+    def __setitem__(self, account: str, value: float) -> None:
+        super().__setitem__(account, value)
+        self.version += 1
 
 
 class Exposure:
@@ -97,7 +111,12 @@ class Exposure:
     def __init__(self) -> None:
         self.filled: Book = Book()
         self.working: Book = Book()
-        self.premium: dict[str, float] = defaultdict(float)  # account -> open + filled premium $
+        self.premium: Premium = Premium()
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        """Changes with any change to the books: the key under which their limits' use can be kept."""
+        return self.filled.version, self.working.version, self.premium.version
 
     def copy(self) -> Exposure:
         """A copy to read at leisure: taken in order with the desk's changes (microseconds), it lets the limits'
@@ -503,7 +522,7 @@ class RiskEngine:
     def _greeks(self, symbol: str) -> LegGreeks | None:
         """Greeks per contract of one series, computed at most once per feed snapshot."""
         snap = self.quotes.snapshot
-        seq = snap.seq if snap else -1
+        seq = snap.seq if snap is not None else -1
         if self._greeks_cache[0] != seq:
             self._greeks_cache = (seq, {})
         cache = self._greeks_cache[1]
