@@ -122,7 +122,8 @@ def test_all_venues_down_is_one_sev1_that_renotifies_until_acked(suite, hooks):
         inc = wait_for(lambda: [i for i in unresolved(suite) if i["severity"] == "SEV1"], 15, 0.1, "a SEV1")[0]
         routing = [i for i in unresolved(suite) if i["type"] == "routing_degraded" or "route_down" in
                    {s["type"] for s in i["signals"]}]
-        assert inc["type"] == "routing_degraded" and routing == [inc]  # one incident, not one per venue
+        # one incident, not one per venue (compared by id: its notifications may be recorded between the reads)
+        assert inc["type"] == "routing_degraded" and [i["incident_id"] for i in routing] == [inc["incident_id"]]
         assert len([s for s in inc["signals"] if s["type"] == "route_down"]) == len(VENUES)
         sent = wait_for(lambda: len(hooks.about(inc["incident_id"])) >= 2 and hooks.about(inc["incident_id"]),
                         RENOTIFY_S + 10, 0.1, "a re-notification")
