@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -33,3 +36,16 @@ else:
 
     def unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextmanager
+def locked_beside(path: Path, exclusive: bool) -> Iterator[None]:
+    """Hold the lock file ``<path>.lock`` (made owner-only, with its folder) while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        lock(fd, exclusive)
+        yield
+    finally:
+        unlock(fd)
+        os.close(fd)

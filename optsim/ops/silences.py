@@ -8,13 +8,10 @@ A silence whose ``starts_at`` is in the future is a maintenance window.
 """
 from __future__ import annotations
 
-import os
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 from .. import filelock
 from ..fileio import atomic_write_json, read_json
@@ -69,18 +66,6 @@ def _parse(doc) -> list[Silence]:
     return out
 
 
-@contextmanager
-def _locked(data_dir, exclusive: bool) -> Iterator[None]:
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
-    fd = os.open(_path(data_dir).with_name(FILE + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        filelock.lock(fd, exclusive)
-        yield
-    finally:
-        filelock.unlock(fd)
-        os.close(fd)
-
-
 def load(data_dir) -> list[Silence]:
     """Every silence on file, oldest first; a missing or damaged file is no silences."""
     try:
@@ -100,7 +85,7 @@ def add(data_dir, matchers: dict[str, list[str]], starts_at: float, ends_at: flo
     now = time.time() if now is None else now
     silence = Silence(f"SIL-{uuid.uuid4().hex[:12]}", {k: sorted(set(v)) for k, v in matchers.items()},
                       starts_at, ends_at, created_by, comment, now, drill)
-    with _locked(data_dir, exclusive=True):
+    with filelock.locked_beside(_path(data_dir), exclusive=True):
         _save(data_dir, load(data_dir) + [silence], now)
     return silence
 
@@ -109,7 +94,7 @@ def end(data_dir, silence_id: str | None = None, *, drill: str | None = None, at
     """End silences now (or at ``at``): one by id, or every unexpired one a drill made. Returns those changed."""
     at = time.time() if at is None else at
     changed = []
-    with _locked(data_dir, exclusive=True):
+    with filelock.locked_beside(_path(data_dir), exclusive=True):
         current = load(data_dir)
         out = []
         for s in current:

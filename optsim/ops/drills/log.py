@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ... import filelock
 
@@ -21,23 +19,11 @@ FILE = "drills.jsonl"
 TIMES = ("ttd_s", "tta_s", "ttm_s", "ttr_s")
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        filelock.lock(fd, True)
-        yield
-    finally:
-        filelock.unlock(fd)
-        os.close(fd)
-
-
 def append(data_dir, record: dict) -> None:
     """One line, one ``os.write`` on an O_APPEND descriptor, fsynced: a run's result survives a kill."""
     path = Path(data_dir) / FILE
     line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
-    with _locked(path):
+    with filelock.locked_beside(path, exclusive=True):
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line)
