@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,17 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.suite's process helpers
+
 from fillsim.synth import StreamSpec, synth_stream
 from optsim.research.executor import connect
 from optsim.research.fanout import run_fanout
 from optsim.research.plan import Spec, parse_value
 from optsim.research.runs_table import read_rows
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.suite import free_port, stop_processes
 
 
 def _fan_out(spec: Spec, out: Path, client) -> tuple[float, list[float], float]:
@@ -60,7 +55,7 @@ def _local(spec, out, workers):
 
 def _external(spec, out, tmp: Path):
     from distributed import Client
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = str(Path(sys.executable).with_name("dask"))
     log = open(tmp / "dask.log", "w")
@@ -83,14 +78,7 @@ def _external(spec, out, tmp: Path):
             client.wait_for_workers(2, timeout=120)
             return _fan_out(spec, out, client)
     finally:
-        for proc in reversed(procs):
-            proc.send_signal(signal.SIGTERM)
-        for proc in reversed(procs):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(reversed(procs), grace=30)
         log.close()
 
 

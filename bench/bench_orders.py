@@ -187,16 +187,6 @@ def start(cmd: list[str], log: Path) -> subprocess.Popen:
                             env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-
 # ---------------------------------------------------------------------- CPU of a process
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of one process so far (Linux /proc)."""
@@ -356,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     from optsim.config import load_config
     from tests.snapshots import write_snapshot
+    from tests.suite import stop_processes
 
     rates = [float(r) for r in args.rates.split(",") if r]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped by timeout/kill: still stop the servers
@@ -403,8 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                     spy.wait(timeout=args.rate_seconds + 60)
             counts = order_counts(f"http://127.0.0.1:{svc_port}")
         finally:
-            for proc in reversed(procs):
-                stop(proc)
+            stop_processes(reversed(procs), group=True)
 
     report(args, threads, snaps, results, counts, rates)
     return 0

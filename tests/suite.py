@@ -55,6 +55,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_processes(procs, *, group: bool = False, grace: float = 15.0) -> None:
+    """SIGTERM every process still running (its whole process group with ``group``), give each ``grace``
+    seconds to exit, then SIGKILL what is left. Signals all first, so they shut down side by side."""
+    procs = [p for p in procs if p.poll() is None]
+
+    def send(proc: subprocess.Popen, sig: int) -> None:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
+
+    for proc in procs:
+        send(proc, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            send(proc, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.1, what: str = "condition"):
     """Poll ``predicate`` until it returns something truthy (returned); AssertionError after ``timeout``."""
     deadline = time.monotonic() + timeout

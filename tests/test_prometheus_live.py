@@ -5,9 +5,7 @@ so the test is quick); the rules are the shipped files, unchanged. Skipped witho
 """
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +18,7 @@ import yaml
 from optsim.ops.incident_types import routing_severity
 from tests.conftest import seed_single
 from tests.promql import PROMETHEUS_DIR
-from tests.suite import free_port, running_suite, wait_for
+from tests.suite import free_port, running_suite, stop_processes, wait_for
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = [
@@ -80,13 +78,7 @@ def running_prometheus(tmp_dir: Path, target_port: int) -> Iterator[Prometheus]:
         wait_for(ready, 30, 0.2, "prometheus to be ready")
         yield prom
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_processes([proc], group=True)
 
 
 def test_prometheus_records_an_order_and_pends_the_alert_of_a_drill(tmp_path):

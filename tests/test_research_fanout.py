@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from optsim.research.executor import connect
 from optsim.research.fanout import run_fanout
 from optsim.research.plan import Spec
 from tests.fanout_data import read_csv as _read, write_stream
-from tests.suite import free_port, wait_for
+from tests.suite import free_port, stop_processes, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 QUOTE, TAKE, BOOM = (f"tests.fanout_strategies:{name}" for name in ("quote_touch", "take", "boom"))
@@ -97,14 +95,7 @@ def test_same_runs_through_an_external_scheduler_and_two_workers(one_worker, str
         with Client(address, timeout="10s") as client:
             assert len(client.scheduler_info()["workers"]) == 2  # the scheduler's workers are left running
     finally:
-        for proc in reversed(procs):
-            proc.send_signal(signal.SIGTERM)
-        for proc in reversed(procs):
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_processes(reversed(procs), grace=20)
         log.close()
 
 
