@@ -7,8 +7,12 @@ The stream is fillsim.synth's seeded L2 book (written once to a temp .npz that e
 reads once). Each fan-out is timed from the first task sent to the last row written, on a
 cluster started beforehand (startup is printed apart). Per-run overhead is what a run costs
 beyond its own time (scheduling, result shipping, the worker's one data load, idle gaps):
-``fan-out wall * workers / runs - mean run time``. All three fan-outs must give byte-identical
-runs.csv; the script exits 1 if they do not.
+``fan-out wall * workers / runs - mean run time``. The local fan-outs run with 1, 2, 2, then 1
+workers and each setting's two walls are added, so a steady drift in the host's speed cancels out of
+the 2/1 ratio. Every fan-out must give byte-identical runs.csv; the script exits 1 if they do not.
+
+Beside them, the same runs in 1 and 2 plain processes (``multiprocessing``, no Dask, no files):
+the machine's own ceiling for the 2/1 ratio, since two busy cores also slow each run down.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from optsim.research.executor import connect
 from optsim.research.fanout import run_fanout
 from optsim.research.plan import Spec, parse_value
 from optsim.research.runs_table import read_rows
+from optsim.research.plan import tasks
+from optsim.research.worker import execute
 from tests.suite import free_port, stop_processes
 
 
@@ -51,6 +57,37 @@ def _local(spec, out, workers):
         startup = time.perf_counter() - start
         wall, runs, tail = _fan_out(spec, out, client)
     return startup, wall, runs, tail
+
+
+def _add(totals: dict, name, result: tuple) -> None:
+    """Sum the wall and idle times and pool the run times of one setting measured more than once."""
+    if name not in totals:
+        totals[name] = result
+        return
+    totals[name] = tuple(a + b for a, b in zip(totals[name], result))
+
+
+def _run_own_time(task) -> float:
+    return execute(task)["wall_s"]
+
+
+def _pid_once_loaded(_) -> int:
+    time.sleep(0.3)  # long enough that every process of the pool takes one
+    return os.getpid()
+
+
+def _plain(spec: Spec, processes: int) -> tuple[float, list[float]]:
+    """The same runs over a plain process pool whose processes have loaded the data: wall time and each
+    run's own time."""
+    from multiprocessing import get_context
+
+    from optsim.research.worker import cached_data
+    with get_context("spawn").Pool(processes, initializer=cached_data, initargs=(spec.data,)) as pool:
+        while len(set(pool.map(_pid_once_loaded, range(processes), chunksize=1))) < processes:
+            pass
+        start = time.perf_counter()
+        runs = pool.map(_run_own_time, tasks(spec), chunksize=1)
+        return time.perf_counter() - start, runs
 
 
 def _external(spec, out, tmp: Path):
@@ -100,18 +137,25 @@ def main(argv=None) -> int:
               f"{args.runs} Monte Carlo runs of {args.strategy} {params or ''}, cores: {os.cpu_count()}")
         spec = Spec(mode="montecarlo", data=str(tmp / "stream.npz"), strategy=args.strategy, runs=args.runs,
                     seed=1, vary=("latency", "queue", "liquidity"), params=params)
-        results = {}
-        for k in (1, 2):
-            startup, wall, runs, tail = _local(spec, tmp / f"local{k}", k)
-            results[f"local {k}"] = (wall, runs, tail)
+        # 1, 2, 2, 1 workers: this host's speed drifts by tens of percent over minutes, and the mirrored
+        # order cancels a steady drift out of the 2/1 ratio
+        results, plain = {}, {}
+        for i, k in enumerate((1, 2, 2, 1)):
+            startup, wall, runs, tail = _local(spec, tmp / f"local{k}-{i}", k)
+            _add(results, f"local {k}", (wall, runs, tail))
             print(f"local cluster, {k} worker(s): fan-out {wall:7.2f} s  (cluster start {startup:.1f} s)  "
                   f"mean run {np.mean(runs):.3f} s")
+        for k in (1, 2, 2, 1):
+            wall, runs = _plain(spec, k)
+            _add(plain, k, (wall, runs))
+            print(f"plain process pool, {k}:      fan-out {wall:7.2f} s  mean run {np.mean(runs):.3f} s")
         if not args.no_external:
             results["external 2"] = _external(spec, tmp / "external", tmp)
             print(f"external scheduler, 2 workers: fan-out {results['external 2'][0]:7.2f} s")
         print()
         w1, w2 = results["local 1"][0], results["local 2"][0]
-        print(f"2 workers / 1 worker wall: {w2 / w1:.2f}  (goal <= 0.6)")
+        print(f"2 workers / 1 worker wall: {w2 / w1:.2f}  (goal <= 0.6); the same in plain processes without Dask: "
+              f"{plain[2][0] / plain[1][0]:.2f} (this machine's ceiling)")
         for name, (wall, runs, tail) in results.items():
             k, mean = int(name.split()[-1]), float(np.mean(runs))
             over, idle = wall * k / len(runs) - mean, tail / len(runs)
@@ -119,9 +163,11 @@ def main(argv=None) -> int:
                   f"{mean * 1e3:.0f} ms; of it scheduling and data loading {(over - idle) * 1e3:.1f} ms = "
                   f"{(over - idle) / mean:.1%} (goal < 5%), workers idle at the end {idle * 1e3:.1f} ms")
         if "external 2" in results:
-            print(f"external / local, 2 workers: {results['external 2'][0] / w2:.2f}  (goal within 0.8-1.2)")
-        tables = {"local 1": tmp / "local1" / "runs.csv", "local 2": tmp / "local2" / "runs.csv",
-                  **({"external 2": tmp / "external" / "runs.csv"} if "external 2" in results else {})}
+            print(f"external / local, 2 workers: {results['external 2'][0] / (w2 / 2):.2f}  (goal within 0.8-1.2; "
+                  "against the mean of the two local runs)")
+        tables = {f"local {k} ({i})": tmp / f"local{k}-{i}" / "runs.csv" for i, k in enumerate((1, 2, 2, 1))}
+        tables.update({
+                  **({"external 2": tmp / "external" / "runs.csv"} if "external 2" in results else {})})
         same = len({p.read_bytes() for p in tables.values()}) == 1
         print(f"runs.csv identical across {', '.join(tables)}: {same}")
         return 0 if same else 1

@@ -19,7 +19,7 @@ accepted: risk limits are raised in a config TOML so the run measures the order 
 
     python bench/bench_orders.py                        # --seconds 10 --rate-seconds 10 --rates 50,100,200
     python bench/bench_orders.py --service-only         # the service alone, quotes frozen
-    python bench/bench_orders.py --profile              # also py-spy the service during a rate run
+    python bench/bench_orders.py --profile              # also py-spy the service at saturation and at 100/s
 """
 from __future__ import annotations
 
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--service-only", action="store_true", help="no feed or monitor: one frozen quotes.json")
     parser.add_argument("--skip-snapshots", action="store_true")
-    parser.add_argument("--profile", action="store_true", help="py-spy record the service during the 100/s run")
+    parser.add_argument("--profile", action="store_true", help="py-spy record the service during the saturation and the 100/s runs")
     parser.add_argument("--serve-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -379,15 +379,18 @@ def main(argv: list[str] | None = None) -> int:
             (tmp / "post.lua").write_text(ladder.lua())
             for name, port, pid in (("echo", echo_port, procs[0].pid), ("orders", svc_port, svc_pid)):
                 cpu = cpu_seconds(pid)
+                spy = start_profile(pid, args.seconds, "saturation") if args.profile and name == "orders" else None
                 results[name] = run_wrk(f"http://127.0.0.1:{port}/orders", tmp / "post.lua", args.seconds,
                                         args.connections)
                 results[name]["cpu_ms"] = 1000 * (cpu_seconds(pid) - cpu) / max(results[name]["requests"], 1)
+                if spy:
+                    spy.wait(timeout=args.seconds + 60)
             for rate in rates:  # the echo first at the same rate, same client, same suite running: the floor
                 cpu = cpu_seconds(procs[0].pid)
                 r = results[f"echo rate {rate:g}"] = open_loop(echo_port, ladder, rate, args.rate_seconds, f"e{rate:g}")
                 r["cpu_ms"] = 1000 * (cpu_seconds(procs[0].pid) - cpu) / max(r["answered"], 1)
                 cpu = cpu_seconds(svc_pid)
-                spy = start_profile(svc_pid, args.rate_seconds) if args.profile and rate == 100 else None
+                spy = start_profile(svc_pid, args.rate_seconds, "100") if args.profile and rate == 100 else None
                 r = results[f"rate {rate:g}"] = open_loop(svc_port, ladder, rate, args.rate_seconds, f"r{rate:g}")
                 r["cpu_ms"] = 1000 * (cpu_seconds(svc_pid) - cpu) / max(r["answered"], 1)
                 if spy:
@@ -448,13 +451,13 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
                      | {k: {kk: vv for kk, vv in v.items() if kk != "raw"} for k, v in results.items()}, default=str))
 
 
-def start_profile(pid: int, seconds: float) -> subprocess.Popen | None:
+def start_profile(pid: int, seconds: float, name: str) -> subprocess.Popen | None:
     """py-spy the service while the open loop runs; its stacks land in the temp dir."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         print("py-spy is not installed (pip install py-spy): skipping the profile")
         return None
-    out = Path(tempfile.gettempdir()) / "bench_orders_profile.txt"
+    out = Path(tempfile.gettempdir()) / f"bench_orders_profile_{name}.txt"
     print(f"py-spy collapsed stacks (flamegraph.pl / speedscope input): {out}")
     return subprocess.Popen([spy, "record", "--pid", str(pid), "--output", str(out), "--format", "raw", "--threads",
                              "--duration", str(int(seconds)), "--nonblocking"],
