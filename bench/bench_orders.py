@@ -460,7 +460,7 @@ def start_profile(pid: int, seconds: float, name: str) -> subprocess.Popen | Non
     out = Path(tempfile.gettempdir()) / f"bench_orders_profile_{name}.txt"
     print(f"py-spy collapsed stacks (flamegraph.pl / speedscope input): {out}")
     return subprocess.Popen([spy, "record", "--pid", str(pid), "--output", str(out), "--format", "raw", "--threads",
-                             "--duration", str(int(seconds)), "--nonblocking"],
+                             "--duration", str(int(seconds)), "--nonblocking", "--gil"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

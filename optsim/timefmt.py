@@ -9,8 +9,8 @@ def rfc3339(epoch: float | None) -> str | None:
     """UTC, millisecond precision, ``Z`` suffix: ``2025-01-02T14:31:07.412Z``; None stays None."""
     if epoch is None:
         return None
-    stamp = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+    # isoformat truncates to the millisecond as the format above says, at half strftime's cost (every order answer)
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_time(value: Any) -> float:
