@@ -76,6 +76,7 @@ def test_outputs_summary_and_report(one_worker):
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_same_runs_through_an_external_scheduler_and_two_workers(one_worker, stream, tmp_path):
+    """Same runs.csv as one local worker; and a run that kills its worker there costs only its own batch."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     log = open(tmp_path / "dask.log", "w")
@@ -94,9 +95,26 @@ def test_same_runs_through_an_external_scheduler_and_two_workers(one_worker, str
         assert (out / "runs.csv").read_bytes() == (one_worker / "runs.csv").read_bytes()
         with Client(address, timeout="10s") as client:
             assert len(client.scheduler_info()["workers"]) == 2  # the scheduler's workers are left running
+            # the scheduler reschedules a dead worker's task itself (allowed-failures) onto the dead worker it was
+            # pinned to; the fan-out must fail that batch and retry its runs, not wait for the worker forever
+            _kill_a_worker_mid_batch(client, tmp_path / "markers")
     finally:
         stop_processes(reversed(procs), grace=20)
         log.close()
+
+
+def _kill_a_worker_mid_batch(client, markers: Path) -> None:
+    from optsim.research.executor import fan_out
+    from tests.test_research_retry import attempt
+    markers.mkdir()
+    names = [f"k{i:02d}" for i in range(24)]
+    plan = {"k05": (1, "exit"), "k13": (5, "exit")}
+    done = {}
+    fan_out(client, attempt, [(str(markers), n, *plan.get(n, (0, "raise"))) for n in names],
+            key=lambda t: f"ext-{t[1]}", on_done=lambda t, result, error: done.__setitem__(t[1], (result, error)))
+    assert sorted(done) == names
+    assert done["k13"][0] is None and done["k13"][1].startswith("KilledWorker: worker tcp://127.0.0.1:")
+    assert all(done[n] == (n, None) for n in names if n != "k13")
 
 
 def _workers(address: str) -> int:
