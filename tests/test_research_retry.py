@@ -2,6 +2,7 @@
 with its error while the rest complete; Ctrl-C keeps the finished rows and ``--resume`` completes."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -125,14 +126,17 @@ def test_a_run_that_fails_inside_a_batch_fails_alone(client, tmp_path):
 
 
 @pytest.mark.timeout(60)
-def test_a_cluster_with_no_workers_ends_the_fan_out(tmp_path, monkeypatch):
+def test_a_cluster_with_no_workers_ends_the_command(stream, tmp_path, monkeypatch, capsys):
     from distributed import LocalCluster
 
     from optsim.research import executor
     monkeypatch.setattr(executor, "NO_WORKERS_S", 1.0)
+    out = tmp_path / "out"
     with LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1",
-                      dashboard_address=None, scheduler_kwargs={"dashboard": False}) as empty, \
-            connect(scheduler=empty.scheduler_address) as client:
-        with pytest.raises(executor.NoWorkers, match="no worker for 1 s"):
-            fan_out(client, attempt, [(str(tmp_path), "stranded", 0, "raise")], key=lambda t: t[1],
-                    on_done=lambda *_: pytest.fail("nothing can run"))
+                      dashboard_address=None, scheduler_kwargs={"dashboard": False}) as empty:
+        code = main(["montecarlo", "--data", str(stream), "--strategy", "tests.fanout_strategies:quote_touch",
+                     "--runs", "3", "--scheduler", empty.scheduler_address, "--out", str(out)])
+    assert code == 2
+    assert f"no worker for 1 s; the finished runs are kept in {out}: continue with --resume {out}" in \
+        capsys.readouterr().err
+    assert json.loads((out / "summary.json").read_text())["complete"] is False  # written over what finished

@@ -109,6 +109,7 @@ def _sweep(args) -> Spec:
 
 def run_subcommand(args) -> int:
     """Run a parsed ``montecarlo``/``sweep`` command; exit code 0, 1 (some runs failed), 2, 130."""
+    from .executor import NoWorkers
     from .fanout import Interrupted, run_fanout
     try:
         if args.workers is not None and args.workers < 1:
@@ -127,6 +128,9 @@ def run_subcommand(args) -> int:
         print(f"interrupted: {done} of {planned} runs kept in {out}; continue with --resume {out}",
               file=sys.stderr)
         return 130
+    except NoWorkers as exc:
+        print(f"error: {exc}; the finished runs are kept in {out}: continue with --resume {out}", file=sys.stderr)
+        return 2
     except OSError as exc:  # e.g. no scheduler at the address
         print(f"error: {exc}", file=sys.stderr)
         return 2
