@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from multiprocessing import get_context
 import subprocess
 import sys
 import tempfile
@@ -31,11 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 from fillsim.synth import StreamSpec, synth_stream
 from optsim.research.executor import connect
 from optsim.research.fanout import run_fanout
-from optsim.research.plan import Spec, parse_value
+from optsim.research.plan import Spec, parse_value, tasks
 from optsim.research.runs_table import read_rows
-from optsim.research.plan import tasks
-from optsim.research.worker import execute
+from optsim.research.worker import cached_data, execute
 from tests.suite import free_port, stop_processes
+
+# this host's speed drifts by tens of percent over minutes: the mirrored order cancels a steady drift out of
+# the 2/1 ratio
+WORKER_ORDER = (1, 2, 2, 1)
 
 
 def _fan_out(spec: Spec, out: Path, client) -> tuple[float, list[float], float]:
@@ -79,9 +83,6 @@ def _pid_once_loaded(_) -> int:
 def _plain(spec: Spec, processes: int) -> tuple[float, list[float]]:
     """The same runs over a plain process pool whose processes have loaded the data: wall time and each
     run's own time."""
-    from multiprocessing import get_context
-
-    from optsim.research.worker import cached_data
     with get_context("spawn").Pool(processes, initializer=cached_data, initargs=(spec.data,)) as pool:
         while len(set(pool.map(_pid_once_loaded, range(processes), chunksize=1))) < processes:
             pass
@@ -137,15 +138,13 @@ def main(argv=None) -> int:
               f"{args.runs} Monte Carlo runs of {args.strategy} {params or ''}, cores: {os.cpu_count()}")
         spec = Spec(mode="montecarlo", data=str(tmp / "stream.npz"), strategy=args.strategy, runs=args.runs,
                     seed=1, vary=("latency", "queue", "liquidity"), params=params)
-        # 1, 2, 2, 1 workers: this host's speed drifts by tens of percent over minutes, and the mirrored
-        # order cancels a steady drift out of the 2/1 ratio
         results, plain = {}, {}
-        for i, k in enumerate((1, 2, 2, 1)):
+        for i, k in enumerate(WORKER_ORDER):
             startup, wall, runs, tail = _local(spec, tmp / f"local{k}-{i}", k)
             _add(results, f"local {k}", (wall, runs, tail))
             print(f"local cluster, {k} worker(s): fan-out {wall:7.2f} s  (cluster start {startup:.1f} s)  "
                   f"mean run {np.mean(runs):.3f} s")
-        for k in (1, 2, 2, 1):
+        for k in WORKER_ORDER:
             wall, runs = _plain(spec, k)
             _add(plain, k, (wall, runs))
             print(f"plain process pool, {k}:      fan-out {wall:7.2f} s  mean run {np.mean(runs):.3f} s")
@@ -163,9 +162,9 @@ def main(argv=None) -> int:
                   f"{mean * 1e3:.0f} ms; of it scheduling and data loading {(over - idle) * 1e3:.1f} ms = "
                   f"{(over - idle) / mean:.1%} (goal < 5%), workers idle at the end {idle * 1e3:.1f} ms")
         if "external 2" in results:
-            print(f"external / local, 2 workers: {results['external 2'][0] / (w2 / 2):.2f}  (goal within 0.8-1.2; "
+            print(f"external / local, 2 workers: {results['external 2'][0] / (w2 / WORKER_ORDER.count(2)):.2f}  (goal within 0.8-1.2; "
                   "against the mean of the two local runs)")
-        tables = {f"local {k} ({i})": tmp / f"local{k}-{i}" / "runs.csv" for i, k in enumerate((1, 2, 2, 1))}
+        tables = {f"local {k} ({i})": tmp / f"local{k}-{i}" / "runs.csv" for i, k in enumerate(WORKER_ORDER)}
         tables.update({
                   **({"external 2": tmp / "external" / "runs.csv"} if "external 2" in results else {})})
         same = len({p.read_bytes() for p in tables.values()}) == 1

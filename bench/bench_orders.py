@@ -452,7 +452,8 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
 
 
 def start_profile(pid: int, seconds: float, name: str) -> subprocess.Popen | None:
-    """py-spy the service while the open loop runs; its stacks land in the temp dir."""
+    """py-spy the service for ``seconds``, sampling only the thread that holds the GIL (where its Python CPU
+    goes, not which threads wait); its stacks land in the temp dir."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         print("py-spy is not installed (pip install py-spy): skipping the profile")
