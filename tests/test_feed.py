@@ -6,7 +6,9 @@ import pytest
 
 from optsim.config import TICK_CLASSES, load_config
 from optsim.market.feed import QuoteFeed
-from optsim.market.feed.quoting import Ladder, max_width, nbbo, VenueQuote
+import numpy as np
+
+from optsim.market.feed.quoting import Grid, Quotes, best_of, max_widths
 from optsim.market.feedctl import FaultSet
 from optsim.domain.occ import mpv, on_tick
 
@@ -140,7 +142,7 @@ def test_widths_stay_within_the_classic_maximum(snap):
     for symbol, q in each_series(doc):
         for venue in q["venues"].values():
             width = round((venue["ask"] - venue["bid"]) * 100)
-            assert width <= max_width(round(venue["bid"] * 100)), symbol
+            assert width <= max_widths(round(venue["bid"] * 100)), symbol
 
 
 def test_far_out_of_the_money_is_nothing_bid_pennies_offered(snap):
@@ -167,15 +169,18 @@ def test_requotes_only_series_whose_theo_moved_half_a_tick():
     market = QuoteFeed(small_config(refresh_s=1000.0, interval_s=5.0))
     run(market, 1)
     assert market.requotes == len(market)
-    before = {s.symbol: (s.quoted_theo, s.quotes) for s in market.series}
+    before = {s.symbol: s.quoted_theo for s in market.series}
     market.step(NO_FAULTS, TS + 1)
     assert 0 < market.requotes < len(market)
     for s in market.series:
-        old_theo, old_quotes = before[s.symbol]
-        half_tick = s.ladder.tick(s.ladder.down(s.theo)) / 200
+        old_theo = before[s.symbol]
+        grid = market.grid.rows(np.array([s.row]))
+        half_tick = grid.tick(grid.down(np.array([s.theo])))[0] / 200
         moved = abs(s.theo - old_theo) >= half_tick
         refresh_due = (1 + s.refresh_phase) % market.refresh_ticks == 0  # the slow, staggered refresh
-        assert (s.quotes is not old_quotes) == (moved or refresh_due), s.symbol
+        requoted = s.quoted_tick == 1
+        assert requoted == (moved or refresh_due), s.symbol
+        assert s.quoted_theo == (s.theo if requoted else old_theo), s.symbol
 
 
 def test_same_seed_same_market():
@@ -192,21 +197,29 @@ def test_same_seed_same_market():
     ("penny", 1.10, 110, 110),
 ])
 def test_bids_round_down_and_asks_up_to_the_class_tick(tick_class, price, down, up):
-    ladder = Ladder(TICK_CLASSES[tick_class])
-    assert (ladder.down(price), ladder.up(price)) == (down, up)
+    grid = Grid.of([TICK_CLASSES[tick_class]])
+    assert (grid.down(np.array([price]))[0], grid.up(np.array([price]))[0]) == (down, up)
 
 
 @pytest.mark.parametrize("bid, width", [(0, 25), (199, 25), (200, 40), (499, 40), (500, 50), (1000, 80),
                                         (1999, 80), (2000, 100), (50000, 100)])
 def test_classic_maximum_widths(bid, width):
-    assert max_width(bid) == width
+    assert max_widths(bid) == width
 
 
-def test_nbbo_ties_on_price_go_to_the_larger_size():
-    quotes = {"CBOE": VenueQuote(100, 10, 110, 5), "ISE": VenueQuote(100, 30, 110, 50), "BOX": VenueQuote(0, 0, 120, 9)}
-    best = nbbo(quotes)
-    assert (best.bid, best.bid_size, best.bid_venue, best.ask, best.ask_size, best.ask_venue) == \
-        (100, 30, "ISE", 110, 50, "ISE")
+def test_nbbo_ties_on_price_go_to_the_larger_size_then_the_first_venue():
+    # venues CBOE, ISE, BOX, MIAX; MIAX does not quote this series
+    quotes = Quotes(bid=np.array([[100, 100, 0, 105]]), bid_size=np.array([[10, 30, 0, 99]]),
+                    ask=np.array([[110, 110, 120, 100]]), ask_size=np.array([[50, 50, 9, 99]]),
+                    quoted=np.array([[True, True, True, False]]))
+    best = [int(side[0]) for side in best_of(quotes)]
+    assert best == [100, 30, 1, 110, 50, 0]
+
+
+def test_a_series_nobody_bids_has_no_bid_venue():
+    quotes = Quotes(bid=np.array([[0, 0]]), bid_size=np.array([[0, 0]]), ask=np.array([[5, 4]]),
+                    ask_size=np.array([[20, 7]]), quoted=np.array([[True, True]]))
+    assert [int(side[0]) for side in best_of(quotes)] == [0, 0, -1, 4, 7, 1]
 
 
 def test_expiring_series_are_worth_intrinsic_at_the_close():

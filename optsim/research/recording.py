@@ -113,7 +113,7 @@ class Recorder:
                 path.write_bytes(b"")
         self.venue_no = {v["name"]: k + 1 for k, v in enumerate(self.manifest["venues"])}
         self.books: dict[str, tuple[dict[int, int], dict[int, int]]] = {}  # cents -> size, per side
-        self.quotes_seen: dict[str, int] = {}  # id() of the venue-quote dict last recorded per series
+        self.quoted_tick = np.full(len(feed), -2)  # the feed's requote tick last recorded per series: none yet
         self.rows: dict[str, list[tuple]] = {name: [] for name in self.files}
         self.pending = 0
         self._handles: dict[str, object] = {}
@@ -134,17 +134,18 @@ class Recorder:
         for root, spot in self.feed.spots.items():
             cents = round(spot * 100)
             self._book(root, ns, {cents - 1: UNDERLYING_DEPTH}, {cents + 1: UNDERLYING_DEPTH})
-        for s in self.feed.series:
-            if self.quotes_seen.get(s.symbol) != id(s.quotes):
-                self.quotes_seen[s.symbol] = id(s.quotes)
-                bids: dict[int, int] = {}
-                asks: dict[int, int] = {}
-                for q in s.quotes.values():
-                    if q.bid_size > 0:
-                        bids[q.bid] = bids.get(q.bid, 0) + q.bid_size
-                    if q.ask_size > 0:
-                        asks[q.ask] = asks.get(q.ask, 0) + q.ask_size
-                self._book(s.symbol, ns, bids, asks)
+        requoted = np.flatnonzero(self.feed.quoted_tick != self.quoted_tick)
+        self.quoted_tick = self.feed.quoted_tick.copy()
+        for row in requoted.tolist():
+            s = self.feed.series[row]
+            bids: dict[int, int] = {}
+            asks: dict[int, int] = {}
+            for q in s.quotes.values():
+                if q.bid_size > 0:
+                    bids[q.bid] = bids.get(q.bid, 0) + q.bid_size
+                if q.ask_size > 0:
+                    asks[q.ask] = asks.get(q.ask, 0) + q.ask_size
+            self._book(s.symbol, ns, bids, asks)
         self._trades(ns)
         now = self.clock()
         if now - self.last_flush >= self.flush_s or self.pending >= 200_000:

@@ -4,52 +4,88 @@ Conflation (DOMAIN §7): all series are repriced every tick, but a series is req
 theo has moved at least half a tick since it was last quoted, on its slow refresh (staggered so
 the chain does not requote at once), or when a drill changes how it must be quoted. Everything
 random comes from streams seeded by ``feed.seed``, so the same seed gives the same market.
+
+The chain lives in numpy arrays, one row per series (and one column per venue for the venue
+quotes): a tick reprices every row and requotes the stale ones as one block, so its cost is a few
+array passes, not Python work per series and venue. ``Series`` reads one row back as objects.
 """
 from __future__ import annotations
 
-import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ...domain.chain import Chain, Contract
 from ...config import TICK_CLASSES, Config
+from ...domain.chain import Chain, Contract
 from ..feedctl import FaultSet
-from ...domain.greeks import black_scholes
 from ..snapshot import SERIES_DTYPE, TRADE_DTYPE, VENUE_DTYPE, Frame
 from .prints import TradeTape
-from .quoting import Ladder, Nbbo, Quoter, VenueQuote, VenueStyle, cross, half_spread, nbbo, typical_size
-from .surface import SessionClock, SpotWalk, forward, skew_vol
+from .quoting import Grid, Nbbo, Quotes, Requote, VenueQuote, VenueStyle, best_of, cross, half_spread, requote, \
+    typical_size
+from .surface import SessionClock, SpotWalk, skew_vol, theo_and_vega
 
 FAST_MARKET_Z = 1.5  # an underlying move beyond this many σ√Δt widens the quotes
 
 
 @dataclass(slots=True, eq=False)
 class Series:
-    """One listed contract and its live market."""
+    """One listed contract: its row in the feed's arrays, read back as numbers and quotes."""
 
+    feed: QuoteFeed
     contract: Contract
-    row: int  # its row in the columnar snapshot
+    row: int  # its row in the feed's arrays and in the columnar snapshot
     symbol: str  # padded OCC, the key in quotes.json
     strike: float
-    ladder: Ladder
-    venues: tuple[VenueStyle, ...]  # the venues that make a market in it (stable per seed)
     refresh_phase: int
-    theo: float = 0.0
-    iv: float = 0.0
-    vega: float = 0.0  # per vol point: wider quotes where a vol move costs the maker more
-    quoted_theo: float | None = None  # the theo the venue quotes were built from
-    quotes: dict[str, VenueQuote] = field(default_factory=dict)
-    best: Nbbo = Nbbo(0, 0, None, 0, 0, None)
-    out: dict = field(default_factory=dict)  # this series in quotes.json
+
+    @property
+    def theo(self) -> float:
+        return float(self.feed.theo[self.row])
+
+    @property
+    def iv(self) -> float:
+        return float(self.feed.iv[self.row])
+
+    @property
+    def quoted_theo(self) -> float | None:
+        """The theo the venue quotes were built from (None before the first quote)."""
+        theo = float(self.feed.quoted_theo[self.row])
+        return None if theo != theo else theo
+
+    @property
+    def quoted_tick(self) -> int:
+        """The tick of the latest requote (-1 before the first)."""
+        return int(self.feed.quoted_tick[self.row])
+
+    @property
+    def quotes(self) -> dict[str, VenueQuote]:
+        """The venues quoting it now, in venue order, prices in cents."""
+        q, r = self.feed.quotes, self.row
+        return {name: VenueQuote(int(q.bid[r, j]), int(q.bid_size[r, j]), int(q.ask[r, j]), int(q.ask_size[r, j]))
+                for j, name in enumerate(self.feed.venue_order) if q.quoted[r, j]}
+
+    @property
+    def best(self) -> Nbbo:
+        bid, bid_size, bid_venue, ask, ask_size, ask_venue = (int(side[self.row]) for side in self.feed.best)
+        names = self.feed.venue_order
+        return Nbbo(bid, bid_size, names[bid_venue] if bid_venue >= 0 else None,
+                    ask, ask_size, names[ask_venue] if ask_venue >= 0 else None)
 
 
-def quoting_venues(styles: list[VenueStyle], symbol: str) -> tuple[VenueStyle, ...]:
-    """The venues present on a series; the likeliest one stays if the draws would leave none."""
-    draws = [(style.presence_draw(symbol) / max(style.presence, 1e-9), style) for style in styles]
-    present = tuple(style for ratio, style in draws if ratio < 1.0)
-    return present or (min(draws, key=lambda d: d[0])[1],)
+def quoting_venues(styles: list[VenueStyle], symbol: str) -> np.ndarray:
+    """Which venues are present on a series (a mask in venue order); the likeliest one stays if the draws
+    would leave none."""
+    ratios = np.array([style.presence_draw(symbol) / max(style.presence, 1e-9) for style in styles])
+    present = ratios < 1.0
+    if not present.any():
+        present[ratios.argmin()] = True
+    return present
+
+
+def seeded(seed: int, stream: str) -> np.random.Generator:
+    """A numpy stream named like the feed's others (``"<seed>:<stream>"``): the same seed, the same draws."""
+    return np.random.default_rng(random.Random(f"{seed}:{stream}").getrandbits(64))
 
 
 class QuoteFeed:
@@ -67,20 +103,42 @@ class QuoteFeed:
         self.clock = SessionClock(config.as_of, feed.session_open, config.service.market_close)
         self.walks = {root: SpotWalk(u, random.Random(f"{feed.seed}:spot:{root}"))
                       for root, u in config.underlyings.items()}
-        self.quoter = Quoter(random.Random(f"{feed.seed}:quotes"))
-        self.tape = TradeTape(feed.trades_kept, feed.trade_probability, random.Random(f"{feed.seed}:trades"))
+        self.rng = seeded(feed.seed, "quotes")
+        self.tape = TradeTape(feed.trades_kept, feed.trade_probability, seeded(feed.seed, "trades"))
         styles = [VenueStyle(v, feed.seed) for v in config.venues]
-        ladders = {name: Ladder(tc) for name, tc in TICK_CLASSES.items()}
-        self.series = [Series(c, i, c.occ, float(c.strike), ladders[c.tick_class], quoting_venues(styles, c.occ),
-                              i % self.refresh_ticks) for i, c in enumerate(Chain(config))]
-        # the columnar snapshot (snapshot.py), kept up to date row by row as series are requoted
-        self.venue_order = tuple(v.name for v in config.venues)
-        self._venue_col = {name: j for j, name in enumerate(self.venue_order)}
-        self.rows = np.zeros(len(self.series), dtype=SERIES_DTYPE)
-        self.rows["symbol"] = [s.symbol.encode() for s in self.series]
+        self.venue_order = tuple(style.name for style in styles)
+        self.widths = np.array([style.width for style in styles])
+        contracts = list(Chain(config))
+        self.series = [Series(self, c, i, c.occ, float(c.strike), i % self.refresh_ticks)
+                       for i, c in enumerate(contracts)]
+        self.symbols = [s.symbol for s in self.series]
+        # what does not change: the contract terms of each row
+        self.roots = tuple(config.underlyings)
+        self.expiries = sorted({c.expiry for c in contracts})
+        self._und = np.array([self.roots.index(c.underlying) for c in contracts], dtype=np.intp)
+        self._expiry = np.array([self.expiries.index(c.expiry) for c in contracts], dtype=np.intp)
+        self._strike = np.array([s.strike for s in self.series])
+        self._call = np.array([c.right == "C" for c in contracts])
+        self._phase = np.array([s.refresh_phase for s in self.series])
+        self._atm, self._skew, self._smile = (np.array([getattr(self.underlyings[c.underlying], name)
+                                                        for c in contracts]) for name in ("vol", "skew", "smile"))
+        self.grid = Grid.of([TICK_CLASSES[c.tick_class] for c in contracts])
+        self._present = np.array([quoting_venues(styles, s.symbol) for s in self.series]).reshape(
+            len(contracts), len(styles))
+        # the live market
+        n = len(contracts)
+        self.theo, self.iv, self.vega = np.zeros(n), np.zeros(n), np.zeros(n)
+        self.moneyness, self.days = np.zeros(n), np.zeros(n)
+        self.quoted_theo = np.full(n, np.nan)
+        self.quoted_tick = np.full(n, -1)
+        self.quotes = Quotes.empty((n, len(styles)))
+        self.best = best_of(self.quotes)
+        # the two published forms: the columnar snapshot (snapshot.py) and each series in quotes.json
+        self.rows = np.zeros(n, dtype=SERIES_DTYPE)
+        self.rows["symbol"] = [symbol.encode() for symbol in self.symbols]
         self.rows["bid_venue"] = self.rows["ask_venue"] = -1
-        self.cells = np.zeros((len(self.series), len(self.venue_order)), dtype=VENUE_DTYPE)
-        self._ivs = np.zeros(len(self.series))
+        self.cells = np.zeros((n, len(styles)), dtype=VENUE_DTYPE)
+        self._out: list[dict] = [{} for _ in range(n)]
         self.ticks = 0
         self.requotes = 0  # series requoted on the latest tick
         self._drills: tuple = ()
@@ -105,62 +163,73 @@ class QuoteFeed:
                 walk.step(self.interval)
         drills = (faults.crossed, faults.wide, faults.venues_dark)
         requote_all, self._drills = drills != self._drills, drills
-        self.requotes = 0
-        years = {}  # to each expiry's close, once per tick rather than once per series
-        for s in self.series:
-            expiry = s.contract.expiry
-            if expiry not in years:
-                years[expiry] = self.clock.years_to(self.clock.expiry_close(expiry))
-            moneyness, days = self._reprice(s, years[expiry])
-            if requote_all or self._stale(s):
-                self._requote(s, faults, moneyness, days)
-            self.tape.maybe_print(s.symbol, s.best, ts)
+        self._reprice()
+        stale = np.arange(len(self)) if requote_all else np.flatnonzero(self._stale())
+        self.requotes = len(stale)
+        if len(stale):
+            self._requote(stale, faults)
+        for out, theo, iv in zip(self._out, self.theo.round(4).tolist(), self.iv.round(4).tolist()):
+            out["theo"], out["iv"] = theo, iv
+        self.tape.take(self.symbols, self.venue_order, self.best, ts)
         self.ticks += 1
 
-    def _reprice(self, s: Series, t: float) -> tuple[float, float]:
-        c = s.contract
-        spot = self.walks[c.underlying].spot
-        fwd = forward(spot, t, self.rate, self.div_yield)
-        s.iv = skew_vol(self.underlyings[c.underlying], s.strike, fwd)
-        greeks = black_scholes(c.right, spot, s.strike, t, s.iv, self.rate, self.div_yield)
-        s.theo, s.vega = greeks.price, greeks.vega
-        s.out["theo"], s.out["iv"] = round(s.theo, 4), round(s.iv, 4)
-        self._ivs[s.row] = s.iv
-        return math.log(s.strike / fwd), t * 365.0
+    def _reprice(self) -> None:
+        years = np.array([self.clock.years_to(self.clock.expiry_close(e)) for e in self.expiries])
+        t = years[self._expiry]
+        spot = np.array([self.walks[root].spot for root in self.roots])[self._und]
+        self.moneyness = np.log(self._strike / (spot * np.exp((self.rate - self.div_yield) * t)))
+        self.iv = skew_vol(self._atm, self._skew, self._smile, self.moneyness)
+        self.theo, self.vega = theo_and_vega(self._call, spot, self._strike, t, self.iv, self.rate, self.div_yield)
+        self.days = t * 365.0
 
-    def _stale(self, s: Series) -> bool:
-        if s.quoted_theo is None or (self.ticks + s.refresh_phase) % self.refresh_ticks == 0:
-            return True
-        half_tick = s.ladder.tick(s.ladder.down(s.theo)) / 200
-        return abs(s.theo - s.quoted_theo) >= half_tick
+    def _stale(self) -> np.ndarray:
+        due = (self.ticks + self._phase) % self.refresh_ticks == 0
+        half_tick = self.grid.tick(self.grid.down(self.theo)) / 200
+        moved = np.abs(self.theo - self.quoted_theo) >= half_tick  # never quoted: NaN, and due below
+        return due | moved | np.isnan(self.quoted_theo)
 
-    def _requote(self, s: Series, faults: FaultSet, moneyness: float, days: float) -> None:
-        c = s.contract
-        z = abs(self.walks[c.underlying].last_z)
-        fast = min(self.max_widen, max(0.0, z - FAST_MARKET_Z))
-        half = half_spread(s.theo, s.vega, moneyness) * (1.0 + fast)
-        wide = c.underlying in faults.wide
-        typical = typical_size(moneyness, days)
-        tick = s.ladder.tick(s.ladder.down(s.theo)) / 100
-        s.quotes = {v.name: self.quoter.quote(v, s.theo, half, tick, s.ladder, typical, wide, s.quotes.get(v.name))
-                    for v in s.venues if v.name not in faults.venues_dark}
-        if faults.is_crossed(s.symbol, c.underlying):
-            cross(s.quotes, s.ladder)
-        s.best = nbbo(s.quotes)
-        s.quoted_theo = s.theo
-        s.out = {**s.best.to_json(), "iv": round(s.iv, 4), "theo": round(s.theo, 4),
-                 "venues": {name: q.to_json() for name, q in s.quotes.items()}}
-        self._store_row(s)
-        self.requotes += 1
+    def _requote(self, rows: np.ndarray, faults: FaultSet) -> None:
+        roots = self._und[rows]
+        z = np.array([abs(self.walks[root].last_z) for root in self.roots])
+        fast = np.minimum(self.max_widen, np.maximum(0.0, z - FAST_MARKET_Z))[roots]
+        theo, grid = self.theo[rows], self.grid.rows(rows)
+        spec = Requote(theo, half_spread(theo, self.vega[rows], self.moneyness[rows]) * (1.0 + fast),
+                       grid.tick(grid.down(theo)) / 100, typical_size(self.moneyness[rows], self.days[rows]),
+                       np.array([root in faults.wide for root in self.roots])[roots])
+        dark = np.array([name in faults.venues_dark for name in self.venue_order])
+        new = requote(self.rng, spec, grid, self.widths, self._present[rows] & ~dark, self.quotes.take(rows))
+        if faults.crossed:
+            for i, row in enumerate(rows.tolist()):
+                if faults.is_crossed(self.symbols[row], self.roots[self._und[row]]):
+                    cross(new, i, grid.rows(np.array([i])))
+        self.quotes.put(rows, new)
+        best = best_of(new)
+        for side, value in zip(self.best, best):
+            side[rows] = value
+        self.quoted_theo[rows] = theo
+        self.quoted_tick[rows] = self.ticks
+        self._publish(rows, new, best)
 
-    def _store_row(self, s: Series) -> None:
-        b, col = s.best, self._venue_col
-        self.rows[s.row] = (s.symbol.encode(), b.bid / 100, b.bid_size, b.ask / 100, b.ask_size,
-                            col.get(b.bid_venue, -1), col.get(b.ask_venue, -1), 0.0)
-        cells = [(False, 0.0, 0, 0.0, 0)] * len(col)
-        for name, q in s.quotes.items():
-            cells[col[name]] = (True, q.bid / 100, q.bid_size, q.ask / 100, q.ask_size)
-        self.cells[s.row] = cells
+    def _publish(self, rows: np.ndarray, new: Quotes, best: tuple[np.ndarray, ...]) -> None:
+        """The requoted rows into both published forms."""
+        bid, bid_size, bid_venue, ask, ask_size, ask_venue = best
+        series = self.rows
+        series["bid"][rows], series["bid_size"][rows], series["bid_venue"][rows] = bid / 100, bid_size, bid_venue
+        series["ask"][rows], series["ask_size"][rows], series["ask_venue"][rows] = ask / 100, ask_size, ask_venue
+        cells = self.cells
+        cells["quoted"][rows], cells["bid"][rows], cells["bid_size"][rows] = new.quoted, new.bid / 100, new.bid_size
+        cells["ask"][rows], cells["ask_size"][rows] = new.ask / 100, new.ask_size
+        names, venues = self.venue_order, range(len(self.venue_order))
+        nbbo = [side.tolist() for side in (bid / 100, bid_size, bid_venue, ask / 100, ask_size, ask_venue)]
+        quoted, bids, bid_sizes = new.quoted.tolist(), (new.bid / 100).tolist(), new.bid_size.tolist()
+        asks, ask_sizes = (new.ask / 100).tolist(), new.ask_size.tolist()
+        for i, row in enumerate(rows.tolist()):
+            self._out[row] = {
+                "bid": nbbo[0][i], "bid_size": nbbo[1][i], "bid_venue": names[nbbo[2][i]] if nbbo[2][i] >= 0 else None,
+                "ask": nbbo[3][i], "ask_size": nbbo[4][i], "ask_venue": names[nbbo[5][i]] if nbbo[5][i] >= 0 else None,
+                "iv": None, "theo": None,  # every series' pair is refreshed each tick (step)
+                "venues": {names[j]: {"bid": bids[i][j], "bid_size": bid_sizes[i][j], "ask": asks[i][j],
+                                      "ask_size": ask_sizes[i][j]} for j in venues if quoted[i][j]}}
 
     # -- SNAPSHOT ----------------------------------------------------------------------------------
     def snapshot(self, seq: int, ts: float, faults: FaultSet) -> dict:
@@ -168,17 +237,18 @@ class QuoteFeed:
         return {
             "schema": 1, "seq": seq, "ts": ts, "as_of": self.as_of.isoformat(),
             "underlyings": {root: {"spot": round(spot, 2)} for root, spot in self.spots.items()},
-            "quotes": {s.symbol: s.out for s in self.series},
+            "quotes": dict(zip(self.symbols, self._out)),
             "trades": self.tape.kept(),
             "venues_down": self.dark(faults),
         }
 
     def frame(self, seq: int, ts: float, faults: FaultSet) -> Frame:
         """The same snapshot in columns, for quotes.snap (the arrays are copied by the writer, not kept)."""
-        self.rows["iv"] = self._ivs.round(4)
+        self.rows["iv"] = self.iv.round(4)
         kept = self.tape.ring
-        trades = np.array([(t["trade_seq"], t["ts"], t["symbol"].encode(), self._venue_col[t["venue"]], t["price"],
-                            t["qty"], 1 if t["aggressor"] == "BUY" else -1) for t in kept], dtype=TRADE_DTYPE)
+        trades = np.array([(t["trade_seq"], t["ts"], t["symbol"].encode(), self.venue_order.index(t["venue"]),
+                            t["price"], t["qty"], 1 if t["aggressor"] == "BUY" else -1) for t in kept],
+                          dtype=TRADE_DTYPE)
         return Frame(seq, ts, self.as_of.isoformat(), {root: round(spot, 2) for root, spot in self.spots.items()},
                      self.venue_order, frozenset(self.dark(faults)), self.rows, self.cells, trades,
                      np.ones(len(self.rows), dtype=bool))

@@ -7,37 +7,37 @@ rolled past prints it never saw, and it knows exactly how many (oldest − last 
 """
 from __future__ import annotations
 
-import math
-import random
 from collections import deque
 
-from .quoting import Nbbo
+import numpy as np
 
 
 class TradeTape:
     """Prints as they happen, with the ring that quotes.json carries."""
 
-    def __init__(self, kept: int, probability: float, rng: random.Random):
+    def __init__(self, kept: int, probability: float, rng: np.random.Generator):
         self.ring: deque[dict] = deque(maxlen=kept)
         self.probability = probability
         self.rng = rng
         self.trade_seq = 0  # the last number handed out; 0 = no print yet
 
-    def maybe_print(self, symbol: str, best: Nbbo, ts: float) -> dict | None:
-        """With ``probability``, someone takes the market: BUY lifts the offer, SELL hits the bid."""
-        if self.rng.random() >= self.probability:
-            return None
-        buy = self.rng.random() < 0.5
-        price, size, venue = (best.ask, best.ask_size, best.ask_venue) if buy else (best.bid, best.bid_size,
-                                                                                      best.bid_venue)
-        if venue is None or price <= 0:
-            return None
-        qty = max(1, min(size, round(math.exp(self.rng.gauss(1.2, 0.9)))))
-        self.trade_seq += 1
-        trade = {"trade_seq": self.trade_seq, "ts": ts, "symbol": symbol, "venue": venue,
-                 "price": price / 100, "qty": qty, "aggressor": "BUY" if buy else "SELL"}
-        self.ring.append(trade)
-        return trade
+    def take(self, symbols: list[str], venues: tuple[str, ...], best: tuple[np.ndarray, ...], ts: float) -> None:
+        """Each series trades with ``probability``: BUY lifts the offer, SELL hits the bid (``best`` is the
+        NBBO per series in cents, as ``quoting.best_of`` gives it)."""
+        hits = np.flatnonzero(self.rng.random(len(symbols)) < self.probability)
+        if not len(hits):
+            return
+        buys = self.rng.random(len(hits)) < 0.5
+        sizes = np.rint(np.exp(self.rng.normal(1.2, 0.9, len(hits))))
+        bid, bid_size, bid_venue, ask, ask_size, ask_venue = (side[hits].tolist() for side in best)
+        for i, buy in enumerate(buys.tolist()):
+            price, size, venue = (ask[i], ask_size[i], ask_venue[i]) if buy else (bid[i], bid_size[i], bid_venue[i])
+            if venue < 0 or price <= 0:
+                continue
+            self.trade_seq += 1
+            self.ring.append({"trade_seq": self.trade_seq, "ts": ts, "symbol": symbols[hits[i]], "venue": venues[venue],
+                              "price": price / 100, "qty": int(max(1, min(size, sizes[i]))),
+                              "aggressor": "BUY" if buy else "SELL"})
 
     def kept(self) -> list[dict]:
         return list(self.ring)

@@ -10,6 +10,8 @@ import datetime as dt
 import math
 import random
 
+import numpy as np
+
 from ...config import Underlying
 
 TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600  # GBM steps are in trading time (DOMAIN §7)
@@ -55,11 +57,32 @@ class SpotWalk:
         return self.spot
 
 
-def forward(spot: float, t_years: float, rate: float, div_yield: float) -> float:
-    return spot * math.exp((rate - div_yield) * t_years)
+def skew_vol(atm: np.ndarray, skew: np.ndarray, smile: np.ndarray, moneyness: np.ndarray) -> np.ndarray:
+    """σ(K) = σ_atm + a·x + b·x², x = ln(K/F): put skew from ``a < 0``, wings lifted by ``b``."""
+    return np.maximum(atm + skew * moneyness + smile * moneyness * moneyness, MIN_VOL)
 
 
-def skew_vol(u: Underlying, strike: float, fwd: float) -> float:
-    """σ(K) = σ_atm + a·ln(K/F) + b·ln²(K/F): put skew from ``a < 0``, wings lifted by ``b``."""
-    x = math.log(strike / fwd)
-    return max(u.vol + u.skew * x + u.smile * x * x, MIN_VOL)
+_erf = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf; math.erf per element keeps the scalar pricer's digits
+
+
+def _norm_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + _erf(x / math.sqrt(2.0)).astype(float))
+
+
+def theo_and_vega(call: np.ndarray, spot: np.ndarray, strike: np.ndarray, t_years: np.ndarray, vol: np.ndarray,
+                  rate: float, div_yield: float) -> tuple[np.ndarray, np.ndarray]:
+    """Black-Scholes-Merton price and vega per vol point of many options (domain.greeks, over arrays).
+
+    At expiry the option is worth intrinsic and its vega is 0.
+    """
+    live = (t_years > 0) & (vol > 0)
+    t = np.where(live, t_years, 1.0)  # any positive time: the expired rows are replaced below
+    sqrt_t = np.sqrt(t)
+    d1 = (np.log(spot / strike) + (rate - div_yield + 0.5 * vol * vol) * t) / (vol * sqrt_t)
+    d2 = d1 - vol * sqrt_t
+    disc_q, disc_r = np.exp(-div_yield * t), np.exp(-rate * t)
+    sign = np.where(call, 1.0, -1.0)  # a put is the call's formula with every d and leg negated
+    price = sign * (spot * disc_q * _norm_cdf(sign * d1) - strike * disc_r * _norm_cdf(sign * d2))
+    vega = spot * disc_q * np.exp(-0.5 * d1 * d1) / math.sqrt(2.0 * math.pi) * sqrt_t / 100.0
+    intrinsic = np.maximum(0.0, sign * (spot - strike))
+    return np.where(live, price, intrinsic), np.where(live, vega, 0.0)
