@@ -33,7 +33,8 @@ class _Job:
     __slots__ = ("fn", "done", "result", "error")
 
     def __init__(self, fn: Callable[[sqlite3.Connection], Any]):
-        self.fn, self.done = fn, threading.Event()
+        self.fn = fn
+        self.done: threading.Event | None = None  # made only when the job queues: a job run alone is never waited on
         self.result: Any = None
         self.error: BaseException | None = None
 
@@ -55,6 +56,7 @@ class Sequencer:
             return fn(self._db)
         job = _Job(fn)
         if not (self._jobs.empty() and self._run_alone(job)):
+            job.done = threading.Event()
             self._jobs.put(job)
             job.done.wait()
         if job.error is not None:
@@ -134,4 +136,5 @@ class Sequencer:
             self._owner = None
             self.store.lend(None)
             for job in group:
-                job.done.set()
+                if job.done is not None:
+                    job.done.set()
