@@ -16,6 +16,7 @@ Net price convention (multi-leg): per package, sum of side x ratio x leg price w
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -195,10 +196,16 @@ def _series(contract: Contract, path: str, faults: list[dict]) -> OccSymbol | No
         if missing:
             faults.extend(detail(f"{path}{name}", "missing", "Field required (or give symbol)") for name in missing)
             return None
-        return make_symbol(contract.underlying, contract.expiry, contract.option_type, contract.strike)
+        return _field_symbol(contract.underlying, contract.expiry, contract.option_type, contract.strike)
     except OccError as exc:
         faults.append(detail(f"{path}{'symbol' if contract.symbol is not None else exc.field}", exc.code, str(exc)))
         return None
+
+
+@functools.lru_cache(maxsize=8192, typed=True)  # clients name the same few series again and again
+def _field_symbol(root: str, expiry: dt.date, right: str, strike: float) -> OccSymbol:
+    """``make_symbol`` for a leg given by its four fields (a refused one raises each time: nothing is cached)."""
+    return make_symbol(root, expiry, right, strike)
 
 
 def _decimal(price: float | None) -> Decimal | None:
