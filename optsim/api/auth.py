@@ -100,6 +100,7 @@ def not_yours(caller: Caller, account: str, field: str, what: str) -> ApiError:
 
 
 # ---------------------------------------------------------------------- Host allow-list
+@functools.lru_cache(maxsize=256)  # asked on every order (is the bind address loopback?): parse each name once
 def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
