@@ -15,8 +15,17 @@ from .spec import OrderSpec
 
 def touch(quote: Quote | VenueQuote) -> fillsim.Touch:
     """A quote as fillsim reads it: a side with no size (or an offer of 0) is no side."""
-    return fillsim.Touch(quote.bid if quote.bid_size > 0 else None, quote.bid_size,
-                         quote.ask if quote.ask_size > 0 and quote.ask > 0 else None, quote.ask_size)
+    return fillsim.Touch(bid(quote), quote.bid_size, offer(quote), quote.ask_size)
+
+
+def bid(quote: Quote | VenueQuote) -> float | None:
+    """The touch's bid alone (a single-leg order is priced against one side per venue)."""
+    return quote.bid if quote.bid_size > 0 else None
+
+
+def offer(quote: Quote | VenueQuote) -> float | None:
+    """The touch's ask alone."""
+    return quote.ask if quote.ask_size > 0 and quote.ask > 0 else None
 
 
 def legs(spec: OrderSpec) -> tuple[fillsim.Leg, ...]:

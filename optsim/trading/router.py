@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from ..config import Config
-from ..domain.packages import synthetic, touch
+from ..domain.packages import bid, offer, synthetic
 from ..market.quotes import QuoteBook, VenueQuote
 from .risk import Reject
 from ..domain.spec import OrderSpec
@@ -28,6 +28,9 @@ class Router:
     def __init__(self, config: Config, quotes: QuoteBook):
         self.config, self.quotes = config, quotes
         self.venues = {v.name: v for v in config.venues}
+        # the tie-breaks between venues at the same price, looked up instead of rebuilt per venue per order
+        self._take_cost = {v.name: (v.fee_take, v.entry_latency_us) for v in config.venues}
+        self._make_cost = {v.name: (v.fee_make, v.entry_latency_us) for v in config.venues}
         self._down: set[str] = set()
         self._lock = threading.Lock()
 
@@ -58,27 +61,25 @@ class Router:
                           "every leg") + (f" (down: {', '.join(down)})" if down else ""))
         priced = [(name, self._touch(spec, [q.venues[name] for q in legs])) for name in candidates]
         buying = spec.side == "BUY" or spec.kind == "multi"
-        marketable = [(name, px) for name, px in priced if px is not None and self._crosses(spec, px)]
+        limit = float(spec.limit_price) if spec.limit_price is not None else None
+        marketable = [(name, px) for name, px in priced if px is not None and self._crosses(limit, buying, px)]
         if marketable:
             best = min(px for _, px in marketable) if buying else max(px for _, px in marketable)
             at_best = [name for name, px in marketable if abs(px - best) < 1e-9]
-            venue = min(at_best, key=lambda n: (self.venues[n].fee_take, self.venues[n].entry_latency_us))
+            venue = min(at_best, key=self._take_cost.__getitem__)
             return Route(venue, True, best, tuple(q.venues[venue] for q in legs))
-        venue = min(candidates, key=lambda n: (self.venues[n].fee_make, self.venues[n].entry_latency_us))
+        venue = min(candidates, key=self._make_cost.__getitem__)
         return Route(venue, False, None, tuple(q.venues[venue] for q in legs))
 
     def _touch(self, spec: OrderSpec, venue_legs: list[VenueQuote]) -> float | None:
         """The price this venue would trade the order at now: contra side per leg, netted for a package."""
         if spec.kind == "single":
-            quote = touch(venue_legs[0])
-            return quote.ask if spec.side == "BUY" else quote.bid
+            return offer(venue_legs[0]) if spec.side == "BUY" else bid(venue_legs[0])
         return synthetic(spec, venue_legs).ask
 
     @staticmethod
-    def _crosses(spec: OrderSpec, touch: float) -> bool:
-        if spec.limit_price is None:
+    def _crosses(limit: float | None, buying: bool, touch: float) -> bool:
+        """A MARKET order (no limit) always does; a buy (or any package) reaches up to the touch, a sell down."""
+        if limit is None:
             return True
-        limit = float(spec.limit_price)
-        if spec.kind == "multi" or spec.side == "BUY":
-            return limit >= touch - 1e-9
-        return limit <= touch + 1e-9
+        return limit >= touch - 1e-9 if buying else limit <= touch + 1e-9
