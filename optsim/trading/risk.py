@@ -178,6 +178,7 @@ class RiskEngine:
         self._fingerprints: dict[tuple, float] = {}  # duplicate detection: order key -> last seen
         self._fingerprint_times: deque[tuple[float, tuple]] = deque()  # (seen, key), oldest first, for expiry
         self._greeks_cache: tuple[int, dict[str, LegGreeks | None]] = (-1, {})  # (snapshot seq, per series)
+        self._projection_memo: tuple | None = None  # (order, exposure, books' versions, projection): _projection
         self.checks: list[Callable[[OrderSpec], Reject | None]] = [
             self.check_trading_state, self.check_throttle, self.check_restricted, self.check_listed,
             self.check_tick, self.check_max_contracts, self.check_reference, self.check_notional,
@@ -361,21 +362,22 @@ class RiskEngine:
         return None
 
     def check_position(self, spec: OrderSpec) -> Reject | None:
-        side = same_side_contracts(self._projected(spec))
+        side = same_side_contracts(self._projection(spec)[0])
         if side > self.limits.position_limit:
             return Reject("POSITION_LIMIT", "qty", f"{spec.underlying} same-side position would be {side} contracts, "
                                                    f"over the {self.limits.position_limit} limit", limit="position")
         return None
 
     def check_greeks(self, spec: OrderSpec) -> Reject | None:
-        delta, vega = self._greek_totals(self._projected(spec))
+        series, portfolio = self._projection(spec)
+        delta, vega = self._greek_totals(series)
         if abs(delta) > self.limits.delta_limit:
             return Reject("GREEKS_LIMIT", "qty", f"{spec.underlying} delta would be {delta:,.0f} shares, "
                                                  f"over the {self.limits.delta_limit:,.0f} limit", limit="delta")
         if abs(vega) > self.limits.vega_limit:
             return Reject("GREEKS_LIMIT", "qty", f"{spec.underlying} vega would be ${vega:,.0f}/vol pt, "
                                                  f"over the ${self.limits.vega_limit:,.0f} limit", limit="vega")
-        port_delta, port_vega = self.portfolio_greeks(spec.account, extra=self._order_qty(spec))
+        port_delta, port_vega = self._greek_totals(portfolio, dollar=True)
         if abs(port_delta) > self.limits.portfolio_delta_limit:
             return Reject("GREEKS_LIMIT", "qty", f"portfolio dollar delta would be ${port_delta:,.0f}, "
                                                  f"over the ${self.limits.portfolio_delta_limit:,.0f} limit",
@@ -502,13 +504,6 @@ class RiskEngine:
         width = max(abs(contra) * pct, 0.05)
         return contra + direction * width
 
-    def portfolio_greeks(self, account: str, extra: dict[str, int] | None = None) -> tuple[float, float]:
-        """Dollar delta and vega of the account across underlyings, with ``extra`` contracts added."""
-        totals = self.exposure.projected(account)
-        for symbol, qty in (extra or {}).items():
-            totals[symbol] = totals.get(symbol, 0) + qty
-        return self._greek_totals(totals, dollar=True)
-
     def _greek_totals(self, contracts: dict[str, int], dollar: bool = False) -> tuple[float, float]:
         """Delta (shares, or $ with ``dollar``) and vega ($/vol pt) of signed contracts; unpriced series add 0."""
         delta = vega = 0.0
@@ -547,11 +542,26 @@ class RiskEngine:
             out[leg.symbol.padded] += leg.sign * leg.qty
         return out
 
-    def _projected(self, spec: OrderSpec) -> dict[str, int]:
-        projected = self.exposure.series(spec.account, spec.underlying)
+    def _projection(self, spec: OrderSpec) -> tuple[dict[str, int], dict[str, int]]:
+        """Signed contracts per series with the order added to filled and working: (the order's underlying's
+        series, every series of the account), both in the order ``Exposure.series`` and ``projected`` give.
+
+        The position and Greeks checks read the same projection, so it is made once per order and kept while
+        the books do not move. Callers only read it.
+        """
+        ex, memo = self.exposure, self._projection_memo
+        versions = (ex.filled.version, ex.working.version)
+        if memo is not None and memo[0] is spec and memo[1] is ex and memo[2] == versions:
+            return memo[3]
+        portfolio = ex.projected(spec.account)
+        prefix = spec.underlying.ljust(6)
+        series = {symbol: qty for symbol, qty in portfolio.items() if symbol.startswith(prefix)}
         for symbol, qty in self._order_qty(spec).items():
-            projected[symbol] += qty
-        return projected
+            series[symbol] = series.get(symbol, 0) + qty
+            portfolio[symbol] = portfolio.get(symbol, 0) + qty
+        projection = series, portfolio
+        self._projection_memo = (spec, ex, versions, projection)
+        return projection
 
     def _reduces_only(self, spec: OrderSpec) -> bool:
         for leg in spec.legs:
