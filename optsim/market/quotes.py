@@ -19,7 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import read_json
-from .snapshot import SNAPSHOT_FILE, BadSnapshot, Frame, check, check_trades, from_json, read_snap
+from .snapshot import SNAPSHOT_FILE, BadSnapshot, Frame, check, check_trades, from_json, read_snap, rows_differ
+
+#: The series fields the edge checks read (adjacent in ``SERIES_DTYPE``): a series whose bytes here and in its
+#: venue quotes are unchanged keeps its verdict.
+NBBO_FIELDS = ("bid", "bid_size", "ask", "ask_size")
 
 QUOTES_FILE = "quotes.json"
 HEARTBEAT_FILE = "feed_heartbeat.json"
@@ -80,22 +84,30 @@ class Trade:
 class Snapshot:
     """One validated snapshot in columns; a series' ``Quote`` is built the first time an order asks for it."""
 
-    def __init__(self, frame: Frame, usable: np.ndarray, previous: Snapshot | None = None):
-        self.frame, self.usable = frame, usable
+    def __init__(self, frame: Frame, max_cross: float, previous: Snapshot | None = None):
+        """Check the frame's quotes; with the ``previous`` snapshot of the same chain, only the series that
+        moved are rechecked, and each series notes the ``seq`` at which its venue quotes last moved."""
+        self.frame = frame
         self.seq, self.ts, self.as_of = frame.seq, frame.ts, frame.as_of
         self.spots, self.venues_down = frame.spots, frame.venues_down
         s, v = frame.series, frame.venues
         same_layout = (previous is not None and previous.frame.venue_names == frame.venue_names
-                       and np.array_equal(previous.frame.series["symbol"], s["symbol"]))
-        if same_layout:  # the chain rarely changes: keep its symbol index and note which series moved
+                       and previous.frame.venues.shape == v.shape
+                       and not rows_differ(previous.frame.series, s, ("symbol",)).any())
+        if same_layout:  # the chain rarely changes: keep its symbol index, recheck and mark what moved
             self.symbols, self.index = previous.symbols, previous.index
-            moved = np.any(previous.frame.venues != v, axis=1) if v.size else np.zeros(len(s), dtype=bool)
-            moved |= previous.usable != usable
-            self.rev = np.where(moved, self.seq, previous.rev)
+            venues_moved = rows_differ(previous.frame.venues, v)
+            recheck = np.flatnonzero(venues_moved | rows_differ(previous.frame.series, s, NBBO_FIELDS)
+                                     | (previous.frame.shape_ok != frame.shape_ok))
+            self.usable = previous.usable.copy()
+            self.usable[recheck] = check(frame, max_cross, recheck)
+            self.rev = np.where(venues_moved | (previous.usable != self.usable), self.seq, previous.rev)
         else:
+            self.usable = check(frame, max_cross)
             self.symbols = [b.decode() for b in s["symbol"].tolist()]
             self.index = {symbol: i for i, symbol in enumerate(self.symbols)}
             self.rev = np.full(len(s), self.seq, dtype=np.int64)
+        usable = self.usable
         self.unusable = int(len(s) - np.count_nonzero(usable))
         self.locked_crossed = int(np.count_nonzero(usable & (s["bid_size"] > 0) & (s["ask_size"] > 0)
                                                    & (s["bid"] >= s["ask"])))
@@ -184,7 +196,7 @@ class QuoteBook:
             self.last_error = None
             if self.snapshot is not None and frame.seq == self.snapshot.seq:
                 return False
-            snap = Snapshot(frame, check(frame, self.max_cross), self.snapshot)
+            snap = Snapshot(frame, self.max_cross, self.snapshot)
             self._take_trades(frame)
             self.snapshot = snap  # one reference: readers see the old snapshot or the new one
             if snap.unusable:

@@ -63,15 +63,36 @@ class Frame:
 
 
 # ---------------------------------------------------------------------- the edge
-def check(frame: Frame, max_cross: float) -> np.ndarray:
+def check(frame: Frame, max_cross: float, rows: np.ndarray | None = None) -> np.ndarray:
     """Series that may be traded on: finite, non-negative prices, a price wherever there is size, not
-    crossed by more than ``max_cross`` dollars, on the NBBO and on every venue quoting the series."""
-    s, v = frame.series, frame.venues
-    ok = frame.shape_ok & _sane(s["bid"], s["bid_size"], s["ask"], s["ask_size"], max_cross)
+    crossed by more than ``max_cross`` dollars, on the NBBO and on every venue quoting the series.
+
+    ``rows`` (indices) checks only those series, in that order: a new snapshot rechecks what moved.
+    """
+    s, v, ok = frame.series, frame.venues, frame.shape_ok
+    if rows is not None:
+        s, v, ok = s[rows], v[rows], ok[rows]
+    ok = ok & _sane(s["bid"], s["bid_size"], s["ask"], s["ask_size"], max_cross)
     if v.size:
         venue_ok = _sane(v["bid"], v["bid_size"], v["ask"], v["ask_size"], max_cross) | ~v["quoted"]
         ok &= venue_ok.all(axis=1)
     return ok
+
+
+def rows_differ(before: np.ndarray, after: np.ndarray, fields: tuple[str, ...] | None = None) -> np.ndarray:
+    """Per row, whether two arrays of one structured dtype differ in any byte (of ``fields`` only, which
+    must be adjacent): one vectorized compare, where ``!=`` on records goes field by field."""
+    n = len(after)
+    if not after.size:
+        return np.zeros(n, dtype=bool)
+    a = np.ascontiguousarray(before).view(np.uint8).reshape(n, -1)
+    b = np.ascontiguousarray(after).view(np.uint8).reshape(n, -1)
+    if fields:
+        dtype = after.dtype
+        start = dtype.fields[fields[0]][1]
+        end = dtype.fields[fields[-1]][1] + dtype.fields[fields[-1]][0].itemsize
+        a, b = a[:, start:end], b[:, start:end]
+    return np.any(a != b, axis=1)
 
 
 def _sane(bid, bid_size, ask, ask_size, max_cross: float) -> np.ndarray:
