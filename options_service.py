@@ -17,6 +17,7 @@ from flask import Flask
 from optsim import errors
 from optsim.config import Config, ConfigError, cli_overrides, load_config
 from optsim.trading.desk import OrderDesk
+from optsim.ops import collector
 from optsim.ops.lifeline import die_with_parent
 from optsim.ops.logthrottle import OncePer
 
@@ -76,6 +77,8 @@ def serve(app: Flask) -> None:
 
     cfg: Config = app.config["OPTSIM_CONFIG"]
     start_background(app)
+    collector.time_collections(app.extensions["desk"].metrics.gc_pauses)
+    collector.freeze_startup()  # the books are loaded and the first snapshot taken: all that is start-up
     logging.getLogger("optsim").info("serving on http://%s:%s (data dir %s, trading date %s)",
                                      cfg.service.host, cfg.service.port, cfg.data_dir, cfg.as_of)
     _raise_fd_limit(cfg.service.connection_limit + 64)

@@ -179,6 +179,8 @@ def order_counts(base: str) -> dict[str, float]:
                 counts[s.labels["status"]] = counts.get(s.labels["status"], 0) + s.value
             if s.name == "optsim_order_rejects_total" and s.value:
                 counts["reject:" + s.labels["reason"]] = s.value
+            if s.name in ("optsim_gc_pause_seconds_count", "optsim_gc_pause_seconds_sum"):
+                counts[f"gc{s.labels['generation']} {s.name.rsplit('_', 1)[1]}"] = s.value
     return counts
 
 
@@ -446,7 +448,11 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
             ok = sum(v for k, v in r["statuses"].items() if isinstance(k, int) and 200 <= k < 300)
             print(f"{name:8} {rate:8g} {r['sent']:6d} {ok:6d} {r['sent'] - ok:6d} {r['p50_ms']:8.2f} "
                   f"{r['p99_ms']:8.2f} {r['p999_ms']:9.2f} {r['max_ms']:8.1f} {r['cpu_ms']:10.2f}")
-    print("orders: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(counts.items())))
+    print("orders: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(counts.items()) if not k.startswith("gc")))
+    gc_passes = [(g, counts.get(f"gc{g} count", 0), counts.get(f"gc{g} sum", 0.0)) for g in "012"]
+    print("service's garbage collector over the run: " + ", ".join(
+        f"generation {g} {n:.0f} passes, {1000 * t:.1f} ms ({1000 * t / n if n else 0:.2f} ms each)"
+        for g, n, t in gc_passes))
     print(json.dumps({"snapshots": snaps, "ratio": round(ratio, 3), "counts": counts}
                      | {k: {kk: vv for kk, vv in v.items() if kk != "raw"} for k, v in results.items()}, default=str))
 

@@ -16,6 +16,7 @@ CONTRACT = [
     ("optsim_fills_total", "counter", {"venue"}),
     ("optsim_filled_contracts_total", "counter", {"venue"}),
     ("optsim_order_latency_seconds", "histogram", set()),
+    ("optsim_gc_pause_seconds", "histogram", {"generation"}),
     ("optsim_feed_last_heartbeat_timestamp_seconds", "gauge", set()),
     ("optsim_quote_age_seconds", "gauge", set()),
     ("optsim_feed_seq", "gauge", set()),

@@ -12,6 +12,7 @@ from .. import __version__
 disable_created_metrics()
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+GC_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 RISK_LIMITS = ("credit", "position", "delta", "vega", "portfolio_delta", "portfolio_vega", "daily_loss", "drawdown")
 STATES = ("ACTIVE", "REDUCING", "HALTED")
 HEALTH = ("pass", "warn", "fail")
@@ -28,6 +29,11 @@ class Metrics:
         self.cancels = Counter("optsim_cancels", "Orders cancelled, by cause", ["cause"], registry=r)
         self.latency = Histogram("optsim_order_latency_seconds", "Receipt to answer of an order request",
                                  buckets=LATENCY_BUCKETS, registry=r)
+        self.gc_pauses = Histogram("optsim_gc_pause_seconds", "Each pass of Python's cyclic garbage collector "
+                                   "(every thread waits for it), by generation", ["generation"],
+                                   buckets=GC_BUCKETS, registry=r)
+        for generation in ("0", "1", "2"):
+            self.gc_pauses.labels(generation)
         self.heartbeat_ts = Gauge("optsim_feed_last_heartbeat_timestamp_seconds",
                                   "Feed heartbeat time (epoch s); age = time() - this", registry=r)
         self.quote_age = Gauge("optsim_quote_age_seconds", "Age of the NBBO snapshot in use", registry=r)
