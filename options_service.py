@@ -77,8 +77,8 @@ def serve(app: Flask) -> None:
 
     cfg: Config = app.config["OPTSIM_CONFIG"]
     start_background(app)
-    collector.time_collections(app.extensions["desk"].metrics.gc_pauses)
     collector.freeze_startup()  # the books are loaded and the first snapshot taken: all that is start-up
+    collector.time_collections(app.extensions["desk"].metrics.gc_pauses)  # from here on, the passes requests wait
     logging.getLogger("optsim").info("serving on http://%s:%s (data dir %s, trading date %s)",
                                      cfg.service.host, cfg.service.port, cfg.data_dir, cfg.as_of)
     _raise_fd_limit(cfg.service.connection_limit + 64)
