@@ -300,3 +300,26 @@ def test_resting_orders_are_advanced_only_for_series_that_moved(config, client, 
     desk.poll()
     # Assert
     assert moved == [C200] and shown == [C200]
+
+
+def test_a_later_snapshot_rechecks_what_moved_and_keeps_every_other_verdict(config):
+    # Arrange: a book that took a clean snapshot of the chain
+    from optsim.market.snapshot import check
+    book = QuoteBook(config.data_dir)
+    write_snapshot(config, seq=1)
+    assert book.refresh()
+    bad_venue = series(1.20, 10, 1.30, 10, {"CBOE": venue_quote(1.20, 10, 1.30, 10),
+                                            "ISE": venue_quote(1.20, 10, -1.0, 10)})
+    # Act: one venue's offer goes negative on one series, then the series is quoted cleanly again
+    write_snapshot(config, seq=2, overrides={C200: bad_venue})
+    assert book.refresh()
+    broken = book.snapshot
+    write_snapshot(config, seq=3)
+    assert book.refresh()
+    mended = book.snapshot
+    # Assert: the verdicts are those of a full check, and only the series that moved is marked as moved
+    for snap in (broken, mended):
+        assert np.array_equal(snap.usable, check(snap.frame, book.max_cross))
+    assert broken.refused(C200) and broken.quote(C200) is None and mended.quote(C200) is not None
+    assert broken.unusable == 1 and mended.unusable == 0
+    assert broken.changed_since(1) == [C200] and mended.changed_since(2) == [C200]
