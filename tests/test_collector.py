@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
@@ -28,7 +29,7 @@ def test_freezing_takes_start_up_objects_out_of_a_full_pass():
 def test_each_pass_is_observed_by_generation():
     # Arrange
     pauses = Histogram("pauses", "test", ["generation"], registry=CollectorRegistry())
-    collector.time_collections(pauses)
+    callback = collector.time_collections(pauses)
     try:
         # Act
         gc.collect(1)
@@ -36,7 +37,28 @@ def test_each_pass_is_observed_by_generation():
         # Assert
         assert pauses.labels("1")._sum.get() > 0 and pauses.labels("2")._sum.get() > 0
     finally:
-        gc.callbacks.pop()
+        gc.callbacks.remove(callback)
+
+
+def test_a_pass_that_starts_while_a_scrape_holds_the_histogram_does_not_deadlock():
+    # Arrange: a scrape copies the children under the histogram's own lock, and that copy can start a pass
+    pauses = Histogram("pauses", "test", ["generation"], registry=CollectorRegistry())
+    callback = collector.time_collections(pauses)
+
+    def scrape_during_a_pass() -> None:
+        with pauses._lock:
+            gc.collect()
+
+    try:
+        # Act
+        scraper = threading.Thread(target=scrape_during_a_pass, daemon=True)
+        scraper.start()
+        scraper.join(10)
+        # Assert
+        assert not scraper.is_alive(), "the collector's callback waited on the lock its own thread holds"
+        assert pauses.labels("2")._sum.get() > 0
+    finally:
+        gc.callbacks.remove(callback)
 
 
 def test_the_served_service_exports_its_collector_passes(suite):

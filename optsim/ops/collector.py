@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 
 from prometheus_client import Histogram
 
@@ -22,14 +23,23 @@ def freeze_startup() -> int:
     return gc.get_freeze_count()
 
 
-def time_collections(pauses: Histogram) -> None:
-    """Observe each collector pass, by generation, in ``pauses`` (process-wide: call once per process)."""
+def time_collections(pauses: Histogram) -> Callable[[str, dict], None]:
+    """Observe each collector pass, by generation, in ``pauses`` (process-wide: call once per process);
+    returns the callback, for a test to remove.
+
+    The children are looked up here, not in the callback: a pass can start inside any allocation,
+    including one a scrape makes while holding the histogram's lock, and taking that lock again from
+    the callback would deadlock. An observation only adds floats under each value's own lock, where
+    nothing allocates a tracked object, so no pass can start there.
+    """
+    by_generation = {generation: pauses.labels(str(generation)) for generation in range(len(gc.get_count()))}
     started = [0.0]
 
     def on_pass(phase: str, info: dict) -> None:
         if phase == "start":
             started[0] = time.perf_counter()
         else:
-            pauses.labels(str(info["generation"])).observe(time.perf_counter() - started[0])
+            by_generation[info["generation"]].observe(time.perf_counter() - started[0])
 
     gc.callbacks.append(on_pass)
+    return on_pass
