@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import itertools
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-import itertools
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -156,8 +156,10 @@ class Exposure:
         rows = np.repeat(np.array([accounts[account] for book in (self.filled, self.working)
                                    for account, series in book.by_account.items() if series]),
                          [len(series) for series in books])
-        cols = np.fromiter(map(column.__getitem__, itertools.chain.from_iterable(books)), dtype=np.intp, count=len(rows))
-        qty = np.fromiter(itertools.chain.from_iterable(series.values() for series in books), dtype=float, count=len(rows))
+        held_symbols = itertools.chain.from_iterable(books)
+        cols = np.fromiter(map(column.__getitem__, held_symbols), dtype=np.intp, count=len(rows))
+        qty = np.fromiter(itertools.chain.from_iterable(series.values() for series in books), dtype=float,
+                          count=len(rows))
         held = np.bincount(rows * len(symbols) + cols, weights=qty, minlength=len(accounts) * len(symbols))
         return symbols, held.reshape(len(accounts), len(symbols))
 
