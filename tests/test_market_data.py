@@ -18,7 +18,7 @@ from options_service import create_app, start_background
 from optsim.config import load_config
 from optsim.market.feed import Publisher
 from optsim.fileio import atomic_write_json
-from optsim.market.snapshot import BadSnapshot, from_json, read_snap
+from optsim.market.snapshot import DTYPES, MAGIC, BadSnapshot, from_json, read_snap
 from optsim.market.quotes import QuoteBook
 from tests.conftest import AS_OF, seed_single
 from tests.snapshots import build_snapshot, write_snapshot
@@ -89,6 +89,31 @@ def test_a_damaged_snapshot_file_is_refused_whole(tmp_path, damage):
                       "wrong magic": b"NOTASNAP" + data[8:]}[damage])
     with pytest.raises(BadSnapshot):
         read_snap(path)
+
+
+@pytest.mark.parametrize("column", ["series", "trades"])
+def test_a_snapshot_whose_symbol_bytes_are_damaged_is_refused_and_the_last_good_one_stays(tmp_path, column):
+    # Arrange: a book on a good snapshot, then the feed's next one with one symbol's bytes damaged in place
+    cfg = load_config(overrides={"service": {"data_dir": str(tmp_path), "as_of": AS_OF}})
+    publisher, book = Publisher(cfg, tmp_path), QuoteBook(tmp_path)
+    publisher.tick()
+    assert book.refresh()
+    while True:  # a snapshot with prints, so a print's symbol can be damaged too
+        publisher.tick()
+        if len(read_snap(tmp_path / "quotes.snap").trades):
+            break
+    path = tmp_path / "quotes.snap"
+    data = bytearray(path.read_bytes())
+    size = int.from_bytes(data[len(MAGIC):len(MAGIC) + 4], "little")
+    start = json.loads(data[len(MAGIC) + 4:len(MAGIC) + 4 + size])["arrays"][column][0]
+    data[start + DTYPES[column].fields["symbol"][1]] = 0xFF  # the first row's symbol, first byte
+    path.write_bytes(bytes(data))
+    os.remove(tmp_path / "quotes.json")
+    # Act
+    taken = book.refresh()
+    # Assert: refused whole and said why; the good snapshot stays in use
+    assert not taken and book.snapshot.seq == 1 and book.read_errors == 1
+    assert "not ASCII" in book.last_error
 
 
 # ---------------------------------------------------------------------- wrong shapes never answer 500

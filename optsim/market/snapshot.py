@@ -160,6 +160,9 @@ def read_snap(path: str | os.PathLike) -> Frame:
         raise BadSnapshot(f"{name}: unknown schema {meta.get('schema')!r}")
     if not isinstance(names, list) or series.ndim != 1 or venues.shape != (len(series), len(names)):
         raise BadSnapshot(f"{name}: series and venue arrays do not line up")
+    for what, rows in (("series", series), ("trade", trades)):
+        if rows.size and np.frombuffer(rows["symbol"].tobytes(), dtype=np.uint8).max() > 127:
+            raise BadSnapshot(f"{name}: a {what} symbol is not ASCII (damaged bytes)")
     seq, ts = _header(meta)
     return Frame(seq, ts, meta.get("as_of"), _spots(meta.get("spots")), tuple(map(str, names)),
                  frozenset(map(str, meta.get("venues_down") or ())), series, venues, trades,
