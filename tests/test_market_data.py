@@ -348,3 +348,24 @@ def test_a_later_snapshot_rechecks_what_moved_and_keeps_every_other_verdict(conf
     assert broken.refused(C200) and broken.quote(C200) is None and mended.quote(C200) is not None
     assert broken.unusable == 1 and mended.unusable == 0
     assert broken.changed_since(1) == [C200] and mended.changed_since(2) == [C200]
+
+
+@pytest.mark.parametrize("side,venue", [("bid_venue", 99), ("ask_venue", -5)])
+def test_an_nbbo_naming_no_listed_venue_makes_its_series_unusable_not_a_500(config, client, side, venue):
+    # Arrange: the service on the feed's snapshot, then the same market with one series' NBBO venue damaged
+    import dataclasses
+    from optsim.market.snapshot import write_snap
+    Publisher(config, config.data_dir).tick()
+    os.remove(os.path.join(config.data_dir, "quotes.json"))
+    desk = client.application.extensions["desk"]
+    desk.quotes.pull()
+    frame = desk.quotes.snapshot.frame
+    damaged = frame.series.copy()
+    damaged[side][desk.quotes.snapshot.index[C200]] = venue
+    write_snap(os.path.join(config.data_dir, "quotes.snap"),
+               dataclasses.replace(frame, seq=frame.seq + 1, series=damaged))
+    # Act: only that series' venue index moved, so this is the recheck of what moved
+    r = client.post("/orders", json=seed_single(price=1.25))
+    # Assert
+    assert (r.status_code, r.get_json()["reason"]) == (422, "NO_REFERENCE")
+    assert desk.quotes.snapshot.seq == frame.seq + 1 and desk.quotes.snapshot.unusable == 1

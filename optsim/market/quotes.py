@@ -23,7 +23,7 @@ from .snapshot import SNAPSHOT_FILE, BadSnapshot, Frame, check, check_trades, fr
 
 #: The series fields the edge checks read (adjacent in ``SERIES_DTYPE``): a series whose bytes here and in its
 #: venue quotes are unchanged keeps its verdict.
-NBBO_FIELDS = ("bid", "bid_size", "ask", "ask_size")
+NBBO_FIELDS = ("bid", "bid_size", "ask", "ask_size", "bid_venue", "ask_venue")
 
 QUOTES_FILE = "quotes.json"
 HEARTBEAT_FILE = "feed_heartbeat.json"

@@ -65,7 +65,8 @@ class Frame:
 # ---------------------------------------------------------------------- the edge
 def check(frame: Frame, max_cross: float, rows: np.ndarray | None = None) -> np.ndarray:
     """Series that may be traded on: finite, non-negative prices, a price wherever there is size, not
-    crossed by more than ``max_cross`` dollars, on the NBBO and on every venue quoting the series.
+    crossed by more than ``max_cross`` dollars, on the NBBO and on every venue quoting the series, and an
+    NBBO whose sides name a listed venue or none.
 
     ``rows`` (indices) checks only those series, in that order: a new snapshot rechecks what moved.
     """
@@ -73,6 +74,8 @@ def check(frame: Frame, max_cross: float, rows: np.ndarray | None = None) -> np.
     if rows is not None:
         s, v, ok = s[rows], v[rows], ok[rows]
     ok = ok & _sane(s["bid"], s["bid_size"], s["ask"], s["ask_size"], max_cross)
+    venues = len(frame.venue_names)  # an NBBO side names one of them, or none (-1)
+    ok &= (s["bid_venue"] >= -1) & (s["bid_venue"] < venues) & (s["ask_venue"] >= -1) & (s["ask_venue"] < venues)
     if v.size:
         venue_ok = _sane(v["bid"], v["bid_size"], v["ask"], v["ask_size"], max_cross) | ~v["quoted"]
         ok &= venue_ok.all(axis=1)
