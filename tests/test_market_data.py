@@ -369,3 +369,33 @@ def test_an_nbbo_naming_no_listed_venue_makes_its_series_unusable_not_a_500(conf
     # Assert
     assert (r.status_code, r.get_json()["reason"]) == (422, "NO_REFERENCE")
     assert desk.quotes.snapshot.seq == frame.seq + 1 and desk.quotes.snapshot.unusable == 1
+
+
+def _strict_json(text: str):
+    """JSON as a browser parses it: NaN and Infinity are not JSON."""
+    def refuse(constant):
+        raise ValueError(f"{constant} in an answer")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("iv", [float("inf"), -1.0, 0.0, float("nan")])
+def test_an_implied_vol_that_is_no_vol_leaves_the_series_unpriced_and_every_answer_json(config, client, iv):
+    # Arrange: a working order on C200, then a quotes.snap whose implied vol for it is not a vol
+    import dataclasses
+    from optsim.market.snapshot import write_snap
+    Publisher(config, config.data_dir).tick()
+    os.remove(os.path.join(config.data_dir, "quotes.json"))
+    assert client.post("/orders", json=seed_single(price=1.25)).status_code == 201
+    desk = client.application.extensions["desk"]
+    frame = desk.quotes.snapshot.frame
+    damaged = frame.series.copy()
+    damaged["iv"][desk.quotes.snapshot.index[C200]] = iv
+    write_snap(os.path.join(config.data_dir, "quotes.snap"),
+               dataclasses.replace(frame, seq=frame.seq + 1, series=damaged))
+    # Act
+    answers = {path: client.get(path) for path in ("/risk", "/api/summary", "/health", "/positions")}
+    # Assert: the series has no Greeks (it adds nothing), and no answer carries a NaN the dashboard cannot parse
+    assert desk.quotes.snapshot.seq == frame.seq + 1 and desk.risk.greeks(C200) is None
+    for path, r in answers.items():
+        assert r.status_code < 500, path
+        _strict_json(r.get_data(as_text=True))

@@ -9,6 +9,7 @@ Trade prints are taken by ``trade_seq`` so none is missed between snapshots (a g
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -138,7 +139,7 @@ class Snapshot:
         venues = {names[j]: VenueQuote(b, bs, a, az)
                   for j, (quoted, b, bs, a, az) in enumerate(self.frame.venues[i].tolist()) if quoted}
         return Quote(symbol, bid, bid_size, ask, ask_size, names[bid_venue] if bid_venue >= 0 else None,
-                     names[ask_venue] if ask_venue >= 0 else None, iv if iv == iv else None, venues)
+                     names[ask_venue] if ask_venue >= 0 else None, iv if 0 < iv < math.inf else None, venues)
 
     def __len__(self) -> int:
         return len(self.symbols)
