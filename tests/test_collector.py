@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import threading
 
+import pytest
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -59,6 +60,26 @@ def test_a_pass_that_starts_while_a_scrape_holds_the_histogram_does_not_deadlock
         assert pauses.labels("2")._sum.get() > 0
     finally:
         gc.callbacks.remove(callback)
+
+
+def test_serving_freezes_start_up_times_the_passes_and_sets_the_switch_interval(config):
+    # Arrange
+    import sys
+    from options_service import create_app, tune_interpreter
+    app = create_app(config.model_copy(update={"service": config.service.model_copy(
+        update={"gil_switch_interval_s": 0.002})}))
+    before = sys.getswitchinterval()
+    # Act
+    callback = tune_interpreter(app)
+    try:
+        gc.collect(0)
+        # Assert
+        assert sys.getswitchinterval() == pytest.approx(0.002) and gc.get_freeze_count() > 0
+        assert app.extensions["desk"].metrics.gc_pauses.labels("0")._sum.get() > 0
+    finally:
+        gc.callbacks.remove(callback)
+        gc.unfreeze()
+        sys.setswitchinterval(before)
 
 
 def test_the_served_service_exports_its_collector_passes(suite):
