@@ -94,7 +94,7 @@ class Snapshot:
         s, v = frame.series, frame.venues
         same_layout = (previous is not None and previous.frame.venue_names == frame.venue_names
                        and previous.frame.venues.shape == v.shape
-                       and not rows_differ(previous.frame.series, s, ("symbol",)).any())
+                       and np.array_equal(previous.frame.series["symbol"], s["symbol"]))
         if same_layout:  # the chain rarely changes: keep its symbol index, recheck and mark what moved
             self.symbols, self.index = previous.symbols, previous.index
             venues_moved = rows_differ(previous.frame.venues, v)

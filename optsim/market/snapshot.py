@@ -68,17 +68,21 @@ def check(frame: Frame, max_cross: float, rows: np.ndarray | None = None) -> np.
     crossed by more than ``max_cross`` dollars, on the NBBO and on every venue quoting the series, and an
     NBBO whose sides name a listed venue or none.
 
-    ``rows`` (indices) checks only those series, in that order: a new snapshot rechecks what moved.
+    ``rows`` (indices) checks only those series, in that order: a new snapshot rechecks what moved. Each
+    field is gathered on its own (a contiguous column), several times cheaper than gathering whole records.
     """
-    s, v, ok = frame.series, frame.venues, frame.shape_ok
-    if rows is not None:
-        s, v, ok = s[rows], v[rows], ok[rows]
-    ok = ok & _sane(s["bid"], s["bid_size"], s["ask"], s["ask_size"], max_cross)
+    def columns(a: np.ndarray, *names: str) -> list[np.ndarray]:
+        return [a[name] if rows is None else a[name][rows] for name in names]
+
+    bid, bid_size, ask, ask_size, bid_venue, ask_venue = columns(
+        frame.series, "bid", "bid_size", "ask", "ask_size", "bid_venue", "ask_venue")
+    ok = frame.shape_ok if rows is None else frame.shape_ok[rows]
+    ok = ok & _sane(bid, bid_size, ask, ask_size, max_cross)
     venues = len(frame.venue_names)  # an NBBO side names one of them, or none (-1)
-    ok &= (s["bid_venue"] >= -1) & (s["bid_venue"] < venues) & (s["ask_venue"] >= -1) & (s["ask_venue"] < venues)
-    if v.size:
-        venue_ok = _sane(v["bid"], v["bid_size"], v["ask"], v["ask_size"], max_cross) | ~v["quoted"]
-        ok &= venue_ok.all(axis=1)
+    ok &= (bid_venue >= -1) & (bid_venue < venues) & (ask_venue >= -1) & (ask_venue < venues)
+    if frame.venues.size:
+        quoted, bid, bid_size, ask, ask_size = columns(frame.venues, "quoted", "bid", "bid_size", "ask", "ask_size")
+        ok &= (_sane(bid, bid_size, ask, ask_size, max_cross) | ~quoted).all(axis=1)
     return ok
 
 
@@ -95,7 +99,8 @@ def rows_differ(before: np.ndarray, after: np.ndarray, fields: tuple[str, ...] |
         start = dtype.fields[fields[0]][1]
         end = dtype.fields[fields[-1]][1] + dtype.fields[fields[-1]][0].itemsize
         a, b = a[:, start:end], b[:, start:end]
-    return np.any(a != b, axis=1)
+    word = next(size for size in (8, 4, 2, 1) if a.shape[1] % size == 0)  # compare 8 bytes at a time where they fit
+    return np.any(a.view(f"u{word}") != b.view(f"u{word}"), axis=1)
 
 
 def _sane(bid, bid_size, ask, ask_size, max_cross: float) -> np.ndarray:
