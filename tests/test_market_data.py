@@ -350,25 +350,31 @@ def test_a_later_snapshot_rechecks_what_moved_and_keeps_every_other_verdict(conf
     assert broken.changed_since(1) == [C200] and mended.changed_since(2) == [C200]
 
 
+def _publish_damaged(config, desk, field: str, value) -> int:
+    """Write the snapshot in use again as the next seq, with C200's ``field`` set to ``value``; returns that seq."""
+    import dataclasses
+    from optsim.market.snapshot import write_snap
+    frame = desk.quotes.snapshot.frame
+    damaged = frame.series.copy()
+    damaged[field][desk.quotes.snapshot.index[C200]] = value
+    write_snap(os.path.join(config.data_dir, "quotes.snap"),
+               dataclasses.replace(frame, seq=frame.seq + 1, series=damaged))
+    return frame.seq + 1
+
+
 @pytest.mark.parametrize("side,venue", [("bid_venue", 99), ("ask_venue", -5)])
 def test_an_nbbo_naming_no_listed_venue_makes_its_series_unusable_not_a_500(config, client, side, venue):
     # Arrange: the service on the feed's snapshot, then the same market with one series' NBBO venue damaged
-    import dataclasses
-    from optsim.market.snapshot import write_snap
     Publisher(config, config.data_dir).tick()
     os.remove(os.path.join(config.data_dir, "quotes.json"))
     desk = client.application.extensions["desk"]
     desk.quotes.pull()
-    frame = desk.quotes.snapshot.frame
-    damaged = frame.series.copy()
-    damaged[side][desk.quotes.snapshot.index[C200]] = venue
-    write_snap(os.path.join(config.data_dir, "quotes.snap"),
-               dataclasses.replace(frame, seq=frame.seq + 1, series=damaged))
+    seq = _publish_damaged(config, desk, side, venue)
     # Act: only that series' venue index moved, so this is the recheck of what moved
     r = client.post("/orders", json=seed_single(price=1.25))
     # Assert
     assert (r.status_code, r.get_json()["reason"]) == (422, "NO_REFERENCE")
-    assert desk.quotes.snapshot.seq == frame.seq + 1 and desk.quotes.snapshot.unusable == 1
+    assert desk.quotes.snapshot.seq == seq and desk.quotes.snapshot.unusable == 1
 
 
 def _strict_json(text: str):
@@ -381,21 +387,15 @@ def _strict_json(text: str):
 @pytest.mark.parametrize("iv", [float("inf"), -1.0, 0.0, float("nan")])
 def test_an_implied_vol_that_is_no_vol_leaves_the_series_unpriced_and_every_answer_json(config, client, iv):
     # Arrange: a working order on C200, then a quotes.snap whose implied vol for it is not a vol
-    import dataclasses
-    from optsim.market.snapshot import write_snap
     Publisher(config, config.data_dir).tick()
     os.remove(os.path.join(config.data_dir, "quotes.json"))
     assert client.post("/orders", json=seed_single(price=1.25)).status_code == 201
     desk = client.application.extensions["desk"]
-    frame = desk.quotes.snapshot.frame
-    damaged = frame.series.copy()
-    damaged["iv"][desk.quotes.snapshot.index[C200]] = iv
-    write_snap(os.path.join(config.data_dir, "quotes.snap"),
-               dataclasses.replace(frame, seq=frame.seq + 1, series=damaged))
+    seq = _publish_damaged(config, desk, "iv", iv)
     # Act
     answers = {path: client.get(path) for path in ("/risk", "/api/summary", "/health", "/positions")}
     # Assert: the series has no Greeks (it adds nothing), and no answer carries a NaN the dashboard cannot parse
-    assert desk.quotes.snapshot.seq == frame.seq + 1 and desk.risk.greeks(C200) is None
+    assert desk.quotes.snapshot.seq == seq and desk.risk.greeks(C200) is None
     for path, r in answers.items():
         assert r.status_code < 500, path
         _strict_json(r.get_data(as_text=True))

@@ -20,11 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import read_json
-from .snapshot import SNAPSHOT_FILE, BadSnapshot, Frame, check, check_trades, from_json, read_snap, rows_differ
-
-#: The series fields the edge checks read (adjacent in ``SERIES_DTYPE``): a series whose bytes here and in its
-#: venue quotes are unchanged keeps its verdict.
-NBBO_FIELDS = ("bid", "bid_size", "ask", "ask_size", "bid_venue", "ask_venue")
+from .snapshot import (NBBO_FIELDS, SNAPSHOT_FILE, BadSnapshot, Frame, check, check_trades, from_json, read_snap,
+                       rows_differ)
 
 QUOTES_FILE = "quotes.json"
 HEARTBEAT_FILE = "feed_heartbeat.json"
@@ -108,9 +105,8 @@ class Snapshot:
             self.symbols = [b.decode() for b in s["symbol"].tolist()]
             self.index = {symbol: i for i, symbol in enumerate(self.symbols)}
             self.rev = np.full(len(s), self.seq, dtype=np.int64)
-        usable = self.usable
-        self.unusable = int(len(s) - np.count_nonzero(usable))
-        self.locked_crossed = int(np.count_nonzero(usable & (s["bid_size"] > 0) & (s["ask_size"] > 0)
+        self.unusable = int(len(s) - np.count_nonzero(self.usable))
+        self.locked_crossed = int(np.count_nonzero(self.usable & (s["bid_size"] > 0) & (s["ask_size"] > 0)
                                                    & (s["bid"] >= s["ask"])))
         self._parsed: dict[str, Quote | None] = {}
 

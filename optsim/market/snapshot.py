@@ -63,6 +63,11 @@ class Frame:
 
 
 # ---------------------------------------------------------------------- the edge
+#: The series fields ``check`` reads (adjacent in ``SERIES_DTYPE``): a series whose bytes here and in its venue
+#: quotes are unchanged since the last snapshot keeps its verdict.
+NBBO_FIELDS = ("bid", "bid_size", "ask", "ask_size", "bid_venue", "ask_venue")
+
+
 def check(frame: Frame, max_cross: float, rows: np.ndarray | None = None) -> np.ndarray:
     """Series that may be traded on: finite, non-negative prices, a price wherever there is size, not
     crossed by more than ``max_cross`` dollars, on the NBBO and on every venue quoting the series, and an
@@ -74,8 +79,7 @@ def check(frame: Frame, max_cross: float, rows: np.ndarray | None = None) -> np.
     def columns(a: np.ndarray, *names: str) -> list[np.ndarray]:
         return [a[name] if rows is None else a[name][rows] for name in names]
 
-    bid, bid_size, ask, ask_size, bid_venue, ask_venue = columns(
-        frame.series, "bid", "bid_size", "ask", "ask_size", "bid_venue", "ask_venue")
+    bid, bid_size, ask, ask_size, bid_venue, ask_venue = columns(frame.series, *NBBO_FIELDS)
     ok = frame.shape_ok if rows is None else frame.shape_ok[rows]
     ok = ok & _sane(bid, bid_size, ask, ask_size, max_cross)
     venues = len(frame.venue_names)  # an NBBO side names one of them, or none (-1)

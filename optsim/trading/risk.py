@@ -147,21 +147,21 @@ class Exposure:
     def matrix(self) -> tuple[list[str], np.ndarray]:
         """The series held (filled or working) and signed contracts as an accounts x series array: the
         positions gathered in one pass at C speed, for the limits' use to be computed as array products."""
-        books = [series for book in (self.filled, self.working) for series in book.by_account.values() if series]
+        held = [(account, series) for book in (self.filled, self.working)
+                for account, series in book.by_account.items() if series]
+        books = [series for _, series in held]
         symbols = list(dict.fromkeys(itertools.chain.from_iterable(books)))
         if not symbols:
             return [], np.zeros((0, 0))
         column = {symbol: i for i, symbol in enumerate(symbols)}
         accounts = {account: i for i, account in enumerate(self.accounts())}
-        rows = np.repeat(np.array([accounts[account] for book in (self.filled, self.working)
-                                   for account, series in book.by_account.items() if series]),
-                         [len(series) for series in books])
+        rows = np.repeat(np.array([accounts[account] for account, _ in held]), [len(series) for series in books])
         held_symbols = itertools.chain.from_iterable(books)
         cols = np.fromiter(map(column.__getitem__, held_symbols), dtype=np.intp, count=len(rows))
         qty = np.fromiter(itertools.chain.from_iterable(series.values() for series in books), dtype=float,
                           count=len(rows))
-        held = np.bincount(rows * len(symbols) + cols, weights=qty, minlength=len(accounts) * len(symbols))
-        return symbols, held.reshape(len(accounts), len(symbols))
+        contracts = np.bincount(rows * len(symbols) + cols, weights=qty, minlength=len(accounts) * len(symbols))
+        return symbols, contracts.reshape(len(accounts), len(symbols))
 
     def series(self, account: str, underlying: str) -> dict[str, int]:
         """Projected signed contracts per series of one underlying: filled plus working."""
