@@ -1,4 +1,4 @@
-"""The mock quote feed process: publishes quotes.json and feed_heartbeat.json every interval.
+"""The mock quote feed process: quotes.snap and feed_heartbeat.json every interval, quotes.json every second.
 
     python mock_quote_feed.py --data-dir data --as-of 2025-01-02 --interval 0.25 --seed 42 [--record DIR]
 

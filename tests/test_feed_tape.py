@@ -2,8 +2,12 @@
 import json
 import threading
 
+import numpy as np
+
 from optsim.config import load_config
 from optsim.market.feed import Publisher
+from optsim.market.feedctl import clear_faults, write_faults
+from optsim.market.snapshot import from_json, read_snap
 
 
 def config(**feed):
@@ -11,7 +15,7 @@ def config(**feed):
         "service": {"as_of": "2025-01-02"},
         "underlyings": {"AAPL": {"spot": 225.0}, "TSLA": {"spot": 250.0, "vol": 0.55}},
         "chain": {"weeklies": 1, "monthlies": 2, "strikes_per_side": 6},
-        "feed": {"trade_probability": 0.1, **feed}})
+        "feed": {"trade_probability": 0.1, "json_interval_s": 0, **feed}})  # quotes.json with every snapshot
 
 
 def snapshots(tmp_path, n, **feed):
@@ -107,3 +111,36 @@ def test_a_reader_hammering_quotes_json_never_sees_half_a_file(tmp_path):
     assert errors == []
     assert reads == sorted(reads) and len(set(reads)) > 10
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def _same_market(tmp_path) -> bool:
+    """quotes.json and quotes.snap hold the same snapshot: seq, NBBO and every venue's quote."""
+    snap, doc = read_snap(tmp_path / "quotes.snap"), from_json((tmp_path / "quotes.json").read_bytes())
+    if snap.seq != doc.seq or list(snap.series["symbol"]) != list(doc.series["symbol"]):
+        return False
+    columns = [snap.venue_names.index(name) for name in doc.venue_names]  # the JSON may list venues in another order
+    return all(np.array_equal(snap.series[f], doc.series[f]) for f in ("bid", "bid_size", "ask", "ask_size")) and all(
+        np.array_equal(snap.venues[f][:, columns], doc.venues[f]) for f in ("quoted", "bid", "ask"))
+
+
+def test_quotes_json_follows_every_nth_snapshot_and_catches_up_on_a_stall_and_on_stop(tmp_path):
+    # Arrange: quotes.json once a second, snapshots every 0.25 s
+    publisher = Publisher(config(interval_s=0.25, json_interval_s=1.0), tmp_path)
+    # Act
+    written = []
+    for _ in range(10):
+        publisher.tick()
+        written.append(json.loads((tmp_path / "quotes.json").read_text())["seq"])
+    # Assert: the first snapshot at once, then every fourth, each the market quotes.snap had then
+    assert written == [1, 1, 1, 1, 5, 5, 5, 5, 9, 9] and publisher.seq == 10
+    # Act: a stall drill freezes the files where they are: quotes.json first catches up with snapshot 10
+    write_faults(tmp_path, stall=True)
+    publisher.tick()
+    # Assert
+    assert json.loads((tmp_path / "quotes.json").read_text())["seq"] == 10 and _same_market(tmp_path)
+    # Act: the stall ends, one more snapshot, then the feed stops
+    clear_faults(tmp_path)
+    publisher.tick()
+    publisher.stop()
+    # Assert: the last snapshot is in quotes.json too
+    assert publisher.seq == 11 and _same_market(tmp_path)

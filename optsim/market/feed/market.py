@@ -139,6 +139,7 @@ class QuoteFeed:
         self.rows["bid_venue"] = self.rows["ask_venue"] = -1
         self.cells = np.zeros((n, len(styles)), dtype=VENUE_DTYPE)
         self._out: list[dict] = [{} for _ in range(n)]
+        self._out_stale = np.zeros(n, dtype=bool)  # requoted since quotes.json last had it: rebuilt when next written
         self.ticks = 0
         self.requotes = 0  # series requoted on the latest tick
         self._drills: tuple = ()
@@ -168,8 +169,6 @@ class QuoteFeed:
         self.requotes = len(stale)
         if len(stale):
             self._requote(stale, faults)
-        for out, theo, iv in zip(self._out, self.theo.round(4).tolist(), self.iv.round(4).tolist()):
-            out["theo"], out["iv"] = theo, iv
         self.tape.take(self.symbols, self.venue_order, self.best, ts)
         self.ticks += 1
 
@@ -211,7 +210,7 @@ class QuoteFeed:
         self._publish(rows, new, best)
 
     def _publish(self, rows: np.ndarray, new: Quotes, best: tuple[np.ndarray, ...]) -> None:
-        """The requoted rows into both published forms."""
+        """The requoted rows into the columnar form; quotes.json takes them from there when it is next written."""
         bid, bid_size, bid_venue, ask, ask_size, ask_venue = best
         series = self.rows
         series["bid"][rows], series["bid_size"][rows], series["bid_venue"][rows] = bid / 100, bid_size, bid_venue
@@ -219,21 +218,32 @@ class QuoteFeed:
         cells = self.cells
         cells["quoted"][rows], cells["bid"][rows], cells["bid_size"][rows] = new.quoted, new.bid / 100, new.bid_size
         cells["ask"][rows], cells["ask_size"][rows] = new.ask / 100, new.ask_size
+        self._out_stale[rows] = True
+
+    def _refresh_out(self) -> None:
+        """Each series' quotes.json entry: the quotes of the rows requoted since the last document, and every
+        row's theo and iv. Built only when a document is written (not every tick), from the columnar form."""
+        rows = np.flatnonzero(self._out_stale)
         names, venues = self.venue_order, range(len(self.venue_order))
-        nbbo = [side.tolist() for side in (bid / 100, bid_size, bid_venue, ask / 100, ask_size, ask_venue)]
-        quoted, bids, bid_sizes = new.quoted.tolist(), (new.bid / 100).tolist(), new.bid_size.tolist()
-        asks, ask_sizes = (new.ask / 100).tolist(), new.ask_size.tolist()
+        series, cells = self.rows[rows], self.cells[rows]
+        nbbo = [series[f].tolist() for f in ("bid", "bid_size", "bid_venue", "ask", "ask_size", "ask_venue")]
+        quoted, bids, bid_sizes = cells["quoted"].tolist(), cells["bid"].tolist(), cells["bid_size"].tolist()
+        asks, ask_sizes = cells["ask"].tolist(), cells["ask_size"].tolist()
         for i, row in enumerate(rows.tolist()):
             self._out[row] = {
                 "bid": nbbo[0][i], "bid_size": nbbo[1][i], "bid_venue": names[nbbo[2][i]] if nbbo[2][i] >= 0 else None,
                 "ask": nbbo[3][i], "ask_size": nbbo[4][i], "ask_venue": names[nbbo[5][i]] if nbbo[5][i] >= 0 else None,
-                "iv": None, "theo": None,  # every series' pair is refreshed each tick (step)
+                "iv": None, "theo": None,  # every series' pair is refreshed below
                 "venues": {names[j]: {"bid": bids[i][j], "bid_size": bid_sizes[i][j], "ask": asks[i][j],
                                       "ask_size": ask_sizes[i][j]} for j in venues if quoted[i][j]}}
+        self._out_stale[rows] = False
+        for out, theo, iv in zip(self._out, self.theo.round(4).tolist(), self.iv.round(4).tolist()):
+            out["theo"], out["iv"] = theo, iv
 
     # -- SNAPSHOT ----------------------------------------------------------------------------------
     def snapshot(self, seq: int, ts: float, faults: FaultSet) -> dict:
         """The quotes.json document (docs/architecture.md)."""
+        self._refresh_out()
         return {
             "schema": 1, "seq": seq, "ts": ts, "as_of": self.as_of.isoformat(),
             "underlyings": {root: {"spot": round(spot, 2)} for root, spot in self.spots.items()},

@@ -1,9 +1,11 @@
 """One tick of the feed process: read the drills, move the market, write the snapshot and the heartbeat.
 
-The snapshot goes out twice: ``quotes.snap`` in columns for the service (snapshot.py), then
-``quotes.json`` for people and tools. Every file is written atomically (temp file, fsync, rename),
-so a reader sees the previous snapshot or the next one, never half of one. Both are written before
-the heartbeat, so a heartbeat never names a ``seq`` that is not on disk yet. During a stall the market
+The snapshot goes out twice: ``quotes.snap`` in columns for the service (snapshot.py) on every tick,
+and ``quotes.json`` for people and tools every ``feed.json_interval_s`` (the last one also on stop):
+serialising a megabyte of JSON was over half of what a tick cost, taken from the cores the service
+runs on. Every file is written atomically (temp file, fsync, rename), so a reader sees the previous
+snapshot or the next one, never half of one. Both are written before the heartbeat, so a heartbeat
+never names a ``seq`` that ``quotes.snap`` does not have yet. During a stall the market
 keeps moving and printing and only the files stop, as when a real feed handler hangs; ``seq``
 then resumes at +1 (nothing was written, so nothing was skipped).
 """
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class SnapshotTimer:
-    """Wall time per snapshot, split into build (market step + both forms) and write (snap + JSON + fsyncs)."""
+    """Wall time per snapshot, split into build (market step + the columnar form) and write (snap, JSON when due, fsyncs)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -57,28 +59,42 @@ class Publisher:
         self.market = QuoteFeed(config)
         self.switch = FaultSwitch(self.data_dir, flags)
         self.clock = clock
-        self.seq = 0  # the last quotes.json sequence number written
+        self.seq = 0  # the last snapshot's sequence number
+        self.json_every = max(1, round(config.feed.json_interval_s / config.feed.interval_s))  # in snapshots
+        self._json_behind: tuple[float, FaultSet] | None = None  # (ts, drills) of a snapshot quotes.json lacks
+        self._since_json = self.json_every  # snapshots since quotes.json was written: the first one writes it
         self.timer = SnapshotTimer()
         self.on_publish = on_publish  # told the ts of every snapshot written (the recorder)
 
     def tick(self) -> None:
         """Advance the market one interval and publish it, unless a drill says otherwise."""
         faults = self.switch.poll()
+        if faults.stall:  # the files stop as they are: quotes.json first catches up with the last snapshot
+            self.write_json()
         started = time.perf_counter()
         ts = self.clock()
         self.market.step(faults, ts)
         if faults.stall:
             return
         self.seq += 1 + self.switch.take_seq_gap()
-        frame, doc = self.market.frame(self.seq, ts, faults), self.market.snapshot(self.seq, ts, faults)
+        frame = self.market.frame(self.seq, ts, faults)
         built = time.perf_counter()
         write_snap(self.data_dir / SNAPSHOT_FILE, frame)
-        atomic_write_json(self.data_dir / QUOTES_FILE, doc)
+        self._json_behind, self._since_json = (ts, faults), self._since_json + 1
+        if self._since_json >= self.json_every:
+            self.write_json()
         if not faults.freeze_heartbeat:
             self.write_heartbeat("running", ts)
         if self.on_publish is not None:
             self.on_publish(ts)
         self.timer.record(built - started, time.perf_counter() - built)
+
+    def write_json(self) -> None:
+        """quotes.json for the latest snapshot, if it does not have it yet."""
+        if self._json_behind is not None:
+            ts, faults = self._json_behind
+            atomic_write_json(self.data_dir / QUOTES_FILE, self.market.snapshot(self.seq, ts, faults))
+            self._json_behind, self._since_json = None, 0
 
     def write_heartbeat(self, status: str, ts: float | None = None) -> None:
         """``status`` is "running" or "stopping" (docs/architecture.md)."""
@@ -88,7 +104,8 @@ class Publisher:
             "session_time": self.market.clock.now.isoformat()})  # the simulated time of day: DAY orders end at the close
 
     def stop(self) -> None:
-        """The last word: a heartbeat that says the feed is going away on purpose."""
+        """The last word: quotes.json caught up, and a heartbeat that says the feed is going away on purpose."""
+        self.write_json()
         self.write_heartbeat("stopping")
         log.info("stopped after %d snapshots; per snapshot %s", self.timer.count,
                  ", ".join(f"{k} {v:.1f}" for k, v in self.timer.summary().items() if k != "snapshots"))
