@@ -19,7 +19,7 @@ import numpy as np
 from ...config import TICK_CLASSES, Config
 from ...domain.chain import Chain, Contract
 from ..feedctl import FaultSet
-from ..snapshot import SERIES_DTYPE, TRADE_DTYPE, VENUE_DTYPE, Frame
+from ..snapshot import SERIES_DTYPE, VENUE_DTYPE, Frame
 from .prints import TradeTape
 from .quoting import Grid, Nbbo, Quotes, Requote, VenueQuote, VenueStyle, best_of, cross, half_spread, requote, \
     typical_size
@@ -255,10 +255,7 @@ class QuoteFeed:
     def frame(self, seq: int, ts: float, faults: FaultSet) -> Frame:
         """The same snapshot in columns, for quotes.snap (the arrays are copied by the writer, not kept)."""
         self.rows["iv"] = self.iv.round(4)
-        kept = self.tape.ring
-        trades = np.array([(t["trade_seq"], t["ts"], t["symbol"].encode(), self.venue_order.index(t["venue"]),
-                            t["price"], t["qty"], 1 if t["aggressor"] == "BUY" else -1) for t in kept],
-                          dtype=TRADE_DTYPE)
+        trades = self.tape.columns
         return Frame(seq, ts, self.as_of.isoformat(), {root: round(spot, 2) for root, spot in self.spots.items()},
                      self.venue_order, frozenset(self.dark(faults)), self.rows, self.cells, trades,
                      np.ones(len(self.rows), dtype=bool))

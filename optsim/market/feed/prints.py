@@ -11,12 +11,15 @@ from collections import deque
 
 import numpy as np
 
+from ..snapshot import TRADE_DTYPE
+
 
 class TradeTape:
-    """Prints as they happen, with the ring that quotes.json carries."""
+    """Prints as they happen, with the ring that quotes.json carries and the same ring in columns (quotes.snap)."""
 
     def __init__(self, kept: int, probability: float, rng: np.random.Generator):
         self.ring: deque[dict] = deque(maxlen=kept)
+        self.columns = np.zeros(0, dtype=TRADE_DTYPE)  # replaced, never changed in place: a frame may hold it
         self.probability = probability
         self.rng = rng
         self.trade_seq = 0  # the last number handed out; 0 = no print yet
@@ -30,14 +33,18 @@ class TradeTape:
         buys = self.rng.random(len(hits)) < 0.5
         sizes = np.rint(np.exp(self.rng.normal(1.2, 0.9, len(hits))))
         bid, bid_size, bid_venue, ask, ask_size, ask_venue = (side[hits].tolist() for side in best)
+        rows = []
         for i, buy in enumerate(buys.tolist()):
             price, size, venue = (ask[i], ask_size[i], ask_venue[i]) if buy else (bid[i], bid_size[i], bid_venue[i])
             if venue < 0 or price <= 0:
                 continue
             self.trade_seq += 1
-            self.ring.append({"trade_seq": self.trade_seq, "ts": ts, "symbol": symbols[hits[i]], "venue": venues[venue],
-                              "price": price / 100, "qty": int(max(1, min(size, sizes[i]))),
-                              "aggressor": "BUY" if buy else "SELL"})
+            symbol, qty = symbols[hits[i]], int(max(1, min(size, sizes[i])))
+            self.ring.append({"trade_seq": self.trade_seq, "ts": ts, "symbol": symbol, "venue": venues[venue],
+                              "price": price / 100, "qty": qty, "aggressor": "BUY" if buy else "SELL"})
+            rows.append((self.trade_seq, ts, symbol.encode(), venue, price / 100, qty, 1 if buy else -1))
+        if rows:
+            self.columns = np.concatenate([self.columns, np.array(rows, dtype=TRADE_DTYPE)])[-self.ring.maxlen:]
 
     def kept(self) -> list[dict]:
         return list(self.ring)
