@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ...config import Config
 from ..feedctl import FaultSet
-from ...fileio import atomic_write_json
+from ...fileio import atomic_write, atomic_write_json
 from ..snapshot import SNAPSHOT_FILE, write_snap
 from .faults import FaultSwitch
 from .market import QuoteFeed
@@ -93,7 +93,8 @@ class Publisher:
         """quotes.json for the latest snapshot, if it does not have it yet."""
         if self._json_behind is not None:
             ts, faults = self._json_behind
-            atomic_write_json(self.data_dir / QUOTES_FILE, self.market.snapshot(self.seq, ts, faults))
+            document = self.market.document(self.seq, ts, faults)
+            atomic_write(self.data_dir / QUOTES_FILE, lambda fh: fh.write(document))
             self._json_behind, self._since_json = None, 0
 
     def write_heartbeat(self, status: str, ts: float | None = None) -> None:
