@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class SnapshotTimer:
-    """Wall time per snapshot, split into build (market step + the columnar form) and write (snap, JSON when due, fsyncs)."""
+    """Wall time per snapshot, split into build (market step, the columnar form) and write (snap, JSON when due)."""
 
     def __init__(self) -> None:
         self.count = 0
