@@ -12,7 +12,10 @@ with ``--service-only`` the service alone on a frozen ``quotes.json``. Then, sid
 3. fixed rates (open loop, latency from each request's scheduled send time so a stall is not hidden):
    50, 100 and 200 requests/s to the echo, then the same to POST /orders, with the same client while the
    same suite runs (the echo's figures are the floor that waitress, Flask, the client and the machine set):
-   p50 / p99 / p99.9, answers 2xx, CPU per request.
+   p50 / p99 / p99.9, answers 2xx, CPU per request;
+4. paced wrk, the way the issue checks it (``--paced 100``): ``wrk -c4`` with each connection sending its next
+   request 40 ms after an answer, echo then orders: req/s reached, p50 / p90 / p99. The connections stay
+   in step, so orders arrive four at a time.
 
 Every order is distinct (account, strike, price, size and client_order_id rotate), rests, and is
 accepted: risk limits are raised in a config TOML so the run measures the order path, not the limits.
@@ -62,7 +65,7 @@ FROZEN_TOML = "[risk]\nquote_max_age_s = 86400\n"  # --service-only: the one sna
 # strikes and their price ladders come from the chain the suite lists (``OrderLadder``): every order is listed,
 # on tick, and bids well below the market, so it rests and no risk check refuses it.
 LUA = r"""
-local n = 0
+local n = %(start)d
 local strikes = {%(strikes)s}
 local prices = {%(prices)s}
 wrk.method = "POST"
@@ -78,6 +81,7 @@ request = function()
     '"client_order_id":"bench-%%d"}', strikes[k + 1], qty, price, acct, n)
   return wrk.format(nil, "/orders", nil, body)
 end
+%(pacing)s
 """
 
 
@@ -108,9 +112,11 @@ class OrderLadder:
                 f'"option_type":"C","side":"BUY","qty":{qty},"price":{price:.2f},"account":"R{n % 64}",'
                 f'"client_order_id":"{tag}-{n}"}}').encode()
 
-    def lua(self) -> str:
+    def lua(self, start: int = 0, delay_ms: float | None = None) -> str:
+        """The wrk script; with ``delay_ms`` each connection waits that long after an answer before its next order."""
+        pacing = f"function delay() return {delay_ms:g} end" if delay_ms is not None else ""
         return LUA % {"strikes": ", ".join(self.strikes), "prices": ", ".join(f"{p:.2f}" for p in self.prices),
-                      "expiry": self.expiry}
+                      "expiry": self.expiry, "start": start, "pacing": pacing}
 
 
 def free_port() -> int:
@@ -164,7 +170,8 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int) -> dict:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
             "requests": int(re.search(r"(\d+) requests in", out)[1]),
-            "p50_ms": ms("50"), "p99_ms": ms("99"), "non2xx": int(non2xx[1]) if non2xx else 0, "raw": out}
+            "p50_ms": ms("50"), "p90_ms": ms("90"), "p99_ms": ms("99"), "non2xx": int(non2xx[1]) if non2xx else 0,
+            "raw": out}
 
 
 def order_counts(base: str) -> dict[str, float]:
@@ -226,6 +233,7 @@ async def _send(conn, body: bytes) -> int:
     return status
 
 
+PACED_CONNECTIONS = 4  # the issue's check: wrk -c4, one request per 40 ms on each connection for ~100/s
 MAX_CONNECTIONS = 48  # well under waitress's connection limit (100): a backlog queues here, on the clock
 REQUEST_TIMEOUT_S = 60.0
 
@@ -366,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the chain the suite lists: 10x runs the feed and the service on ~14,560 series")
     parser.add_argument("--feed-interval", type=float, default=0.25,
                         help="seconds between the feed's snapshots (a 10x chain takes ~0.4 s of a core to publish)")
+    parser.add_argument("--paced", type=float, default=100.0, metavar="RATE",
+                        help="also wrk paced at ~RATE req/s, as the issue checks it (4 connections, each waiting "
+                             "4/RATE s after an answer); 0 skips it")
     parser.add_argument("--profile", action="store_true", help="py-spy record the service during the saturation and the 100/s runs")
     parser.add_argument("--serve-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
@@ -427,6 +438,12 @@ def main(argv: list[str] | None = None) -> int:
                 r["cpu_ms"] = 1000 * (cpu_seconds(svc_pid) - cpu) / max(r["answered"], 1)
                 if spy:
                     spy.wait(timeout=args.rate_seconds + 60)
+            if args.paced:  # wrk's own pacing: its 4 connections stay in step, so orders arrive 4 at a time
+                delay_ms = 1000 * PACED_CONNECTIONS / args.paced
+                (tmp / "paced.lua").write_text(ladder.lua(start=10_000_000, delay_ms=delay_ms))
+                for name, port in (("echo", echo_port), ("orders", svc_port)):
+                    results[f"{name} paced"] = run_wrk(f"http://127.0.0.1:{port}/orders", tmp / "paced.lua",
+                                                       int(args.rate_seconds), PACED_CONNECTIONS)
             counts = order_counts(f"http://127.0.0.1:{svc_port}")
         finally:
             stop_processes(reversed(procs), group=True)
@@ -480,6 +497,15 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
             ok = sum(v for k, v in r["statuses"].items() if isinstance(k, int) and 200 <= k < 300)
             print(f"{name:8} {rate:8g} {r['sent']:6d} {ok:6d} {r['sent'] - ok:6d} {r['p50_ms']:8.2f} "
                   f"{r['p99_ms']:8.2f} {r['p999_ms']:9.2f} {r['max_ms']:8.1f} {r['cpu_ms']:10.2f}")
+    if args.paced:
+        print(f"\nwrk paced, as the issue checks it: -c{PACED_CONNECTIONS}, each connection one request per "
+              f"{1000 * PACED_CONNECTIONS / args.paced:g} ms after an answer (~{args.paced:g}/s; no coordinated-omission "
+              f"correction: latency from each send)")
+        print(f"{'server':8} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-2xx':>8}")
+        for name in ("echo", "orders"):
+            r = results[f"{name} paced"]
+            print(f"{name:8} {r['rps']:8.1f} {r['p50_ms']:8.2f} {r['p90_ms']:8.2f} {r['p99_ms']:8.2f} "
+                  f"{r['requests']:9d} {r['non2xx']:8d}")
     print("orders: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(counts.items()) if not k.startswith("gc")))
     gc_passes = [(g, counts.get(f"gc{g} count", 0), counts.get(f"gc{g} sum", 0.0)) for g in "012"]
     print("service's garbage collector over the run: " + ", ".join(
