@@ -2,6 +2,7 @@
 import math
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from optsim.config import TICK_CLASSES, load_config
@@ -30,7 +31,7 @@ def small_config(**feed):
 def run(market, ticks, faults=NO_FAULTS):
     for i in range(ticks):
         market.step(faults, TS + i)
-    return market.snapshot(ticks, TS + ticks, faults)
+    return orjson.loads(market.document(ticks, TS + ticks, faults))  # the quotes.json the feed would write
 
 
 @pytest.fixture(scope="module")

@@ -255,10 +255,6 @@ class QuoteFeed:
         rest = orjson.dumps({"trades": self.tape.kept(), "venues_down": self.dark(faults)})
         return head[:-1] + b',"quotes":{' + quotes + b"}," + rest[1:]
 
-    def snapshot(self, seq: int, ts: float, faults: FaultSet) -> dict:
-        """The quotes.json document as objects."""
-        return orjson.loads(self.document(seq, ts, faults))
-
     def frame(self, seq: int, ts: float, faults: FaultSet) -> Frame:
         """The same snapshot in columns, for quotes.snap (the arrays are copied by the writer, not kept)."""
         self.rows["iv"] = self.iv.round(4)
