@@ -86,7 +86,7 @@ def tune_interpreter(app: Flask) -> Callable[[str, dict], None]:
 
 
 def serve(app: Flask) -> None:
-    import waitress
+    from optsim.api import server
 
     cfg: Config = app.config["OPTSIM_CONFIG"]
     start_background(app)
@@ -95,12 +95,12 @@ def serve(app: Flask) -> None:
                                      cfg.service.host, cfg.service.port, cfg.data_dir, cfg.as_of)
     _raise_fd_limit(cfg.service.connection_limit + 64)
     logging.getLogger("waitress.queue").addFilter(OncePer(10.0))  # its "queue depth" line comes per queued request
-    waitress.serve(app, host=cfg.service.host, port=cfg.service.port, threads=cfg.service.threads,
-                   ident="optsim", clear_untrusted_proxy_headers=True,
-                   # idle and slow clients are bounded, so they cannot hold every slot and take /health offline
-                   connection_limit=cfg.service.connection_limit, channel_timeout=cfg.service.channel_timeout_s,
-                   cleanup_interval=max(1, int(cfg.service.channel_timeout_s / 3)),
-                   asyncore_use_poll=True)  # select() cannot watch a descriptor above 1023
+    server.serve(app, host=cfg.service.host, port=cfg.service.port, threads=cfg.service.threads,
+                 ident="optsim", clear_untrusted_proxy_headers=True,
+                 # idle and slow clients are bounded, so they cannot hold every slot and take /health offline
+                 connection_limit=cfg.service.connection_limit, channel_timeout=cfg.service.channel_timeout_s,
+                 cleanup_interval=max(1, int(cfg.service.channel_timeout_s / 3)),
+                 asyncore_use_poll=True)  # select() cannot watch a descriptor above 1023
 
 
 def _raise_fd_limit(wanted: int) -> None:

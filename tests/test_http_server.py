@@ -1,0 +1,130 @@
+"""The service's waitress: its I/O loop sleeps while a worker is writing an answer, and every answer still
+arrives whole (small, streamed, and past the buffer's high-water mark, where the loop must drain it)."""
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from waitress import wasyncore
+
+from optsim.api.server import AnsweringChannel, make_server
+
+
+class _Running:
+    """Stands in for a request a worker is running: the channel only asks whether it has one."""
+
+    def close(self) -> None:
+        pass
+
+
+def _app(environ, start_response):
+    """POST echoes the body; GET /big?n= streams n bytes in 64 KiB chunks."""
+    if environ["REQUEST_METHOD"] == "POST":
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("201 Created", [("Content-Type", "application/octet-stream"),
+                                       ("Content-Length", str(len(body)))])
+        return [body]
+    n = int(environ["QUERY_STRING"].split("=")[1])
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(n))])
+    return (bytes([i % 251]) * min(65536, n - i * 65536) for i in range(-(-n // 65536)))
+
+
+@pytest.fixture
+def served():
+    """The app on an ephemeral loopback port, its loop on a thread; stopped and closed after the test."""
+    server = make_server(_app, host="127.0.0.1", port=0, threads=4, asyncore_use_poll=True,
+                         outbuf_high_watermark=256 * 1024)
+    loop = threading.Thread(target=server.run, daemon=True)
+    loop.start()
+    yield server
+    server.task_dispatcher.shutdown(timeout=5)
+    wasyncore.close_all(server._map)
+    loop.join(timeout=5)
+
+
+def _expected(n: int) -> bytes:
+    return b"".join(bytes([i % 251]) * min(65536, n - i * 65536) for i in range(-(-n // 65536)))
+
+
+def test_the_service_loop_hands_connections_to_the_answering_channel(served):
+    with socket.create_connection(("127.0.0.1", served.effective_port), timeout=5):
+        deadline = time.monotonic() + 5
+        while not served.active_channels and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [type(c) for c in served.active_channels.values()] == [AnsweringChannel]
+
+
+def test_the_loop_sleeps_while_a_worker_holds_an_answer_half_written_and_sends_it_once_the_request_ends(served):
+    """The state stock waitress spins on: bytes buffered, the socket writable, the worker holding the buffer's
+    lock. The loop must wait for the worker's wake-up, then send the bytes."""
+    mine, peer = socket.socketpair()
+    peer.settimeout(5)
+    sockets: dict = {}
+    channel = AnsweringChannel(served, mine, ("127.0.0.1", 0), served.adj, map=sockets)
+    channel.requests = [_Running()]
+    with channel.outbuf_lock:  # the worker between appending its answer and sending it
+        channel.outbufs[-1].append(b"HTTP/1.1 201 Created\r\n\r\n")
+        channel.total_outbufs_len += 25
+        passes, started = 0, time.monotonic()
+        while time.monotonic() - started < 0.3:
+            wasyncore.poll2(0.05, sockets)
+            passes += 1
+    assert passes <= 10  # ~6 timeouts of 50 ms; stock waitress makes thousands of passes here
+    assert channel.total_outbufs_len == 25
+    channel.requests = []  # the request ended (waitress pulls the trigger here: the loop looks again)
+    wasyncore.poll2(0.05, sockets)
+    assert peer.recv(100) == b"HTTP/1.1 201 Created\r\n\r\n"
+    channel.close()
+    peer.close()
+
+
+@pytest.mark.parametrize("state, watching", [
+    ({}, False),
+    ({"total_outbufs_len": 300 * 1024}, True),  # past the high-water mark the worker waits for the loop to drain
+    ({"will_close": True}, True),
+    ({"close_when_flushed": True}, True),
+    ({"requests": []}, True),  # no request running: what is buffered is the loop's to send
+])
+def test_the_loop_watches_a_connection_with_bytes_buffered_only_when_it_has_to_send_them(served, state, watching):
+    mine, peer = socket.socketpair()
+    channel = AnsweringChannel(served, mine, ("127.0.0.1", 0), served.adj, map={})
+    channel.requests, channel.total_outbufs_len = [_Running()], 600
+    for name, value in state.items():
+        setattr(channel, name, value)
+    assert bool(channel.writable()) is watching
+    channel.close()
+    peer.close()
+
+
+def test_concurrent_requests_each_get_their_own_answer(served):
+    def client(k: int) -> list[bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", served.effective_port, timeout=10)
+        answers = []
+        for i in range(40):
+            conn.request("POST", "/orders", body=b"order %d-%d" % (k, i))
+            response = conn.getresponse()
+            answers.append(response.read())
+            assert response.status == 201
+        conn.close()
+        return answers
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(client, range(8)))
+    assert results == [[b"order %d-%d" % (k, i) for i in range(40)] for k in range(8)]
+
+
+@pytest.mark.parametrize("size", [100_000, 3 * 1024 * 1024])  # under and well past the 256 KiB high-water mark
+def test_a_large_answer_to_a_slow_reader_arrives_whole(served, size):
+    conn = http.client.HTTPConnection("127.0.0.1", served.effective_port, timeout=10)
+    conn.request("GET", f"/big?n={size}")
+    response = conn.getresponse()
+    received = bytearray()
+    while chunk := response.read(32768):
+        received += chunk
+        time.sleep(0.001)  # a reader slower than the writer: the socket fills and the buffer grows
+    assert response.status == 200 and bytes(received) == _expected(size)
+    conn.close()
