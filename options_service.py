@@ -20,7 +20,6 @@ from optsim.config import Config, ConfigError, cli_overrides, load_config
 from optsim.trading.desk import OrderDesk
 from optsim.ops import collector
 from optsim.ops.lifeline import die_with_parent
-from optsim.ops.logthrottle import OncePer
 
 
 def create_app(config: Config | dict[str, Any] | None = None, *, execution=None, clock=None) -> Flask:
@@ -94,7 +93,6 @@ def serve(app: Flask) -> None:
     logging.getLogger("optsim").info("serving on http://%s:%s (data dir %s, trading date %s)",
                                      cfg.service.host, cfg.service.port, cfg.data_dir, cfg.as_of)
     _raise_fd_limit(cfg.service.connection_limit + 64)
-    logging.getLogger("waitress.queue").addFilter(OncePer(10.0))  # its "queue depth" line comes per queued request
     server.serve(app, host=cfg.service.host, port=cfg.service.port, threads=cfg.service.threads,
                  ident="optsim", clear_untrusted_proxy_headers=True,
                  # idle and slow clients are bounded, so they cannot hold every slot and take /health offline

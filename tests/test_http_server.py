@@ -3,6 +3,7 @@ arrives whole (small, streamed, and past the buffer's high-water mark, where the
 from __future__ import annotations
 
 import http.client
+import logging
 import socket
 import threading
 import time
@@ -128,3 +129,34 @@ def test_a_large_answer_to_a_slow_reader_arrives_whole(served, size):
         time.sleep(0.001)  # a reader slower than the writer: the socket fills and the buffer grows
     assert response.status == 200 and bytes(received) == _expected(size)
     conn.close()
+
+
+def test_requests_queued_behind_busy_workers_log_the_queue_depth_once(caplog):
+    """Waitress warns once per request that queues; the service passes one warning per 10 s."""
+    release = threading.Event()
+
+    def slow(environ, start_response):
+        release.wait(5)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    server = make_server(slow, host="127.0.0.1", port=0, threads=1)
+    loop = threading.Thread(target=server.run, daemon=True)
+    loop.start()
+    conns = [http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=10) for _ in range(6)]
+    try:
+        with caplog.at_level(logging.WARNING, logger="waitress.queue"):
+            for conn in conns:
+                conn.request("GET", "/")
+            deadline = time.monotonic() + 5
+            while len(server.task_dispatcher.queue) < 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            release.set()
+            assert [conn.getresponse().read() for conn in conns] == [b"ok"] * 6
+        assert [r.getMessage() for r in caplog.records if r.name == "waitress.queue"] == ["Task queue depth is 1"]
+    finally:
+        for conn in conns:
+            conn.close()
+        server.task_dispatcher.shutdown(timeout=5)
+        wasyncore.close_all(server._map)
+        loop.join(timeout=5)

@@ -8,10 +8,9 @@ from optsim.ops.logthrottle import OncePer
 
 
 def test_one_line_per_interval_with_the_count_held_back(caplog):
-    # Arrange: a logger behind the filter and a clock the test moves
+    # Arrange: a stand-in for the logger, and a clock the test moves
     now = [100.0]
-    logger = logging.getLogger("test.logthrottle")
-    logger.addFilter(OncePer(10.0, clock=lambda: now[0]))
+    logger = OncePer(logging.getLogger("test.logthrottle"), 10.0, clock=lambda: now[0])
     # Act: a burst of 50 lines within one interval, then one more after it
     with caplog.at_level(logging.WARNING, logger="test.logthrottle"):
         for depth in range(50):

@@ -10,8 +10,12 @@ CPU each; with ``AnsweringChannel`` the same run served ~600 req/s.
 """
 from __future__ import annotations
 
+import logging
+
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
+
+from ..ops.logthrottle import OncePer
 
 
 class AnsweringChannel(HTTPChannel):
@@ -28,9 +32,11 @@ class AnsweringChannel(HTTPChannel):
 
 
 def make_server(app, **adjustments):
-    """``waitress.create_server`` with every listening socket handing its connections to ``AnsweringChannel``."""
+    """``waitress.create_server`` with every listening socket handing its connections to ``AnsweringChannel``,
+    and its "Task queue depth" warning (one per request that queues) passed once per 10 s."""
     sockets: dict = {}
     server = create_server(app, map=sockets, **adjustments)
+    server.task_dispatcher.queue_logger = OncePer(logging.getLogger("waitress.queue"), 10.0)
     for listener in list(sockets.values()):
         if isinstance(listener, BaseWSGIServer):
             listener.channel_class = AnsweringChannel
