@@ -34,7 +34,9 @@ class _Job:
 
     def __init__(self, fn: Callable[[sqlite3.Connection], Any]):
         self.fn = fn
-        self.done: threading.Event | None = None  # made only when the job queues: a job run alone is never waited on
+        # held from when the job queues until its group is committed: a bare lock, the cheapest handoff there is
+        # (an Event is a Condition in Python code); a job run alone is never waited on and gets none
+        self.done: threading.Lock | None = None
         self.result: Any = None
         self.error: BaseException | None = None
 
@@ -56,9 +58,10 @@ class Sequencer:
             return fn(self._db)
         job = _Job(fn)
         if not (self._jobs.empty() and self._run_alone(job)):
-            job.done = threading.Event()
+            job.done = threading.Lock()
+            job.done.acquire()
             self._jobs.put(job)
-            job.done.wait()
+            job.done.acquire()  # until the writer releases it
         if job.error is not None:
             raise job.error
         return job.result
@@ -137,4 +140,4 @@ class Sequencer:
             self.store.lend(None)
             for job in group:
                 if job.done is not None:
-                    job.done.set()
+                    job.done.release()
