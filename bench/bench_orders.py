@@ -7,8 +7,10 @@ with ``--service-only`` the service alone on a frozen ``quotes.json``. Then, sid
 1. snapshots: the feed's cost per snapshot (build, quotes.snap, quotes.json) and the service's cost of
    taking one (quotes.snap vs a hand-written quotes.json), on the default chain and on one 10x larger;
    the request thread's cost of reading the snapshot in use;
-2. saturation: ``wrk -t1 -c16 -d<seconds>s --latency`` on the echo, then on POST /orders: req/s, p50,
-   p99, the ratio orders/echo, and CPU per request of each server process;
+2. saturation: ``wrk -t1 -c16 -d<seconds>s --latency`` on the echo, then on POST /orders, ``--rounds``
+   times in turn (the host's speed drifts within a minute; each round's ratio compares two runs seconds
+   apart): req/s, p50, p99 and CPU per request of each server process, each round's ratio orders/echo
+   and their median;
 3. fixed rates (open loop, latency from each request's scheduled send time so a stall is not hidden):
    50, 100 and 200 requests/s to the echo, then the same to POST /orders, with the same client while the
    same suite runs (the echo's figures are the floor that waitress, Flask, the client and the machine set):
@@ -20,7 +22,7 @@ with ``--service-only`` the service alone on a frozen ``quotes.json``. Then, sid
 Every order is distinct (account, strike, price, size and client_order_id rotate), rests, and is
 accepted: risk limits are raised in a config TOML so the run measures the order path, not the limits.
 
-    python bench/bench_orders.py                        # --seconds 10 --rate-seconds 10 --rates 50,100,200
+    python bench/bench_orders.py                        # --seconds 10 --rounds 3 --rate-seconds 10 --rates 50,100,200
     python bench/bench_orders.py --service-only         # the service alone, quotes frozen
     python bench/bench_orders.py --profile              # also py-spy the service at saturation and at 100/s
 """
@@ -366,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per server")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="saturation rounds, each the echo then orders")
     parser.add_argument("--rates", default="50,100,200", help="open-loop rates, orders/s, comma-separated")
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--service-only", action="store_true", help="no feed or monitor: one frozen quotes.json")
@@ -419,15 +422,17 @@ def main(argv: list[str] | None = None) -> int:
             wait_http(f"http://127.0.0.1:{svc_port}/livez")
             wait_health(f"http://127.0.0.1:{svc_port}/health")
             ladder = OrderLadder(json.loads((tmp / "data" / "quotes.json").read_text()))
-            (tmp / "post.lua").write_text(ladder.lua())
-            for name, port, pid in (("echo", echo_port, procs[0].pid), ("orders", svc_port, svc_pid)):
-                cpu = cpu_seconds(pid)
-                spy = start_profile(pid, args.seconds, "saturation") if args.profile and name == "orders" else None
-                results[name] = run_wrk(f"http://127.0.0.1:{port}/orders", tmp / "post.lua", args.seconds,
-                                        args.connections)
-                results[name]["cpu_ms"] = 1000 * (cpu_seconds(pid) - cpu) / max(results[name]["requests"], 1)
-                if spy:
-                    spy.wait(timeout=args.seconds + 60)
+            for k in range(1, args.rounds + 1):
+                (tmp / "post.lua").write_text(ladder.lua(start=k * 20_000_000))  # new client_order_ids each round
+                for name, port, pid in (("echo", echo_port, procs[0].pid), ("orders", svc_port, svc_pid)):
+                    cpu = cpu_seconds(pid)
+                    profile = args.profile and name == "orders" and k == 1
+                    spy = start_profile(pid, args.seconds, "saturation") if profile else None
+                    r = results[f"{name} {k}"] = run_wrk(f"http://127.0.0.1:{port}/orders", tmp / "post.lua",
+                                                         args.seconds, args.connections)
+                    r["cpu_ms"] = 1000 * (cpu_seconds(pid) - cpu) / max(r["requests"], 1)
+                    if spy:
+                        spy.wait(timeout=args.seconds + 60)
             for rate in rates:  # the echo first at the same rate, same client, same suite running: the floor
                 cpu = cpu_seconds(procs[0].pid)
                 r = results[f"echo rate {rate:g}"] = open_loop(echo_port, ladder, rate, args.rate_seconds, f"e{rate:g}")
@@ -480,14 +485,20 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
                   f"{r['take_snap_max_ms']:5.1f}ms {r['take_json_ms']:7.1f}ms {r['request_read_us']:10.1f}us")
         print("  (take = the background thread: read, edge checks, swap; a request reads one reference)")
     print(f"\n{mode}; waitress threads={threads}")
-    print(f"saturation: wrk -t1 -c{args.connections} -d{args.seconds}s --latency, POST /orders")
-    print(f"{'server':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-2xx':>8} {'CPU ms/req':>10}")
-    for name in ("echo", "orders"):
-        r = results[name]
-        print(f"{name:8} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['requests']:9d} {r['non2xx']:8d} "
-              f"{r['cpu_ms']:10.2f}")
-    ratio = results["orders"]["rps"] / results["echo"]["rps"]
-    print(f"ratio orders/echo: {ratio:.2f}x req/s (goal >= 0.50x)")
+    print(f"saturation: wrk -t1 -c{args.connections} -d{args.seconds}s --latency, POST /orders; "
+          f"{args.rounds} round(s), the echo then orders in each")
+    print(f"{'round':>5} {'server':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-2xx':>8} "
+          f"{'CPU ms/req':>10}")
+    ratios = []
+    for k in range(1, args.rounds + 1):
+        for name in ("echo", "orders"):
+            r = results[f"{name} {k}"]
+            print(f"{k:5d} {name:8} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['requests']:9d} "
+                  f"{r['non2xx']:8d} {r['cpu_ms']:10.2f}")
+        ratios.append(results[f"orders {k}"]["rps"] / results[f"echo {k}"]["rps"])
+    ratio = statistics.median(ratios)
+    print(f"ratio orders/echo by round: {' '.join(f'{x:.2f}x' for x in ratios)}; median {ratio:.2f}x "
+          f"(goal >= 0.50x)")
     print(f"\nfixed rates, open loop ({args.rate_seconds:g}s each; latency from the scheduled send time)")
     print(f"{'server':8} {'req/s':>8} {'sent':>6} {'2xx':>6} {'other':>6} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'p99.9 ms':>9} {'max ms':>8} {'CPU ms/req':>10}")
@@ -511,7 +522,8 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
     print("service's garbage collector over the run: " + ", ".join(
         f"generation {g} {n:.0f} passes, {1000 * t:.1f} ms ({1000 * t / n if n else 0:.2f} ms each)"
         for g, n, t in gc_passes))
-    print(json.dumps({"snapshots": snaps, "ratio": round(ratio, 3), "counts": counts}
+    print(json.dumps({"snapshots": snaps, "ratio": round(ratio, 3), "ratios": [round(x, 3) for x in ratios],
+                      "counts": counts}
                      | {k: {kk: vv for kk, vv in v.items() if kk != "raw"} for k, v in results.items()}, default=str))
 
 
