@@ -9,8 +9,9 @@ with ``--service-only`` the service alone on a frozen ``quotes.json``. Then, sid
    the request thread's cost of reading the snapshot in use;
 2. saturation: ``wrk -t1 -c16 -d<seconds>s --latency`` on the echo, then on POST /orders, ``--rounds``
    times in turn (the host's speed drifts within a minute; each round's ratio compares two runs seconds
-   apart): req/s, p50, p99 and CPU per request of each server process, each round's ratio orders/echo
-   and their median;
+   apart), after ``--warmup`` seconds of the same load on each, not reported (a fresh service grows its
+   SQLite files and meets each account and series for the first time): req/s, p50, p99 and CPU per
+   request of each server process, each round's ratio orders/echo and their median;
 3. fixed rates (open loop, latency from each request's scheduled send time so a stall is not hidden):
    50, 100 and 200 requests/s to the echo, then the same to POST /orders, with the same client while the
    same suite runs (the echo's figures are the floor that waitress, Flask, the client and the machine set):
@@ -22,7 +23,7 @@ with ``--service-only`` the service alone on a frozen ``quotes.json``. Then, sid
 Every order is distinct (account, strike, price, size and client_order_id rotate), rests, and is
 accepted: risk limits are raised in a config TOML so the run measures the order path, not the limits.
 
-    python bench/bench_orders.py                        # --seconds 10 --rounds 3 --rate-seconds 10 --rates 50,100,200
+    python bench/bench_orders.py                        # --warmup 3 --seconds 10 --rounds 3 --rate-seconds 10 --rates 50,100,200
     python bench/bench_orders.py --service-only         # the service alone, quotes frozen
     python bench/bench_orders.py --profile              # also py-spy the service at saturation and at 100/s
 """
@@ -369,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per server")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="saturation rounds, each the echo then orders")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of saturation on each server before the "
+                                                              "rounds, not reported (0: none)")
     parser.add_argument("--rates", default="50,100,200", help="open-loop rates, orders/s, comma-separated")
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--service-only", action="store_true", help="no feed or monitor: one frozen quotes.json")
@@ -422,6 +425,10 @@ def main(argv: list[str] | None = None) -> int:
             wait_http(f"http://127.0.0.1:{svc_port}/livez")
             wait_health(f"http://127.0.0.1:{svc_port}/health")
             ladder = OrderLadder(json.loads((tmp / "data" / "quotes.json").read_text()))
+            if args.warmup:
+                (tmp / "warmup.lua").write_text(ladder.lua(start=1_000_000))
+                for port in (echo_port, svc_port):
+                    run_wrk(f"http://127.0.0.1:{port}/orders", tmp / "warmup.lua", args.warmup, args.connections)
             for k in range(1, args.rounds + 1):
                 (tmp / "post.lua").write_text(ladder.lua(start=k * 20_000_000))  # new client_order_ids each round
                 for name, port, pid in (("echo", echo_port, procs[0].pid), ("orders", svc_port, svc_pid)):
@@ -486,7 +493,7 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
         print("  (take = the background thread: read, edge checks, swap; a request reads one reference)")
     print(f"\n{mode}; waitress threads={threads}")
     print(f"saturation: wrk -t1 -c{args.connections} -d{args.seconds}s --latency, POST /orders; "
-          f"{args.rounds} round(s), the echo then orders in each")
+          f"{args.rounds} round(s), the echo then orders in each, after {args.warmup} s of warm-up on each")
     print(f"{'round':>5} {'server':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-2xx':>8} "
           f"{'CPU ms/req':>10}")
     ratios = []
