@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 from waitress import wasyncore
@@ -22,6 +23,11 @@ class _Running:
         pass
 
 
+def _chunks(n: int):
+    """``n`` bytes in 64 KiB chunks, each chunk a different byte."""
+    return (bytes([i % 251]) * min(65536, n - i * 65536) for i in range(-(-n // 65536)))
+
+
 def _app(environ, start_response):
     """POST echoes the body; GET /big?n= streams n bytes in 64 KiB chunks."""
     if environ["REQUEST_METHOD"] == "POST":
@@ -31,24 +37,36 @@ def _app(environ, start_response):
         return [body]
     n = int(environ["QUERY_STRING"].split("=")[1])
     start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(n))])
-    return (bytes([i % 251]) * min(65536, n - i * 65536) for i in range(-(-n // 65536)))
+    return _chunks(n)
+
+
+@contextmanager
+def _serving(app, **adjustments):
+    """``app`` on an ephemeral loopback port, its loop on a thread; stopped and closed on exit."""
+    server = make_server(app, host="127.0.0.1", port=0, **adjustments)
+    loop = threading.Thread(target=server.run, daemon=True)
+    loop.start()
+    try:
+        yield server
+    finally:
+        server.task_dispatcher.shutdown(timeout=5)
+        wasyncore.close_all(server._map)
+        loop.join(timeout=5)
 
 
 @pytest.fixture
 def served():
-    """The app on an ephemeral loopback port, its loop on a thread; stopped and closed after the test."""
-    server = make_server(_app, host="127.0.0.1", port=0, threads=4, asyncore_use_poll=True,
-                         outbuf_high_watermark=256 * 1024)
-    loop = threading.Thread(target=server.run, daemon=True)
-    loop.start()
-    yield server
-    server.task_dispatcher.shutdown(timeout=5)
-    wasyncore.close_all(server._map)
-    loop.join(timeout=5)
+    with _serving(_app, threads=4, asyncore_use_poll=True, outbuf_high_watermark=256 * 1024) as server:
+        yield server
 
 
-def _expected(n: int) -> bytes:
-    return b"".join(bytes([i % 251]) * min(65536, n - i * 65536) for i in range(-(-n // 65536)))
+def _channel(served, sockets: dict) -> tuple[AnsweringChannel, socket.socket]:
+    """A channel of ``served`` on one end of a socket pair, with a request running; the other end."""
+    mine, peer = socket.socketpair()
+    peer.settimeout(5)
+    channel = AnsweringChannel(served, mine, ("127.0.0.1", 0), served.adj, map=sockets)
+    channel.requests = [_Running()]
+    return channel, peer
 
 
 def test_the_service_loop_hands_connections_to_the_answering_channel(served):
@@ -62,11 +80,8 @@ def test_the_service_loop_hands_connections_to_the_answering_channel(served):
 def test_the_loop_sleeps_while_a_worker_holds_an_answer_half_written_and_sends_it_once_the_request_ends(served):
     """The state stock waitress spins on: bytes buffered, the socket writable, the worker holding the buffer's
     lock. The loop must wait for the worker's wake-up, then send the bytes."""
-    mine, peer = socket.socketpair()
-    peer.settimeout(5)
     sockets: dict = {}
-    channel = AnsweringChannel(served, mine, ("127.0.0.1", 0), served.adj, map=sockets)
-    channel.requests = [_Running()]
+    channel, peer = _channel(served, sockets)
     with channel.outbuf_lock:  # the worker between appending its answer and sending it
         channel.outbufs[-1].append(b"HTTP/1.1 201 Created\r\n\r\n")
         channel.total_outbufs_len += 25
@@ -91,9 +106,8 @@ def test_the_loop_sleeps_while_a_worker_holds_an_answer_half_written_and_sends_i
     ({"requests": []}, True),  # no request running: what is buffered is the loop's to send
 ])
 def test_the_loop_watches_a_connection_with_bytes_buffered_only_when_it_has_to_send_them(served, state, watching):
-    mine, peer = socket.socketpair()
-    channel = AnsweringChannel(served, mine, ("127.0.0.1", 0), served.adj, map={})
-    channel.requests, channel.total_outbufs_len = [_Running()], 600
+    channel, peer = _channel(served, {})
+    channel.total_outbufs_len = 600
     for name, value in state.items():
         setattr(channel, name, value)
     assert bool(channel.writable()) is watching
@@ -127,7 +141,7 @@ def test_a_large_answer_to_a_slow_reader_arrives_whole(served, size):
     while chunk := response.read(32768):
         received += chunk
         time.sleep(0.001)  # a reader slower than the writer: the socket fills and the buffer grows
-    assert response.status == 200 and bytes(received) == _expected(size)
+    assert response.status == 200 and bytes(received) == b"".join(_chunks(size))
     conn.close()
 
 
@@ -140,23 +154,18 @@ def test_requests_queued_behind_busy_workers_log_the_queue_depth_once(caplog):
         start_response("200 OK", [("Content-Length", "2")])
         return [b"ok"]
 
-    server = make_server(slow, host="127.0.0.1", port=0, threads=1)
-    loop = threading.Thread(target=server.run, daemon=True)
-    loop.start()
-    conns = [http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=10) for _ in range(6)]
-    try:
-        with caplog.at_level(logging.WARNING, logger="waitress.queue"):
+    with _serving(slow, threads=1) as server:
+        conns = [http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=10) for _ in range(6)]
+        try:
+            with caplog.at_level(logging.WARNING, logger="waitress.queue"):
+                for conn in conns:
+                    conn.request("GET", "/")
+                deadline = time.monotonic() + 5
+                while len(server.task_dispatcher.queue) < 5 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                release.set()
+                assert [conn.getresponse().read() for conn in conns] == [b"ok"] * 6
+            assert [r.getMessage() for r in caplog.records if r.name == "waitress.queue"] == ["Task queue depth is 1"]
+        finally:
             for conn in conns:
-                conn.request("GET", "/")
-            deadline = time.monotonic() + 5
-            while len(server.task_dispatcher.queue) < 5 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            release.set()
-            assert [conn.getresponse().read() for conn in conns] == [b"ok"] * 6
-        assert [r.getMessage() for r in caplog.records if r.name == "waitress.queue"] == ["Task queue depth is 1"]
-    finally:
-        for conn in conns:
-            conn.close()
-        server.task_dispatcher.shutdown(timeout=5)
-        wasyncore.close_all(server._map)
-        loop.join(timeout=5)
+                conn.close()
