@@ -9,9 +9,9 @@ with ``--service-only`` the service alone on a frozen ``quotes.json``. Then, sid
    the request thread's cost of reading the snapshot in use;
 2. saturation: ``wrk -t1 -c16 -d<seconds>s --latency`` on the echo, then on POST /orders, ``--rounds``
    times in turn (the host's speed drifts within a minute; each round's ratio compares two runs seconds
-   apart), after ``--warmup`` seconds of the same load on each, not reported (a fresh service grows its
-   SQLite files and meets each account and series for the first time): req/s, p50, p99 and CPU per
-   request of each server process, each round's ratio orders/echo and their median;
+   apart), after ``--warmup`` seconds of the same load on each, not reported (what a fresh service does
+   once, growing its SQLite files and the first order of each account and series, lands there): req/s,
+   p50, p99 and CPU per request of each server process, each round's ratio orders/echo and their median;
 3. fixed rates (open loop, latency from each request's scheduled send time so a stall is not hidden):
    50, 100 and 200 requests/s to the echo, then the same to POST /orders, with the same client while the
    same suite runs (the echo's figures are the floor that waitress, Flask, the client and the machine set):

@@ -37,7 +37,7 @@ def make_server(app, **adjustments):
     sockets: dict = {}
     server = create_server(app, map=sockets, **adjustments)
     server.task_dispatcher.queue_logger = OncePer(logging.getLogger("waitress.queue"), 10.0)
-    for listener in list(sockets.values()):
+    for listener in sockets.values():
         if isinstance(listener, BaseWSGIServer):
             listener.channel_class = AnsweringChannel
     return server
