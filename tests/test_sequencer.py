@@ -1,4 +1,4 @@
-"""The sequencer: jobs run in order on one thread, each in a savepoint, committed in groups."""
+"""The sequencer: jobs run in order on one thread, committed in groups; a job's failure undoes its own writes."""
 from __future__ import annotations
 
 import threading
@@ -6,9 +6,11 @@ import threading
 import pytest
 
 from optsim.domain.models import parse_order
-from optsim.trading.sequencer import Sequencer
+from optsim.trading.sequencer import Sequencer, _Job
 from optsim.trading.store import WRITER_AUTOCHECKPOINT_PAGES, Store
 from tests.conftest import seed_single
+
+NOTE = "INSERT INTO notes VALUES (?)"
 
 
 @pytest.fixture
@@ -88,3 +90,108 @@ def test_orders_commit_without_checkpointing_and_the_background_checkpoint_copie
     # Assert: no order's commit checkpointed on the way (the log kept every frame), and now it is all copied
     assert frames >= 1500 and copied == frames
     seq.close()
+
+
+def in_one_group(seq: Sequencer, fns: list) -> list:
+    """Run ``fns`` as one group, in this order, as the sequencer runs the jobs that queued while it was busy.
+    Returns each one's result, or the exception it raised."""
+    jobs = [_Job(fn) for fn in fns]
+    with seq._turn:
+        seq._apply(jobs)
+    return [job.error or job.result for job in jobs]
+
+
+def statements(store: Store, seq: Sequencer) -> list[str]:
+    """Every statement the writer runs from here on (one per row of an ``executemany``)."""
+    seen: list[str] = []
+    seq._db.set_trace_callback(seen.append)
+    return seen
+
+
+def stored_notes(store: Store) -> list[int]:
+    other = Store(store.path)
+    try:
+        return [r[0] for r in other.conn().execute("SELECT n FROM notes ORDER BY rowid")]
+    finally:
+        other.close()
+
+
+def test_held_rows_of_a_group_are_written_together_without_savepoints(store):
+    seq = Sequencer(store)
+    seen = statements(store, seq)
+    # Act: four jobs that only hold rows, the way an order that rests holds its own
+    outcomes = in_one_group(seq, [lambda db, n=n: db.hold(NOTE, (n,)) for n in range(4)])
+    seq.close()
+    # Assert: one transaction, no savepoint, the rows in order
+    assert outcomes == [None] * 4
+    assert not [s for s in seen if s.startswith(("SAVEPOINT", "RELEASE"))]
+    assert seen[0] == "BEGIN IMMEDIATE" and seen[-1] == "COMMIT" and len(seen) == 6
+    assert stored_notes(store) == [0, 1, 2, 3]
+
+
+def test_a_read_sees_the_rows_held_before_it_in_its_group(store):
+    seq = Sequencer(store)
+    outcomes = in_one_group(seq, [
+        lambda db: db.hold(NOTE, (1,)),
+        lambda db: (db.hold(NOTE, (2,)), db.execute("SELECT COUNT(*) FROM notes").fetchone()[0])[1],
+    ])
+    seq.close()
+    assert outcomes == [None, 2]
+    assert stored_notes(store) == [1, 2]
+
+
+def test_a_failing_job_in_a_group_loses_its_held_and_written_rows_and_no_one_elses(store):
+    seq = Sequencer(store)
+
+    def holds_then_fails(db):
+        db.hold(NOTE, (3,))
+        raise ValueError("no")
+
+    def holds_writes_then_fails(db):
+        db.hold(NOTE, (5,))
+        db.execute(NOTE, (6,))  # writes the earlier jobs' rows, then opens this job's savepoint
+        raise ValueError("no")
+
+    outcomes = in_one_group(seq, [
+        lambda db: db.hold(NOTE, (1,)),
+        lambda db: db.execute(NOTE, (2,)),
+        holds_then_fails,
+        lambda db: db.hold(NOTE, (4,)),
+        holds_writes_then_fails,
+        lambda db: db.hold(NOTE, (7,)),
+    ])
+    seq.close()
+    assert [type(o).__name__ for o in outcomes] == ["NoneType", "Cursor", "ValueError", "NoneType", "ValueError",
+                                                    "NoneType"]
+    assert sorted(stored_notes(store)) == [1, 2, 4, 7]
+
+
+def test_a_client_order_id_used_earlier_in_the_same_group_is_found(app):
+    """The id is held, not yet written, when the retry arrives: the lookup must still see it."""
+    desk = app.extensions["desk"]
+    body = seed_single(price=1.20, client_order_id="grp-1")
+    desk.quotes.pull()  # as desk.submit does before it queues
+    first, retry, clash = in_one_group(desk._sequencer, [
+        lambda db: desk._submit(db, parse_order(body, "single")),
+        lambda db: desk._submit(db, parse_order(body, "single")),
+        lambda db: desk._submit(db, parse_order({**body, "qty": 2}, "single")),
+    ])
+    assert first[0] == 201, first[1]["reject"]
+    assert retry == (200, first[1])
+    assert clash[0] == 409 and clash[1]["reject"]["reason"] == "DUPLICATE"
+
+
+def test_client_order_ids_are_known_again_after_a_restart(app, config):
+    from options_service import create_app
+
+    desk = app.extensions["desk"]
+    body = seed_single(price=1.20, client_order_id="kept-1")
+    status, order = desk.submit(parse_order(body, "single"))
+    assert status == 201
+    desk.close()
+    reopened = create_app(config).extensions["desk"]
+    try:  # the retry is answered as the order it repeats, not stored twice
+        status, again = reopened.submit(parse_order(body, "single"))
+        assert (status, again["order_id"]) == (200, order["order_id"])
+    finally:
+        reopened.close()

@@ -93,7 +93,8 @@ def _row(inc, now: float, active: list) -> dict:
 
 
 def _incidents(ilog: IncidentLog, now: float, active: list) -> dict:
-    unresolved = sorted(ilog.open_incidents(), key=lambda i: i.opened_at, reverse=True)
+    # newest first; two opened in the same millisecond keep their log order (ids count up)
+    unresolved = sorted(ilog.open_incidents(), key=lambda i: (i.opened_at, i.incident_id), reverse=True)
     resolved = ilog.incidents(status="resolved", limit=RESOLVED_SHOWN)
     by_severity = {sev: 0 for sev in ("SEV1", "SEV2", "SEV3", "SEV4")}
     for inc in unresolved:

@@ -127,7 +127,7 @@ class OrderDesk:
     def _accept(self, db, spec: OrderSpec, route: Route) -> dict:
         order_id = self._next_id()
         row, legs = self._order_row(order_id, spec, "working", self.clock(), venue=route.venue), self._leg_rows(spec)
-        Store.insert_order(db, row, legs)
+        self.store.insert_order(db, row, legs)
         self._work(order_id, spec)
         self.risk.on_working(spec, spec.qty)
         self.risk.on_premium(spec.account, self.risk.notional(spec))
@@ -148,7 +148,7 @@ class OrderDesk:
         if not keep_client_id:
             row["client_order_id"] = None
         legs = self._leg_rows(spec)
-        Store.insert_order(db, row, legs)
+        self.store.insert_order(db, row, legs)
         self._count(self.metrics.orders.labels(spec.underlying, "none", "rejected"))
         self._count(self.metrics.rejects.labels(reject.reason))
         self._tally(self.stats.order, spec.underlying, None, "rejected", reject.reason)

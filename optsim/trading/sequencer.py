@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .group_writer import GroupWriter
 from .journal import Journal
 from .store import Store
 
@@ -46,6 +47,7 @@ class Sequencer:
         self.store = store
         self.journal = journal or Journal()
         self._db = store.connect(writer=True)
+        self._writer = GroupWriter(self._db)  # what jobs write through: holds new orders' rows for the group
         self._turn = threading.Lock()  # held by whoever is applying changes: the sequencer thread or a lone caller
         self._owner: int | None = None  # that thread's ident, so a job calling back into the desk runs inline
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -55,7 +57,7 @@ class Sequencer:
     def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(db)`` as the one writer; return its result once it is committed."""
         if self._owner == threading.get_ident():  # a job calling back into the desk: already in order
-            return fn(self._db)
+            return fn(self._writer)
         job = _Job(fn)
         if not (self._jobs.empty() and self._run_alone(job)):
             job.done = threading.Lock()
@@ -102,31 +104,30 @@ class Sequencer:
                 self._apply(group)
 
     def _apply(self, group: list[_Job]) -> None:
-        """Run the group in one transaction, each job in a savepoint (none needed for a job alone)."""
-        db, journal, alone = self._db, self.journal, len(group) == 1
+        """Run the group in one transaction; a job in a group that writes gets its own savepoint (``GroupWriter``)."""
+        db, writer, journal, grouped = self._db, self._writer, self.journal, len(group) > 1
         self._owner = threading.get_ident()
-        self.store.lend(db)
+        self.store.lend(writer)
         try:
             db.execute("BEGIN IMMEDIATE")
             journal.begin()
             for job in group:
                 mark = journal.mark()
-                if not alone:
-                    db.execute("SAVEPOINT job")
+                writer.start_job(grouped)
                 try:
-                    job.result = job.fn(db)
-                    if not alone:
-                        db.execute("RELEASE job")
+                    job.result = job.fn(writer)
+                    writer.end_job(failed=False)
                 except BaseException as exc:  # the caller gets it; the group goes on without its writes
                     job.error = exc
-                    if alone or not db.in_transaction:  # alone, or SQLite rolled back the group itself (disk full)
+                    if not grouped or not db.in_transaction:  # alone, or SQLite rolled back the group itself (disk full)
                         raise
                     journal.rollback(mark)
-                    db.execute("ROLLBACK TO job")
-                    db.execute("RELEASE job")
+                    writer.end_job(failed=True)
+            writer.finish()
             db.execute("COMMIT")
             journal.commit()
         except BaseException as exc:  # the transaction failed: none of it is stored, so no one is answered OK
+            writer.discard()
             journal.abort()
             try:
                 if db.in_transaction:

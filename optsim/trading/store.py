@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..fileio import private_file
+from .group_writer import GroupWriter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -109,6 +110,11 @@ CREATE TABLE IF NOT EXISTS session (
 
 WRITER_AUTOCHECKPOINT_PAGES = 20_000  # ~80 MB of log: only reached when no background thread checkpoints
 OPEN_STATUSES = ("working", "partially_filled")
+INSERT_LEG = "INSERT INTO legs (order_id, leg_no, symbol, side, ratio, qty, price) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
+
+def _client_key(account: str, client_order_id: str) -> int:
+    return hash((account, client_order_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +143,17 @@ class Store:
         with self.conn() as db:
             db.executescript(SCHEMA)
         self.integrity = self.quick_check()  # "ok", or what is wrong: /health fails on it until repaired
+        self._client_ids = self._stored_client_ids()
+
+    def _stored_client_ids(self) -> set[int] | None:
+        """Every (account, client_order_id) stored, as hashes. Most orders bring a new id, and knowing that in
+        memory spares the writer a statement (see ``GroupWriter``); an id whose order rolled back stays here and
+        costs a lookup only. None for a damaged file (``integrity`` says how): then every id is looked up."""
+        try:
+            return {_client_key(*r) for r in self.conn().execute(
+                "SELECT account, client_order_id FROM orders WHERE client_order_id IS NOT NULL")}
+        except sqlite3.DatabaseError:
+            return None
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection: the writer's while this thread applies the desk's changes, so reads inside
@@ -184,14 +201,15 @@ class Store:
         self._local = threading.local()
 
     # ------------------------------------------------------------------ writes (inside a transaction)
-    @staticmethod
-    def insert_order(db: sqlite3.Connection, order: dict, legs: Iterable[dict]) -> None:
-        cols = ", ".join(order)
-        db.execute(f"INSERT INTO orders ({cols}) VALUES ({', '.join('?' * len(order))})", tuple(order.values()))
-        db.executemany(
-            "INSERT INTO legs (order_id, leg_no, symbol, side, ratio, qty, price) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(order["id"], leg["leg_no"], leg["symbol"], leg["side"], leg["ratio"], leg["qty"], leg["price"])
-             for leg in legs])
+    def insert_order(self, db: GroupWriter, order: dict, legs: Iterable[dict]) -> None:
+        """Held on the writer until its group ends or it runs another statement (``GroupWriter``)."""
+        db.hold(f"INSERT INTO orders ({', '.join(order)}) VALUES ({', '.join('?' * len(order))})",
+                tuple(order.values()))
+        for leg in legs:
+            db.hold(INSERT_LEG, (order["id"], leg["leg_no"], leg["symbol"], leg["side"], leg["ratio"], leg["qty"],
+                                 leg["price"]))
+        if order["client_order_id"] is not None and self._client_ids is not None:
+            self._client_ids.add(_client_key(order["account"], order["client_order_id"]))
 
     @staticmethod
     def update_order(db: sqlite3.Connection, order_id: str, **fields) -> None:
@@ -263,6 +281,8 @@ class Store:
         return self._with_children(db, row) if row else None
 
     def find_client_order(self, account: str, client_order_id: str) -> dict | None:
+        if self._client_ids is not None and _client_key(account, client_order_id) not in self._client_ids:
+            return None  # never used: no statement to run
         db = self.conn()
         row = db.execute("SELECT * FROM orders WHERE account = ? AND client_order_id = ?",
                          (account, client_order_id)).fetchone()
