@@ -20,9 +20,10 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 def _body() -> dict:
     """Optional JSON object body: empty is {}; anything else must be an object."""
-    if not request.get_data(cache=True):
+    raw = request.get_data(cache=True)
+    if not raw:
         return {}
-    body = json_body()
+    body = json_body(raw)
     if not isinstance(body, dict):
         raise ApiError(422, "validation_failed", "the body must be a JSON object", [detail("", "object_type", "")])
     return body

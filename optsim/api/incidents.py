@@ -104,9 +104,10 @@ def _active_silences(now: float) -> list:
 
 def _actor_and_note() -> tuple[str, str]:
     """Optional body ``{"actor": str, "note": str}``; a non-JSON body is 400, wrong fields 422."""
-    if not request.get_data():
+    raw = request.get_data()
+    if not raw:
         return "admin", ""
-    body = json_body()  # 415 / 400 (malformed, too deep, duplicate keys) in the one error shape
+    body = json_body(raw)  # 415 / 400 (malformed, too deep, duplicate keys) in the one error shape
     if not isinstance(body, dict):
         raise validation_failed([detail("body", "NOT_AN_OBJECT", "the body is a JSON object")])
     errors = [detail(k, "NOT_A_STRING", f"{k} is a string of at most 200 characters")

@@ -258,9 +258,10 @@ OPERATIONS: dict[tuple[str, str], dict] = {
                                 "requestBody": _body(ref("MultiLegOrder"))},
     ("/orders", "get"): {
         "tags": ["orders"], "summary": "List orders, newest first",
-        "parameters": [_query("status", "order status", {"enum": ORDER_STATUSES}),
+        "parameters": [_query("status", "order status (empty: any)", {"enum": ["", *ORDER_STATUSES]}),
                        _query("underlying", "OCC root", {"type": "string"}),
-                       _query("symbol", "OSI symbol, padded or not", {"type": "string", "pattern": OSI_PATTERN}),
+                       _query("symbol", "OSI symbol, padded or not (empty: any)",
+                              {"type": "string", "pattern": f"^$|{OSI_PATTERN}"}),
                        _query("account", "account", {"type": "string"}),
                        _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
                        _query("before", "order id or seq to page from", {"type": "string", "pattern": BEFORE_PATTERN})],

@@ -21,7 +21,6 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticKnownError
 
@@ -213,8 +212,9 @@ def _decimal(price: float | None) -> Decimal | None:
 
 
 def _canonical(request: BaseModel) -> dict:
-    """The parsed request with its defaults, nulls dropped and keys sorted: equal for an idempotent retry."""
-    return orjson.loads(orjson.dumps(request.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS))
+    """The parsed request with its defaults and nulls dropped, in JSON types: equal for an idempotent retry
+    (the store keeps it with sorted keys)."""
+    return request.model_dump(mode="json", exclude_none=True)
 
 
 POST_ONLY_TIFS = ("GTX", "ALO")  # the exchanges' names for a post-only (add liquidity only) day order
