@@ -128,6 +128,21 @@ def _enter(endpoint: str):
         d.stats.latency(elapsed)
 
 
+class OrderAnswer(Response):
+    """An order's answer, with its ``Location`` added after werkzeug's header pass. werkzeug runs a Location
+    through its IRI-to-URI conversion (``urlsplit`` and re-quoting every part), ~4 % of an order's
+    instructions in process (callgrind), with nothing to convert in ``/orders/ORD-00000042``."""
+
+    def __init__(self, order: dict, status: int):
+        super().__init__(orjson.dumps(order), status=status, content_type="application/json")
+        self.order_path = f"/orders/{order['order_id']}"  # not werkzeug's `location`, which sets the header
+
+    def get_wsgi_headers(self, environ):
+        headers = super().get_wsgi_headers(environ)
+        headers["Location"] = self.order_path
+        return headers
+
+
 def _answer(d, endpoint: str):
     caller = order_caller()
     try:
@@ -150,8 +165,10 @@ def _answer(d, endpoint: str):
         response.status_code = http_status(r["reason"])
         response.headers["Idempotent-Replayed"] = "true"
         return response
-    headers = {"Location": f"/orders/{order['order_id']}"} | ({"Idempotent-Replayed": "true"} if status == 200 else {})
-    return Response(orjson.dumps(order), status=status, headers=headers, content_type="application/json")
+    answer = OrderAnswer(order, status)
+    if status == 200:
+        answer.headers["Idempotent-Replayed"] = "true"
+    return answer
 
 
 @bp.post("/orders")
