@@ -87,24 +87,23 @@ def _no_key_dropped(raw: bytes, body) -> bool:
     stack = [body]
     while stack:
         item = stack.pop()
-        if type(item) is dict:
+        kind = type(item)
+        if kind is dict:
             keys += len(item)
-            for key, value in item.items():
+            for key in item:
                 colons += key.count(":")
-                kind = type(value)
-                if kind is str:
-                    colons += value.count(":")
-                elif kind is dict or kind is list:
-                    stack.append(value)
-        elif type(item) is list:
-            for value in item:
-                kind = type(value)
-                if kind is str:
-                    colons += value.count(":")
-                elif kind is dict or kind is list:
-                    stack.append(value)
-        elif type(item) is str:
-            colons += item.count(":")
+            values = item.values()
+        elif kind is list:
+            values = item
+        else:
+            colons += item.count(":") if kind is str else 0
+            continue
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                colons += value.count(":")
+            elif kind is dict or kind is list:
+                stack.append(value)
     return raw.count(b":") == keys + colons
 
 
