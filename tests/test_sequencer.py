@@ -101,7 +101,7 @@ def in_one_group(seq: Sequencer, fns: list) -> list:
     return [job.error or job.result for job in jobs]
 
 
-def statements(store: Store, seq: Sequencer) -> list[str]:
+def statements(seq: Sequencer) -> list[str]:
     """Every statement the writer runs from here on (one per row of an ``executemany``)."""
     seen: list[str] = []
     seq._db.set_trace_callback(seen.append)
@@ -118,7 +118,7 @@ def stored_notes(store: Store) -> list[int]:
 
 def test_held_rows_of_a_group_are_written_together_without_savepoints(store):
     seq = Sequencer(store)
-    seen = statements(store, seq)
+    seen = statements(seq)
     # Act: four jobs that only hold rows, the way an order that rests holds its own
     outcomes = in_one_group(seq, [lambda db, n=n: db.hold(NOTE, (n,)) for n in range(4)])
     seq.close()

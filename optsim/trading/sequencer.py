@@ -4,9 +4,10 @@ The order path must be serial (risk sees every accepted order before it checks t
 every answer must follow its commit. Serialising with a lock made waitress's threads convoy on it:
 SQLite releases the GIL while committing, the others run up to the lock and stall, and the
 committer then waits for the GIL while still holding the lock. So changes that arrive together are
-handed to one sequencer thread, which takes every job queued while it was busy, runs each in its
-own savepoint (a job that raises undoes only its own writes and raises in its caller), and commits
-the group once: one commit per group instead of one per order, and no lock to convoy on.
+handed to one sequencer thread, which takes every job queued while it was busy, runs each so that
+a job that raises undoes only its own writes and raises in its caller (its held rows are dropped, and
+a savepoint covers any statement it ran: ``GroupWriter``), and commits the group once: one commit per
+group instead of one per order, and no lock to convoy on.
 
 A change that arrives alone, with the writer idle and nothing queued, runs on its caller's thread
 (flat combining): handing it over would cost two thread wake-ups, each a scheduler time slice on a
