@@ -15,7 +15,7 @@ def config(**feed):
         "service": {"as_of": "2025-01-02"},
         "underlyings": {"AAPL": {"spot": 225.0}, "TSLA": {"spot": 250.0, "vol": 0.55}},
         "chain": {"weeklies": 1, "monthlies": 2, "strikes_per_side": 6},
-        "feed": {"trade_probability": 0.1, "json_interval_s": 0, **feed}})  # quotes.json with every snapshot
+        "feed": {"trade_probability": 0.1, "json_interval_s": 0, "json_cpu_share": 0, **feed}})  # quotes.json with every snapshot
 
 
 def snapshots(tmp_path, n, **feed):
@@ -68,6 +68,24 @@ def test_a_reader_too_slow_for_the_ring_knows_how_many_prints_it_missed(tmp_path
         reader.read(doc)
     assert reader.missed > 0
     assert len(reader.taken) + reader.missed == publisher.market.tape.trade_seq == docs[-1]["trades"][-1]["trade_seq"]
+
+
+def test_a_reader_of_every_quotes_json_gets_every_print_however_far_apart_they_are(tmp_path):
+    # Arrange: a ring of 10 prints, and quotes.json allowed a ten-thousandth of a core: at least two snapshots
+    # apart, with ~15 prints a snapshot
+    publisher = Publisher(config(trades_kept=10, json_cpu_share=0.0001), tmp_path)
+    reader, seqs = SlowReader(), []
+    # Act: read every quotes.json the feed writes
+    for _ in range(24):
+        publisher.tick()
+        doc = json.loads((tmp_path / "quotes.json").read_text())
+        if doc["seq"] not in seqs:
+            seqs.append(doc["seq"])
+            reader.read(doc)
+    # Assert: documents were skipped, yet no print was lost; the quotes.snap ring stays at 10
+    assert len(seqs) < 12 and publisher.market.tape.trade_seq > 30
+    assert reader.missed == 0 and reader.taken == list(range(1, reader.last + 1))
+    assert len(read_snap(tmp_path / "quotes.snap").trades) == 10
 
 
 def test_prints_take_the_nbbo_on_the_aggressor_side(tmp_path):
@@ -144,3 +162,21 @@ def test_quotes_json_follows_every_nth_snapshot_and_catches_up_on_a_stall_and_on
     publisher.stop()
     # Assert: the last snapshot is in quotes.json too
     assert publisher.seq == 11 and _same_market(tmp_path)
+
+
+def test_quotes_json_is_spaced_out_when_a_document_costs_more_than_its_cpu_share(tmp_path, caplog):
+    # Arrange: quotes.json asked for with every snapshot, but allowed a ten-thousandth of a core: any document
+    # costing over 25 µs of CPU pushes the next one back by more than a snapshot
+    publisher = Publisher(config(interval_s=0.25, json_cpu_share=0.0001), tmp_path)
+    # Act
+    with caplog.at_level("INFO", logger="optsim.market.feed.publisher"):
+        for _ in range(6):
+            publisher.tick()
+    # Assert: quotes.snap has every snapshot, quotes.json still the first; the log says why
+    assert read_snap(tmp_path / "quotes.snap").seq == 6
+    assert json.loads((tmp_path / "quotes.json").read_text())["seq"] == 1
+    assert "feed.json_cpu_share is 0.0001 of a core" in caplog.text
+    # Act: the feed stops
+    publisher.stop()
+    # Assert: quotes.json catches up with the last snapshot all the same
+    assert json.loads((tmp_path / "quotes.json").read_text())["seq"] == 6 and _same_market(tmp_path)

@@ -1,9 +1,11 @@
 """Trade prints at the NBBO, numbered by a global gapless ``trade_seq``.
 
-quotes.json keeps only the most recent ``feed.trades_kept`` prints, oldest first. A reader that
-polls slower than the feed still gets every print: it remembers the last ``trade_seq`` it took and
-takes every kept print above it. If the oldest print kept is above ``last + 1``, the ring has
-rolled past prints it never saw, and it knows exactly how many (oldest − last − 1).
+quotes.json keeps the most recent ``feed.trades_kept`` prints, oldest first, and never drops a print
+before a quotes.json has carried it (on a large chain quotes.json is written less often than
+snapshots, and more prints than the ring holds may happen between two). A reader that polls slower
+than the feed still gets every print: it remembers the last ``trade_seq`` it took and takes every
+kept print above it. If the oldest print kept is above ``last + 1``, the ring has rolled past prints
+it never saw, and it knows exactly how many (oldest − last − 1).
 """
 from __future__ import annotations
 
@@ -13,12 +15,16 @@ import numpy as np
 
 from ..snapshot import TRADE_DTYPE
 
+UNCARRIED_BOUND = 16  # the ring holds at most this many times ``feed.trades_kept`` prints
+
 
 class TradeTape:
-    """Prints as they happen, with the ring that quotes.json carries and the same ring in columns (quotes.snap)."""
+    """Prints as they happen, with the ring that quotes.json carries and the last ``kept`` in columns (quotes.snap)."""
 
     def __init__(self, kept: int, probability: float, rng: np.random.Generator):
-        self.ring: deque[dict] = deque(maxlen=kept)
+        self.ring: deque[dict] = deque()
+        self.kept_count = kept
+        self.carried_seq = 0  # the last print a quotes.json has carried
         self.columns = np.zeros(0, dtype=TRADE_DTYPE)  # replaced, never changed in place: a frame may hold it
         self.probability = probability
         self.rng = rng
@@ -27,6 +33,7 @@ class TradeTape:
     def take(self, symbols: list[str], venues: tuple[str, ...], best: tuple[np.ndarray, ...], ts: float) -> None:
         """Each series trades with ``probability``: BUY lifts the offer, SELL hits the bid (``best`` is the
         NBBO per series in cents, as ``quoting.best_of`` gives it)."""
+        self._trim()
         hits = np.flatnonzero(self.rng.random(len(symbols)) < self.probability)
         if not len(hits):
             return
@@ -44,7 +51,16 @@ class TradeTape:
                               "price": price / 100, "qty": qty, "aggressor": "BUY" if buy else "SELL"})
             rows.append((self.trade_seq, ts, symbol.encode(), venue, price / 100, qty, 1 if buy else -1))
         if rows:
-            self.columns = np.concatenate([self.columns, np.array(rows, dtype=TRADE_DTYPE)])[-self.ring.maxlen:]
+            self.columns = np.concatenate([self.columns, np.array(rows, dtype=TRADE_DTYPE)])[-self.kept_count:]
+
+    def _trim(self) -> None:
+        """Down to ``kept`` prints, keeping those no quotes.json has carried yet (up to a bound: a long stall
+        drill writes no quotes.json, and the ring must not grow with it)."""
+        ring, most = self.ring, self.kept_count * UNCARRIED_BOUND
+        while len(ring) > self.kept_count and (ring[0]["trade_seq"] <= self.carried_seq or len(ring) > most):
+            ring.popleft()
 
     def kept(self) -> list[dict]:
+        """The prints for a quotes.json, which from then on may leave the ring."""
+        self.carried_seq = self.trade_seq
         return list(self.ring)
