@@ -55,6 +55,7 @@ class Supervisor:
                  popen: Callable[..., subprocess.Popen] = subprocess.Popen):
         self.children, self.env, self.clock, self.popen = children, env, clock, popen
         self.stopping = False
+        self.stop_code: int | None = None  # set by SIGTERM/SIGINT; the main loop then stops everything
         self.exit_code = 0
 
     def start(self, child: Child) -> None:
@@ -107,7 +108,7 @@ class Supervisor:
     def wait_ready(self, child: Child, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Hold the next start until ``child`` is ready, so the monitor never sees a service still booting."""
         deadline = time.monotonic() + timeout_s
-        while child.ready is not None and not child.ready():
+        while child.ready is not None and self.stop_code is None and not child.ready():
             if child.proc is None or child.proc.poll() is not None or time.monotonic() > deadline:
                 log.warning("%-8s not ready after %.0fs; starting the rest anyway", child.name, timeout_s)
                 return
@@ -133,22 +134,29 @@ class Supervisor:
             self._close_log(child)
         log.info("all stopped")
 
+    def request_stop(self, code: int) -> None:
+        """The signal handlers: only note the stop. Stopping inside the handler could run half-way through
+        starting a child, which it would then miss (forked, not yet held) and leave running."""
+        if self.stop_code is None:
+            self.stop_code = code
+
     def run(self) -> int:
-        signal.signal(signal.SIGINT, lambda *_: self.terminate(130))
-        signal.signal(signal.SIGTERM, lambda *_: self.terminate(143))
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop(130))
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop(143))
         try:
             for child in self.children:
+                if self.stop_code is not None:
+                    break
                 self.start(child)
                 self.wait_ready(child)
-            while not self.stopping:
+            while self.stop_code is None:
                 try:
                     self.step()
                 except Exception:  # a supervisor bug or I/O error: log it, keep supervising
                     log.exception("supervisor step failed; carrying on")
                 time.sleep(0.2)
         finally:  # whatever ends the loop, no child outlives it
-            if not self.stopping:
-                self.terminate(1)
+            self.terminate(1 if self.stop_code is None else self.stop_code)
         return self.exit_code
 
 

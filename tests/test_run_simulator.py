@@ -151,6 +151,39 @@ def test_children_die_with_a_sigkilled_supervisor(tmp_path, poll):
             sup.kill()
 
 
+STOP_WHILE_STARTING = """
+import logging, os, signal, subprocess, sys
+from pathlib import Path
+logging.basicConfig(level=logging.INFO)
+sys.path.insert(0, {root!r})
+from run_simulator import Child, Supervisor
+
+def popen(*args, **kwargs):
+    proc = subprocess.Popen(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)  # the stop lands after the fork, before the supervisor holds the child
+    return proc
+
+kids = [Child(name, [sys.executable, "-c", "import time; time.sleep(60)"], Path({tmp!r}) / name) for name in "ab"]
+sys.exit(Supervisor(kids, {{}}, popen=popen).run())
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_stop_that_lands_while_a_child_is_starting_still_stops_it(tmp_path):
+    # Act: SIGTERM the supervisor half-way through starting its first child
+    done = subprocess.run([sys.executable, "-c", STOP_WHILE_STARTING.format(root=str(ROOT), tmp=str(tmp_path))],
+                          capture_output=True, text=True, timeout=30)
+    # Assert: it exits 143 having stopped that child, and starts no other
+    started = [int(pid) for pid in re.findall(r"started\s+pid (\d+)", done.stderr)]
+    try:
+        assert done.returncode == 143 and len(started) == 1, done.stderr
+        assert not _running(started[0]), f"child {started[0]} outlived its supervisor:\n{done.stderr}"
+    finally:
+        for pid in started:
+            if _running(pid):
+                os.kill(pid, 9)
+
+
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
