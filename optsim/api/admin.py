@@ -23,7 +23,7 @@ def _body() -> dict:
     raw = request.get_data(cache=True)
     if not raw:
         return {}
-    body = json_body(raw)
+    body = json_body(request, raw)
     if not isinstance(body, dict):
         raise ApiError(422, "validation_failed", "the body must be a JSON object", [detail("", "object_type", "")])
     return body

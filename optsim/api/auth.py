@@ -13,7 +13,7 @@ import hmac
 import ipaddress
 from dataclasses import dataclass
 
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 
 from ..config import Config
 from ..errors import ApiError, detail
@@ -21,9 +21,9 @@ from ..errors import ApiError, detail
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
-def bearer_token() -> str | None:
+def bearer_token(req: Request) -> str | None:
     """The token of an ``Authorization: Bearer`` header, or None when there is none."""
-    scheme, _, token = request.environ.get("HTTP_AUTHORIZATION", "").partition(" ")  # what headers.get reads
+    scheme, _, token = req.environ.get("HTTP_AUTHORIZATION", "").partition(" ")  # what headers.get reads
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
 
@@ -50,7 +50,7 @@ def require_admin(view):
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        token = bearer_token()
+        token = bearer_token(request)
         if token is None:
             raise _missing("admin endpoints")
         if not _same(token, _config().admin_token):
@@ -79,9 +79,9 @@ def tokens_required(config: Config) -> bool:
 NOBODY = Caller()  # no token sent, none required: may act for any account
 
 
-def order_caller() -> Caller:
+def order_caller(req: Request, config: Config) -> Caller:
     """The caller of an order-entry or cancel request; 401 when a token is required and missing, 403 when wrong."""
-    config, token = _config(), bearer_token()
+    token = bearer_token(req)
     if token is None:
         if tokens_required(config):
             raise _missing("orders")
@@ -134,7 +134,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _check_host():
-        name = _hostname(request.host).lower()
+        name = _hostname(request._get_current_object().host).lower()  # not through the proxy's failed lookup
         if name not in allowed and not is_loopback(name):
             raise ApiError(400, "bad_host", f"Host {name!r} is not one this service answers to",
                            [detail("Host", "HOST_NOT_ALLOWED", "add it to [auth] allowed_hosts to allow it")])

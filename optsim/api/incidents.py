@@ -107,7 +107,7 @@ def _actor_and_note() -> tuple[str, str]:
     raw = request.get_data()
     if not raw:
         return "admin", ""
-    body = json_body(raw)  # 415 / 400 (malformed, too deep, duplicate keys) in the one error shape
+    body = json_body(request, raw)  # 415 / 400 (malformed, too deep, duplicate keys) in the one error shape
     if not isinstance(body, dict):
         raise validation_failed([detail("body", "NOT_AN_OBJECT", "the body is a JSON object")])
     errors = [detail(k, "NOT_A_STRING", f"{k} is a string of at most 200 characters")
