@@ -1,9 +1,11 @@
-"""The mock quote feed process: quotes.snap and feed_heartbeat.json every interval, quotes.json every second.
+"""The mock quote feed process: quotes.snap and feed_heartbeat.json every interval, quotes.json about every second.
 
     python mock_quote_feed.py --data-dir data --as-of 2025-01-02 --interval 0.25 --seed 42 [--record DIR]
 
-Flags override the config file; fault flags start drills that last the whole run, on top of any
-in feed_control.json. SIGINT/SIGTERM end the run after a final "stopping" heartbeat, exit 0.
+quotes.json comes every ``feed.json_interval_s``, less often on a chain so large that writing it would
+take over ``feed.json_cpu_share`` of a core. Flags override the config file; fault flags start drills
+that last the whole run, on top of any in feed_control.json. SIGINT/SIGTERM end the run after a final
+"stopping" heartbeat, exit 0.
 """
 from __future__ import annotations
 

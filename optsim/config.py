@@ -187,7 +187,7 @@ class FillConfig(Section):
 class FeedConfig(Section):
     interval_s: float = Field(0.25, gt=0)  # one snapshot per interval
     json_interval_s: float = Field(1.0, ge=0)  # quotes.json (people, tools) this often, in whole snapshots; 0: each
-    json_cpu_share: float = Field(0.05, ge=0, le=1)  # ...or less often, so that it takes at most this much of a core; 0: no cap
+    json_cpu_share: float = Field(0.05, ge=0, le=1)  # ...or less often: at most this share of a core; 0: no cap
     seed: int = 42
     trade_probability: float = Field(0.02, ge=0, le=1)  # per series per tick
     trades_kept: int = Field(2000, ge=10)  # ring of recent prints in quotes.json

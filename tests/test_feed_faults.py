@@ -15,7 +15,7 @@ def small_config():
         "service": {"as_of": "2025-01-02"},
         "underlyings": {"AAPL": {"spot": 225.0, "vol": 0.25}, "TSLA": {"spot": 250.0, "vol": 0.55}},
         "chain": {"weeklies": 1, "monthlies": 1, "strikes_per_side": 4},
-        "feed": {"json_interval_s": 0, "json_cpu_share": 0}})  # quotes.json with every snapshot: the drills are read off both files
+        "feed": {"json_interval_s": 0, "json_cpu_share": 0}})  # quotes.json with every snapshot: drills read off both
 
 
 class FakeClock:

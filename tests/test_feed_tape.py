@@ -15,7 +15,8 @@ def config(**feed):
         "service": {"as_of": "2025-01-02"},
         "underlyings": {"AAPL": {"spot": 225.0}, "TSLA": {"spot": 250.0, "vol": 0.55}},
         "chain": {"weeklies": 1, "monthlies": 2, "strikes_per_side": 6},
-        "feed": {"trade_probability": 0.1, "json_interval_s": 0, "json_cpu_share": 0, **feed}})  # quotes.json with every snapshot
+        "feed": {"trade_probability": 0.1, "json_interval_s": 0, "json_cpu_share": 0,  # quotes.json with every snapshot
+                 **feed}})
 
 
 def snapshots(tmp_path, n, **feed):

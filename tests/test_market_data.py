@@ -46,7 +46,8 @@ def series(bid, bid_size, ask, ask_size, venues=None):
 # ---------------------------------------------------------------------- the feed's columnar snapshot
 def test_the_feeds_snapshot_file_holds_the_same_market_as_its_json(tmp_path):
     # Arrange
-    cfg = load_config(overrides={"service": {"data_dir": str(tmp_path), "as_of": AS_OF}, "feed": {"json_interval_s": 0, "json_cpu_share": 0}})
+    cfg = load_config(overrides={"service": {"data_dir": str(tmp_path), "as_of": AS_OF},
+                                 "feed": {"json_interval_s": 0, "json_cpu_share": 0}})
     pub = Publisher(cfg, tmp_path)
     for _ in range(3):
         pub.tick()

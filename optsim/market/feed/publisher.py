@@ -4,9 +4,9 @@ The snapshot goes out twice: ``quotes.snap`` in columns for the service (snapsho
 and ``quotes.json`` for people and tools every ``feed.json_interval_s`` (the last one also on stop):
 serialising a megabyte of JSON was over half of what a tick cost, taken from the cores the service
 runs on. On a large chain that interval stretches so that quotes.json takes at most
-``feed.json_cpu_share`` of a core: a 14,560-series document costs ~0.14 s of CPU, which once a second
-moved the service's p99 as much as it moved a bare echo's on the same two cores. Every file is written atomically (temp file, fsync, rename), so a reader sees the previous
-snapshot or the next one, never half of one. Both are written before the heartbeat, so a heartbeat
+``feed.json_cpu_share`` of a core: a 14,560-series document costs ~0.14 s of CPU, 60 % of the feed
+when written once a second. Every file is written atomically (temp file, fsync, rename), so a reader
+sees the previous snapshot or the next one, never half of one. Both are written before the heartbeat, so a heartbeat
 never names a ``seq`` that ``quotes.snap`` does not have yet. During a stall the market
 keeps moving and printing and only the files stop, as when a real feed handler hangs; ``seq``
 then resumes at +1 (nothing was written, so nothing was skipped).
