@@ -386,6 +386,25 @@ def test_a_reject_storm_trips_the_reject_rate_runaway(make_app, admin):
     assert open_incidents(app, "risk_trip")[0].details["rejected"] == 12
 
 
+def test_malformed_requests_do_not_trip_the_runaway_or_cancel_working_orders(make_app, admin):
+    """Bad bodies never reach a venue: they are counted and answered 4xx, but they cannot halt trading."""
+    app, client = make_app(trips={"reject_rate": 0.5, "reject_rate_min_orders": 10, "max_order_rate": 1.0})
+    desk = app.extensions["desk"]
+    resting = client.post("/orders", json=order()).get_json()
+    assert resting["status"] == "working"
+    desk.poll()
+    for n in range(60):
+        r = client.post("/orders", json=order(qty=-n) if n % 2 else {"legs": "nope"})
+        assert r.status_code in (400, 422), r.get_json()
+    desk.poll()
+    state = client.get("/admin/kill-switch", headers=admin).get_json()
+    assert state["state"] == "ACTIVE", state
+    assert not open_incidents(app, "risk_trip")
+    assert client.get(f"/orders/{resting['order_id']}").get_json()["status"] == "working"
+    assert 'optsim_orders_total{status="invalid",underlying="unknown",venue="none"} 60.0' in \
+        client.get("/metrics").get_data(as_text=True)
+
+
 def test_a_limit_breached_on_the_marks_moves_trading_to_reducing(make_app, admin):
     app, client = make_app()
     q = quote(app)

@@ -168,11 +168,14 @@ class OrderDesk:
                                   "account": spec.account, "cause": reject.message, "band": "pre_trade"}))
 
     def record_invalid(self) -> None:
-        """Count a request that failed validation (not stored: there is no valid order to store)."""
+        """Count a request that failed validation (not stored: there is no valid order to store).
+
+        Not counted by the runaway trips: a malformed request never reaches a venue, so it carries no trading
+        risk, and anyone who can reach the port could otherwise halt trading (cancelling every working order)
+        with fifty bad bodies. It shows in the metrics and the monitor's reject_rate_spike instead."""
         self.metrics.orders.labels("unknown", "none", "invalid").inc()
         self.metrics.rejects.labels("VALIDATION").inc()
         self.stats.order(None, None, "invalid", "VALIDATION")
-        self.trips.on_order("VALIDATION")
 
     # ------------------------------------------------------------------ lifecycle
     def cancel(self, order_id: str, cause: str = "client") -> dict:

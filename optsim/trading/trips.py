@@ -42,7 +42,7 @@ class Trip:
 class TripWire:
     def __init__(self, config: TripsConfig):
         self.cfg = config
-        self.orders = 0  # orders seen, valid or not (bumped on the order path: one add)
+        self.orders = 0  # orders that reached the desk, accepted or rejected (bumped on the order path: one add)
         self.rejects = 0  # of which rejected, not counting STATE_REJECTS
         self.high: float | None = None  # the day's high of net PnL
         self._samples: deque[tuple[float, int, int]] = deque()  # (poll time, orders, rejects)
