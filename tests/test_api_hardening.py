@@ -163,6 +163,26 @@ def test_cancel_only_by_the_owner_or_the_admin(guarded):
     assert guarded.delete(f"/orders/{ids[1]}", headers=bearer(ADMIN_TOKEN)).get_json()["status"] == "cancelled"
 
 
+@pytest.mark.parametrize("replace", ["patch", "post"])
+def test_replace_only_by_the_owner_or_the_admin(guarded, replace):
+    order_id = guarded.post("/orders", json=seed_single(account="ACC1", price=1.10, qty=5),
+                            headers=bearer(TOKENS["ACC1"])).get_json()["order_id"]
+
+    def send(body, headers=None):
+        if replace == "patch":
+            return guarded.patch(f"/orders/{order_id}", json=body, headers=headers or {})
+        return guarded.post(f"/orders/{order_id}/replace", json=body, headers=headers or {})
+
+    assert send({"qty": 50}).status_code == 401
+    assert send({"qty": 50}, bearer("not-a-token")).status_code == 403
+    other = send({"price": 1.15, "qty": 50}, bearer(TOKENS["ACC2"]))
+    assert other.status_code == 403 and ("order_id", "NOT_OWNER") in reasons(other)
+    unchanged = guarded.get(f"/orders/{order_id}").get_json()
+    assert (unchanged["qty"], unchanged["price"]) == (5, 1.10)
+    assert send({"qty": 6}, bearer(TOKENS["ACC1"])).get_json()["qty"] == 6
+    assert send({"price": 1.15}, bearer(ADMIN_TOKEN)).get_json()["price"] == 1.15
+
+
 def test_tokens_are_off_on_loopback_but_a_sent_token_is_checked(client):
     assert client.post("/orders", json=seed_single()).status_code == 201
     assert client.post("/orders", json=seed_single(price=1.2), headers=bearer("nope-nope-nope")).status_code == 403

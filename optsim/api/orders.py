@@ -254,13 +254,18 @@ def get_order(order_id: str):
     return jsonify(desk().view(order))
 
 
-@bp.delete("/orders/<order_id>")
-def cancel_order(order_id: str):
-    req, app = resolved()
+def _owner_only(req, app, order_id: str, what: str) -> None:
+    """401/403 unless the caller may act for the order's account (its token, the admin's, or tokens off)."""
     caller = order_caller(req, app.config["OPTSIM_CONFIG"])
     order = desk().store.get_order(order_id)
     if order is not None and not caller.may_act_for(order["account"]):
-        raise not_yours(caller, order["account"], "order_id", "cancelling an order")
+        raise not_yours(caller, order["account"], "order_id", what)
+
+
+@bp.delete("/orders/<order_id>")
+def cancel_order(order_id: str):
+    req, app = resolved()
+    _owner_only(req, app, order_id, "cancelling an order")
     try:
         return jsonify(desk().cancel(order_id))
     except DeskError as exc:
@@ -273,6 +278,7 @@ def cancel_order(order_id: str):
 def replace_order(order_id: str):
     """Cancel/replace: new ``price`` and/or total ``qty``; keeps queue place unless the price changes or it grows."""
     req, app = resolved()
+    _owner_only(req, app, order_id, "replacing an order")
     price, qty = parse_replace(json_body(req, _raw_body(req, app)))
     try:
         return jsonify(desk().replace(order_id, price, qty))
