@@ -62,11 +62,16 @@ def test_latency_spike_shows_in_the_latency_histogram(client, admin):
     ({"fault": "latency_spike", "ms": "slow"}, "ms"),
     ({"fault": "crossed_market", "targets": []}, "targets"),
     ({"fault": "seq_gap", "count": True}, "count"),
+    ({"fault": "latency_spike", "ms": 2500, "jitter_ms": "x"}, "jitter_ms"),
+    ({"fault": "venue_down", "venue": "CBOE", "silence": "maybe"}, "silence"),
+    ({"fault": "feed_stall", "silence": 1}, "silence"),
 ])
-def test_bad_drill_is_a_422_naming_the_field(client, admin, body, field):
+def test_bad_drill_is_a_422_naming_the_field_and_injects_nothing(client, admin, body, field):
+    before = client.get("/admin/drills", headers=admin).get_json()
     answer = client.post("/admin/drills", json=body, headers=admin)
     assert answer.status_code == 422
     assert answer.get_json()["details"][0]["field"] == field
+    assert client.get("/admin/drills", headers=admin).get_json() == before
 
 
 def test_drills_need_the_admin_token(client):

@@ -86,9 +86,9 @@ def _inject_service(fault: str, body: dict) -> None:
     if fault == "venue_down":
         d.router.mark(_venue(body), up=False)
         d.update_gauges()
-    elif fault == "latency_spike":
-        d.faults.latency_ms = _number(body, "ms", 0, 10_000, 250)
-        d.faults.jitter_ms = _number(body, "jitter_ms", 0, 10_000, 0)
+    elif fault == "latency_spike":  # both checked before either is set: a refused drill changes nothing
+        latency_ms, jitter_ms = _number(body, "ms", 0, 10_000, 250), _number(body, "jitter_ms", 0, 10_000, 0)
+        d.faults.latency_ms, d.faults.jitter_ms = latency_ms, jitter_ms
     else:
         d.faults.reject_fraction = _number(body, "fraction", 0, 1, 0.5)
 
@@ -136,15 +136,15 @@ def inject():
     fault = body.get("fault")
     if fault not in FEED_FAULTS + SERVICE_FAULTS:
         raise _bad("fault", f"fault must be one of {', '.join(FEED_FAULTS + SERVICE_FAULTS)}")
+    silence = body.get("silence", desk().config.drills.silence)
+    if not isinstance(silence, bool):  # checked before the fault is injected: a refused drill changes nothing
+        raise _bad("silence", "silence must be true or false")
     if fault in FEED_FAULTS:
         _inject_feed(fault, body, desk().config.data_dir)
     else:
         _inject_service(fault, body)
     now = time.time()
     desk().faults.injected_at[fault] = now
-    silence = body.get("silence", desk().config.drills.silence)
-    if not isinstance(silence, bool):
-        raise _bad("silence", "silence must be true or false")
     if silence and not any(s.drill == fault and s.state(now) != "expired" for s in silences.load(desk().config.data_dir)):
         silences.add(desk().config.data_dir, {"type": list(DRILL_EXPECTS[fault])}, now, now + DRILL_SILENCE_MAX_S,
                      "drill", f"drill {fault}: recorded and scored, not paged", drill=fault, now=now)
