@@ -97,6 +97,8 @@ def serve(app: Flask) -> None:
                  ident="optsim", clear_untrusted_proxy_headers=True,
                  # idle and slow clients are bounded, so they cannot hold every slot and take /health offline
                  connection_limit=cfg.service.connection_limit, channel_timeout=cfg.service.channel_timeout_s,
+                 # a body over the limit is refused on its headers, not first spooled to a temporary file
+                 max_request_body_size=cfg.service.max_body_bytes,
                  cleanup_interval=max(1, int(cfg.service.channel_timeout_s / 3)),
                  asyncore_use_poll=True)  # select() cannot watch a descriptor above 1023
 

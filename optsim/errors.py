@@ -41,9 +41,10 @@ def is_disk_full(exc: BaseException) -> bool:
     return code == sqlite3.SQLITE_FULL or "full" in str(exc).lower()
 
 
-_HTTP_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-                415: "unsupported_media_type", 429: "too_many_requests"}
+HTTP_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+               415: "unsupported_media_type", 429: "too_many_requests", 431: "headers_too_large",
+               501: "not_implemented"}
 
 
 def init_app(app: Flask) -> None:
@@ -57,7 +58,7 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         code = exc.code or 500
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]  # Allow on a 405
-        return jsonify({"error": _HTTP_ERRORS.get(code, "http_error"), "message": exc.description,
+        return jsonify({"error": HTTP_ERRORS.get(code, "http_error"), "message": exc.description,
                         "details": []}), code, headers
 
     @app.errorhandler(sqlite3.Error)

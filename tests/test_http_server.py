@@ -3,6 +3,7 @@ arrives whole (small, streamed, and past the buffer's high-water mark, where the
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import socket
 import threading
@@ -169,3 +170,49 @@ def test_requests_queued_behind_busy_workers_log_the_queue_depth_once(caplog):
         finally:
             for conn in conns:
                 conn.close()
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict, bytes]:
+    """Status, headers and body of one answer read off a raw socket (the server closes after an error)."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.fixture
+def limited():
+    with _serving(_app, threads=2, asyncore_use_poll=True, max_request_body_size=1024) as server:
+        yield server
+
+
+def test_a_body_declared_over_the_limit_is_refused_on_its_headers_in_json(limited):
+    """Refused before the body arrives (it is not spooled to a file first), in the API's error shape."""
+    port = limited.effective_port
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 3000000\r\n\r\n")  # the answer comes before any of the body is sent
+        status, headers, body = _answer(sock)
+    assert status == 413 and headers["Content-Type"] == "application/json"
+    error = json.loads(body)
+    assert error["error"] == "payload_too_large"
+    assert error["details"] == [{"field": "", "reason": "PAYLOAD_TOO_LARGE", "message": "send at most 1024 bytes"}]
+
+
+def test_a_chunked_body_over_the_limit_and_a_bad_request_line_are_refused_in_json(limited):
+    port = limited.effective_port
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     + b"800\r\n" + b"x" * 2048 + b"\r\n0\r\n\r\n")
+        status, _, body = _answer(sock)
+    assert status == 413 and json.loads(body)["error"] == "payload_too_large"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n")
+        status, headers, body = _answer(sock)
+    assert status == 400 and headers["Content-Type"] == "application/json"
+    error = json.loads(body)
+    assert error["error"] == "bad_request" and error["details"][0]["reason"] == "BAD_REQUEST"
+    assert error["message"]  # waitress's own words: what was wrong with the request

@@ -10,12 +10,37 @@ CPU each; with ``AnsweringChannel`` the same run served ~600 req/s.
 """
 from __future__ import annotations
 
+import json
 import logging
 
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
+from waitress.task import ErrorTask
 
+from ..errors import HTTP_ERRORS, detail
 from ..ops.logthrottle import OncePer
+
+
+class JsonErrorTask(ErrorTask):
+    """waitress's own refusals (a body over ``max_request_body_size``, a malformed request line or header) in
+    the API's one error shape instead of text/plain. waitress answers these before the app runs: a body
+    declared too large is refused on its headers, not spooled to a temporary file first."""
+
+    def execute(self):
+        error, limit = self.request.error, self.channel.adj.max_request_body_size
+        if error.code == 413:
+            message, reason = f"the body is over the {limit} byte limit", "PAYLOAD_TOO_LARGE"
+            hint = f"send at most {limit} bytes"
+        else:
+            message = hint = f"{error.reason}: {error.body}"
+            reason = HTTP_ERRORS.get(error.code, "http_error").upper()
+        body = json.dumps({"error": HTTP_ERRORS.get(error.code, "http_error"), "message": message,
+                           "details": [detail("", reason, hint)]}).encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
 
 
 class AnsweringChannel(HTTPChannel):
@@ -23,6 +48,8 @@ class AnsweringChannel(HTTPChannel):
     leaves the socket alone: the worker sends what it writes, and wakes the loop when the request ends
     (``pull_trigger``), which then sends whatever the socket did not take. Above the mark the worker waits
     for the loop to drain the buffer, so there, and when the connection is closing, it watches as before."""
+
+    error_task_class = JsonErrorTask
 
     def writable(self):
         if (self.requests and not (self.will_close or self.close_when_flushed)
