@@ -175,7 +175,11 @@ def test_a_series_of_the_wrong_shape_is_unusable_not_a_500(config, client, entry
     series(3.00, 10, 1.30, 10),                                                # crossed by $1.70
     series(1.20, 10, 1.30, 10, {"CBOE": venue_quote(1.20, 10, 1.30, 10),
                                 "ISE": venue_quote(1.20, 10, -1.0, 10)}),     # one venue's offer negative
-], ids=["negative ask", "zero ask with size", "crossed beyond tolerance", "venue negative ask"])
+    series(1e14 - 1, 10, 1e14, 10, {"CBOE": venue_quote(1e14 - 1, 10, 1e14, 10)}),  # finite, past any tick grid
+    series(1.20, 10, 1.30, 10, {"CBOE": venue_quote(1.20, 10, 1e300, 10)}),    # one venue's offer absurd
+    series(1.20, 10, 1.30, 2**62),                                             # a size no venue displays
+], ids=["negative ask", "zero ask with size", "crossed beyond tolerance", "venue negative ask", "huge prices",
+        "venue huge ask", "huge size"])
 def test_a_series_with_bad_prices_is_refused_counted_and_never_filled(config, client, quote):
     # Arrange
     write_snapshot(config, seq=2, overrides={C200: quote})
@@ -385,7 +389,7 @@ def _strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-@pytest.mark.parametrize("iv", [float("inf"), -1.0, 0.0, float("nan")])
+@pytest.mark.parametrize("iv", [float("inf"), -1.0, 0.0, float("nan"), 1e300])
 def test_an_implied_vol_that_is_no_vol_leaves_the_series_unpriced_and_every_answer_json(config, client, iv):
     # Arrange: a working order on C200, then a quotes.snap whose implied vol for it is not a vol
     Publisher(config, config.data_dir).tick()

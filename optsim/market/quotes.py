@@ -9,7 +9,6 @@ Trade prints are taken by ``trade_seq`` so none is missed between snapshots (a g
 """
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -20,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import read_json
-from .snapshot import (NBBO_FIELDS, SNAPSHOT_FILE, BadSnapshot, Frame, check, check_trades, from_json, read_snap,
-                       rows_differ)
+from .snapshot import (MAX_IV, NBBO_FIELDS, SNAPSHOT_FILE, BadSnapshot, Frame, check, check_trades, from_json,
+                       read_snap, rows_differ)
 
 QUOTES_FILE = "quotes.json"
 HEARTBEAT_FILE = "feed_heartbeat.json"
@@ -135,7 +134,7 @@ class Snapshot:
         venues = {names[j]: VenueQuote(b, bs, a, az)
                   for j, (quoted, b, bs, a, az) in enumerate(self.frame.venues[i].tolist()) if quoted}
         return Quote(symbol, bid, bid_size, ask, ask_size, names[bid_venue] if bid_venue >= 0 else None,
-                     names[ask_venue] if ask_venue >= 0 else None, iv if 0 < iv < math.inf else None, venues)
+                     names[ask_venue] if ask_venue >= 0 else None, iv if 0 < iv <= MAX_IV else None, venues)
 
     def __len__(self) -> int:
         return len(self.symbols)

@@ -37,6 +37,11 @@ VENUE_DTYPE = np.dtype([("quoted", "?"), ("bid", "f8"), ("bid_size", "i8"), ("as
 #: The feed's ring of recent prints; ``aggressor`` +1 = a buyer lifted the offer, -1 = a seller hit the bid.
 TRADE_DTYPE = np.dtype([("trade_seq", "i8"), ("ts", "f8"), ("symbol", f"S{SYMBOL_LEN}"), ("venue", "i2"),
                         ("price", "f8"), ("qty", "i8"), ("aggressor", "i1")])
+#: The edge's bounds on what a snapshot may say. Finite is not enough: a price of 1e14 passed every check and
+#: then broke the venues' tick arithmetic (2**52 ticks at most), so every order on the series answered 500.
+MAX_PRICE = 1_000_000.0  # $ a share, for an option premium, a print or an underlying's spot
+MAX_SIZE = 1_000_000_000  # contracts displayed or printed
+MAX_IV = 100.0  # implied vol (10,000 %); above it, or not positive, a series has no vol to price Greeks with
 DTYPES = {"series": SERIES_DTYPE.newbyteorder("<"), "venues": VENUE_DTYPE.newbyteorder("<"),
           "trades": TRADE_DTYPE.newbyteorder("<")}
 
@@ -108,9 +113,9 @@ def rows_differ(before: np.ndarray, after: np.ndarray, fields: tuple[str, ...] |
 
 
 def _sane(bid, bid_size, ask, ask_size, max_cross: float) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        sides = ((np.isfinite(bid) & (bid >= 0) & (bid_size >= 0) & ((bid_size == 0) | (bid > 0)))
-                 & (np.isfinite(ask) & (ask >= 0) & (ask_size >= 0) & ((ask_size == 0) | (ask > 0))))
+    with np.errstate(invalid="ignore"):  # NaN fails every comparison, infinity the upper bound
+        sides = (((bid >= 0) & (bid < MAX_PRICE) & (bid_size >= 0) & (bid_size <= MAX_SIZE) & ((bid_size == 0) | (bid > 0)))
+                 & ((ask >= 0) & (ask < MAX_PRICE) & (ask_size >= 0) & (ask_size <= MAX_SIZE) & ((ask_size == 0) | (ask > 0))))
         crossed = (bid_size > 0) & (ask_size > 0) & (bid - ask > max_cross + 1e-9)
     return sides & ~crossed
 
@@ -118,8 +123,8 @@ def _sane(bid, bid_size, ask, ask_size, max_cross: float) -> np.ndarray:
 def check_trades(trades: np.ndarray) -> np.ndarray:
     """Prints that may advance a queue: a positive finite price and size, a known side."""
     with np.errstate(invalid="ignore"):
-        return (np.isfinite(trades["price"]) & (trades["price"] > 0) & (trades["qty"] > 0)
-                & np.isfinite(trades["ts"]) & (trades["aggressor"] != 0))
+        return ((trades["price"] > 0) & (trades["price"] < MAX_PRICE) & (trades["qty"] > 0)
+                & (trades["qty"] <= MAX_SIZE) & np.isfinite(trades["ts"]) & (trades["aggressor"] != 0))
 
 
 # ---------------------------------------------------------------------- the binary form
@@ -284,7 +289,7 @@ def _series_row(symbol: str, q: dict, names: dict[str, int]) -> tuple:
 def _spots(raw) -> dict[str, float]:
     if not isinstance(raw, dict):
         return {}
-    return {str(k): float(v) for k, v in raw.items() if _is_number(v) and math.isfinite(v) and v > 0}
+    return {str(k): float(v) for k, v in raw.items() if _is_number(v) and 0 < v < MAX_PRICE}
 
 
 def _trades_from_json(raw, names: dict[str, int]) -> tuple[np.ndarray, int]:
