@@ -168,6 +168,21 @@ def test_a_series_of_the_wrong_shape_is_unusable_not_a_500(config, client, entry
     assert client.get("/metrics").status_code == 200 and client.get("/quotes/status").status_code == 200
 
 
+def test_a_snapshot_that_lists_no_series_is_in_use_and_fails_the_series_check(config, client):
+    """Not "no snapshot": the feed published one, with nothing in it, and /health says so where ops look."""
+    doc = build_snapshot(config, seq=2)
+    doc["quotes"] = {}
+    atomic_write_json(os.path.join(config.data_dir, "quotes.json"), doc)
+    order = client.post("/orders", json=seed_single())
+    health = client.get("/health")
+    status = client.get("/quotes/status").get_json()
+    assert (order.status_code, order.get_json()["reason"]) == (422, "NO_REFERENCE")
+    check = health.get_json()["checks"]["nbbo-feed:unusableSeries"][0]
+    assert health.status_code == 503 and check["status"] == "fail" and "lists no series" in check["output"]
+    assert health.get_json()["checks"]["nbbo-feed:snapshotAge"][0]["status"] == "pass"
+    assert (status["snapshot_seq"], status["series"]) == (2, 0) and status["state"] != "absent"
+
+
 # ---------------------------------------------------------------------- bad prices are never traded
 @pytest.mark.parametrize("quote", [
     series(1.20, 10, -0.50, 10),                                               # a negative offer

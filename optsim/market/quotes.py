@@ -139,6 +139,9 @@ class Snapshot:
     def __len__(self) -> int:
         return len(self.symbols)
 
+    def __bool__(self) -> bool:
+        return True  # a snapshot that lists no series is still the snapshot in use, not "no snapshot"
+
 
 class QuoteBook:
     """Holder of the snapshot in use, the feed heartbeat and unseen trade prints.

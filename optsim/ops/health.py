@@ -61,9 +61,10 @@ def snapshot_checks(desk, now: float) -> dict[str, list[dict]]:
         "nbbo-feed", book.read_errors, "warn" if book.last_error else "pass", None,
         f"newest snapshot not taken: {book.last_error}", now=now)
     unusable, series = (snap.unusable, len(snap)) if snap else (0, 0)
-    status = "fail" if series and unusable == series else "warn" if unusable else "pass"
-    checks["nbbo-feed:unusableSeries"] = _check("nbbo-feed", unusable, status, None,
-                                                f"{unusable} of {series} series refused (bad prices or shape)", now=now)
+    status = "fail" if snap and unusable == series else "warn" if unusable else "pass"  # no usable series: fail
+    note = (f"{unusable} of {series} series refused (bad prices or shape)" if series or not snap
+            else f"snapshot seq {snap.seq} lists no series: nothing can be priced")
+    checks["nbbo-feed:unusableSeries"] = _check("nbbo-feed", unusable, status, None, note, now=now)
     return checks
 
 
