@@ -157,3 +157,34 @@ def test_stop_writes_a_stopping_heartbeat_even_when_frozen(tmp_path):
     ticks(feed, 2)
     feed.stop()
     assert heartbeat(feed)["status"] == "stopping" and heartbeat(feed)["seq"] == 2
+
+
+def test_a_full_disk_is_ridden_out_tick_by_tick_and_the_files_resume_without_a_gap(feed, monkeypatch, caplog):
+    """ENOSPC on any of the files: logged once, the process goes on, and the next snapshot that reaches the disk
+    is the next seq (it exited before, and came back only after the supervisor's backoff)."""
+    import errno
+
+    import optsim.fileio
+
+    ticks(feed, 2)
+    real_replace = optsim.fileio.os.replace
+    full = {"on": True}
+
+    def replace(src, dst):
+        if full["on"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(optsim.fileio.os, "replace", replace)
+    with caplog.at_level(logging.WARNING):
+        ticks(feed, 5)
+        feed.stop()  # a stop on a full disk says so and returns
+    assert heartbeat(feed)["seq"] == quotes(feed)["seq"] == 2 and heartbeat(feed)["status"] == "running"
+    assert [r.getMessage() for r in caplog.records].count(
+        f"cannot write into {feed.data_dir}: [Errno 28] No space left on device; the market moves on and the files "
+        "resume when they can be written") == 1
+    assert "cannot write the last snapshot and heartbeat" in caplog.text
+    assert not [p.name for p in feed.data_dir.iterdir() if p.name.endswith(".tmp")]  # no half-written file left
+    full["on"] = False
+    feed.tick()
+    assert heartbeat(feed)["seq"] == quotes(feed)["seq"] == 3 and heartbeat(feed)["status"] == "running"

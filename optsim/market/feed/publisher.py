@@ -9,7 +9,8 @@ when written once a second. Every file is written atomically (temp file, fsync, 
 sees the previous snapshot or the next one, never half of one. Both are written before the heartbeat, so a heartbeat
 never names a ``seq`` that ``quotes.snap`` does not have yet. During a stall the market
 keeps moving and printing and only the files stop, as when a real feed handler hangs; ``seq``
-then resumes at +1 (nothing was written, so nothing was skipped).
+then resumes at +1 (nothing was written, so nothing was skipped). A file that cannot be written (a
+full disk) is logged and retried on the next tick, the same way: the feed does not exit over it.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from ...config import Config
 from ..feedctl import FaultSet
 from ...fileio import atomic_write, atomic_write_json
+from ...ops.logthrottle import OncePer
 from ..snapshot import SNAPSHOT_FILE, write_snap
 from .faults import FaultSwitch
 from .market import QuoteFeed
@@ -70,6 +72,8 @@ class Publisher:
         self._cpu_share, self._interval_s = config.feed.json_cpu_share, config.feed.interval_s
         self.timer = SnapshotTimer()
         self.on_publish = on_publish  # told the ts of every snapshot written (the recorder)
+        # a full disk is ridden out tick by tick, not a crash and the supervisor's backoff: said once per 10 s
+        self._cannot_write = OncePer(log, 10.0)
 
     def tick(self) -> None:
         """Advance the market one interval and publish it, unless a drill says otherwise."""
@@ -81,15 +85,21 @@ class Publisher:
         self.market.step(faults, ts)
         if faults.stall:
             return
-        self.seq += 1 + self.switch.take_seq_gap()
-        frame = self.market.frame(self.seq, ts, faults)
+        seq = self.seq + 1 + self.switch.take_seq_gap()
+        frame = self.market.frame(seq, ts, faults)
         built = time.perf_counter()
-        write_snap(self.data_dir / SNAPSHOT_FILE, frame)
-        self._json_behind, self._since_json = (ts, faults), self._since_json + 1
-        if self._since_json >= self._json_due:
-            self.write_json()
-        if not faults.freeze_heartbeat:
-            self.write_heartbeat("running", ts)
+        try:
+            write_snap(self.data_dir / SNAPSHOT_FILE, frame)
+            self.seq = seq  # taken only once written: a snapshot that never reached the disk leaves no gap
+            self._json_behind, self._since_json = (ts, faults), self._since_json + 1
+            if self._since_json >= self._json_due:
+                self.write_json()
+            if not faults.freeze_heartbeat:
+                self.write_heartbeat("running", ts)
+        except OSError as exc:
+            self._cannot_write.warning("cannot write into %s: %s; the market moves on and the files resume when "
+                                       "they can be written", self.data_dir, exc)
+            return
         if self.on_publish is not None:
             self.on_publish(ts)
         self.timer.record(built - started, time.perf_counter() - built)
@@ -124,7 +134,10 @@ class Publisher:
 
     def stop(self) -> None:
         """The last word: quotes.json caught up, and a heartbeat that says the feed is going away on purpose."""
-        self.write_json()
-        self.write_heartbeat("stopping")
+        try:
+            self.write_json()
+            self.write_heartbeat("stopping")
+        except OSError as exc:
+            log.error("cannot write the last snapshot and heartbeat into %s: %s", self.data_dir, exc)
         log.info("stopped after %d snapshots; per snapshot %s", self.timer.count,
                  ", ".join(f"{k} {v:.1f}" for k, v in self.timer.summary().items() if k != "snapshots"))
