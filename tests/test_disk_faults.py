@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+import time
 
-from incident_logger import IncidentLog
+from incident_logger import IncidentLog, sane_time
 from optsim.config import load_config
 from optsim.ops.incident_types import INCIDENT_TYPES
 from optsim.ops.monitor.detectors import SEVERITY, SIGNAL_TYPES, Assessment, Finding, PollState, assess
@@ -76,13 +77,22 @@ def test_monitor_keeps_an_incident_it_cannot_write_and_records_it_later(tmp_path
     def full(record):
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    knock_on = Finding("service_unhealthy:optsim", "service_unhealthy", "SEV2", "/health fail: disk:freeSpace",
+                       {"failing_checks": ["disk:freeSpace"]})
     monkeypatch.setattr(ilog, "_write", full)
-    for _ in range(3):  # the fault lasts three polls; the log refuses every write
-        assert tracker.apply(Assessment([finding], frozenset(SIGNAL_TYPES), PollState())) == []
+    detected = time.time()
+    # the fault lasts three polls, the first with a knock-on signal; the log refuses every write
+    for findings in ([finding, knock_on], [finding], [finding]):
+        assert tracker.apply(Assessment(findings, frozenset(SIGNAL_TYPES), PollState())) == []
+    polled = time.time()
     assert list(tracker.unwritten) == ["disk_full:optsim"]
     assert len(notes) == 1 and notes[0][0] == "trigger" and "unwritable" in notes[0][1].summary
     monkeypatch.undo()
-    # the fault is over by the time the disk has room again: the incident is still recorded
+    time.sleep(0.05)
+    # the fault is over by the time the disk has room again: the incident is still recorded, as it was detected
     changes = tracker.apply(Assessment([], frozenset(SIGNAL_TYPES), PollState()))
     assert [(action, inc.type) for action, inc in changes] == [("trigger", "disk_full")]
-    assert tracker.unwritten == {} and ilog.find_open("disk_full:optsim") is not None
+    assert tracker.unwritten == {}
+    recorded = ilog.find_open("disk_full:optsim")
+    assert recorded.signal_keys() == {"disk_full:optsim", "service_unhealthy:optsim"}
+    assert detected - 0.001 <= sane_time(recorded.details["detected_at"]) <= polled + 0.001 < recorded.opened_at

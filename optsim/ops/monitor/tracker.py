@@ -8,10 +8,12 @@ another incident could explain (``grouping.WAITING``) waits ``group_wait_polls``
 an incident of its own, like Alertmanager's ``group_wait``; once absorbed into a firing incident, its
 own incident is resolved as grouped. The log is the source of truth: after a restart the open
 incidents are read back from it, so nothing is triggered twice. An incident the log cannot take (a
-full disk) is kept in memory, logged and notified once, and written on every later poll until it lands.
+full disk) is kept in memory, logged and notified once, and written on every later poll until it lands,
+with when it was first detected (``details.detected_at``) and every signal it stood for meanwhile.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Callable
@@ -19,9 +21,18 @@ from typing import Callable
 from incident_logger import Incident, IncidentAlreadyResolved, IncidentLog
 
 from .detectors import Assessment
+from ...timefmt import rfc3339
 from .grouping import WAITING, Grouped, group, judged_types, signal_view
 
 log = logging.getLogger(__name__)
+
+
+def _merged(held: Grouped, now: Grouped) -> Grouped:
+    """An incident held back from the log, as seen now: the latest fields, and every signal it stood for
+    while it waited (the latest view of each), so a knock-on signal that has since cleared is not lost."""
+    latest = {s.dedup_key for s in now.signals}
+    earlier = tuple(s for s in held.signals if s.dedup_key not in latest)
+    return dataclasses.replace(now, signals=now.signals + earlier) if earlier else now
 
 
 class IncidentTracker:
@@ -34,6 +45,7 @@ class IncidentTracker:
         self._healthy: dict[str, int] = {}  # dedup_key -> consecutive healthy polls
         self._waiting: dict[str, int] = {}  # dedup_key -> consecutive polls a waiting signal has fired alone
         self.unwritten: dict[str, Grouped] = {}  # incidents the log refused (full disk): retried every poll
+        self._detected: dict[str, float] = {}  # when each of them was first detected
 
     def apply(self, assessment: Assessment) -> list[tuple[str, Incident]]:
         """Write this poll's changes; returns the (action, incident) pairs that were logged."""
@@ -52,14 +64,21 @@ class IncidentTracker:
                     continue
             firing.add(g.dedup_key)
             self._healthy.pop(g.dedup_key, None)
+            held = self.unwritten.get(g.dedup_key)
+            details = g.details
+            if held is not None:  # recorded late: with every signal seen meanwhile, and when it was detected
+                g = _merged(held, g)
+                details = {**g.details, "detected_at": rfc3339(self._detected[g.dedup_key])}
             try:
-                change = self.log.trigger(g.dedup_key, g.type, g.severity, g.summary, g.details,
+                change = self.log.trigger(g.dedup_key, g.type, g.severity, g.summary, details,
                                           signals=[signal_view(s) for s in g.signals])
             except OSError as exc:  # cannot write the log: keep it in memory, say so once, retry next poll
                 self._unwritable(g, exc)
                 continue
             if self.unwritten.pop(g.dedup_key, None) is not None:
-                log.warning("incident log writable again: recorded [%s]", g.dedup_key)
+                log.warning("incident log writable again: recorded [%s], detected at %s", g.dedup_key,
+                            details["detected_at"])
+                del self._detected[g.dedup_key]
             if change.action:
                 changes.append((change.action, change.incident))
                 level = logging.WARNING if change.action == "trigger" else logging.INFO
@@ -105,9 +124,10 @@ class IncidentTracker:
         recorded, the notifier owes (and sends) its trigger like any other.
         """
         if g.dedup_key in self.unwritten:
-            self.unwritten[g.dedup_key] = g  # the latest view is the one recorded when the log takes it
+            self.unwritten[g.dedup_key] = g  # already merged with what was held: recorded when the log takes it
             return
         self.unwritten[g.dedup_key] = g
+        self._detected[g.dedup_key] = time.time()
         log.error("CANNOT WRITE %s (%s): %s [%s] %s kept in memory, retried every poll", self.log.path, exc,
                   g.severity, g.dedup_key, g.summary)
         now = time.time()
