@@ -47,6 +47,10 @@ HTTP_ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
                501: "not_implemented"}
 
 
+#: The part of the request at fault in werkzeug's own refusals (a route's body checks name their fields themselves).
+_HTTP_FIELDS = {404: "path", 405: "method", 415: "Content-Type"}  # else "": the request as a whole
+
+
 def init_app(app: Flask) -> None:
     """Answer ApiError and werkzeug's HTTP errors in the one shape; unexpected errors as a JSON 500."""
 
@@ -58,8 +62,9 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         code = exc.code or 500
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]  # Allow on a 405
-        return jsonify({"error": HTTP_ERRORS.get(code, "http_error"), "message": exc.description,
-                        "details": []}), code, headers
+        error = HTTP_ERRORS.get(code, "http_error")
+        return jsonify({"error": error, "message": exc.description,
+                        "details": [detail(_HTTP_FIELDS.get(code, ""), error.upper(), exc.description)]}), code, headers
 
     @app.errorhandler(sqlite3.Error)
     def _store_error(exc: sqlite3.Error):  # the request was fine; the database could not take it

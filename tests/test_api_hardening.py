@@ -256,3 +256,15 @@ def test_existing_world_readable_store_and_admin_token_are_tightened(tmp_path):
     from optsim.trading.store import Store
     Store(tmp_path / "orders.db").close()
     assert mode(tmp_path / "orders.db") == 0o600
+
+
+@pytest.mark.parametrize("method, path, body, status, field, reason", [
+    ("GET", "/no-such-route", None, 404, "path", "NOT_FOUND"),
+    ("PUT", "/orders", None, 405, "method", "METHOD_NOT_ALLOWED"),
+    ("POST", "/admin/kill-switch", b"{" + b" " * 70_000 + b"}", 413, "", "PAYLOAD_TOO_LARGE"),
+])
+def test_the_frameworks_own_refusals_name_a_reason_and_the_part_at_fault(client, admin, method, path, body, status,
+                                                                         field, reason):
+    r = client.open(path, method=method, data=body, headers=admin, content_type="application/json")
+    assert r.status_code == status
+    assert [(d["field"], d["reason"]) for d in r.get_json()["details"]] == [(field, reason)]
