@@ -95,7 +95,8 @@ def serve(app: Flask) -> None:
     _raise_fd_limit(cfg.service.connection_limit + 64)
     server.serve(app, host=cfg.service.host, port=cfg.service.port, threads=cfg.service.threads,
                  ident="optsim", clear_untrusted_proxy_headers=True,
-                 # idle and slow clients are bounded, so they cannot hold every slot and take /health offline
+                 # idle and slow clients are closed after channel_timeout: a flood of them that fills every slot
+                 # holds /health off for at most that long (tests/test_idle_clients.py)
                  connection_limit=cfg.service.connection_limit, channel_timeout=cfg.service.channel_timeout_s,
                  # a body over the limit is refused on its headers, not first spooled to a temporary file
                  max_request_body_size=cfg.service.max_body_bytes,
