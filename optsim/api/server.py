@@ -10,15 +10,22 @@ CPU each; with ``AnsweringChannel`` the same run served ~600 req/s.
 """
 from __future__ import annotations
 
+import _thread
 import json
 import logging
+import signal
+import threading
+import time
 
+from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask
 
 from ..errors import HTTP_ERRORS, detail
 from ..ops.logthrottle import OncePer
+
+DRAIN_S = 3.0  # under run_simulator's KILL_WAIT_S (5 s): a drain ends before the supervisor's SIGKILL would
 
 
 class JsonErrorTask(ErrorTask):
@@ -71,7 +78,47 @@ def make_server(app, **adjustments):
 
 
 def serve(app, **adjustments) -> None:
-    """Serve ``app`` until the process is stopped, as ``waitress.serve`` does."""
+    """Serve ``app`` as ``waitress.serve`` does, until Ctrl-C, or SIGTERM after a drain (``drain_on``)."""
     server = make_server(app, **adjustments)
     server.print_listen("Serving on http://{}:{}")
+    draining = drain_on(signal.SIGTERM, server)
     server.run()
+    if draining.is_set():
+        raise SystemExit(128 + signal.SIGTERM)  # the code an untrapped SIGTERM gives
+
+
+def drain_on(sig: int, server, deadline_s: float = DRAIN_S) -> threading.Event:
+    """On ``sig``: close the listening sockets (a new client is refused at once, not left in the backlog), let
+    the requests in flight finish and their answers go out, for at most ``deadline_s``, then stop the loop.
+
+    Without it a SIGTERM cut answers off mid-way: an order committed a moment before reached its client as
+    an incomplete read. The supervisor sends SIGTERM on a stop, and its children get one when it is killed
+    outright (``ops/lifeline.py``). Returns the event set once a drain has begun."""
+    draining = threading.Event()
+
+    def drain() -> None:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end and any(_answering(ch) for ch in list(server._map.values())):
+            time.sleep(0.02)
+        _thread.interrupt_main()  # waitress's loop stops on KeyboardInterrupt and shuts its workers down
+
+    def on_signal(signum, frame) -> None:
+        if draining.is_set():
+            return
+        draining.set()
+        logging.getLogger("optsim").info("SIGTERM: answering the requests in flight (at most %.0f s), then exiting",
+                                         deadline_s)
+        for dispatcher in list(server._map.values()):
+            if isinstance(dispatcher, BaseWSGIServer):
+                wasyncore.dispatcher.close(dispatcher)  # its socket only: its close() also shuts the workers' trigger
+            elif isinstance(dispatcher, HTTPChannel) and not _answering(dispatcher):
+                dispatcher.close_when_flushed = True  # an idle keep-alive: closed now (a busy one stays until answered)
+        threading.Thread(target=drain, name="drain", daemon=True).start()
+
+    signal.signal(sig, on_signal)
+    return draining
+
+
+def _answering(channel) -> bool:
+    """A connection with a request running or queued, or an answer not yet sent (an idle keep-alive is not)."""
+    return isinstance(channel, HTTPChannel) and bool(channel.requests or channel.total_outbufs_len)
