@@ -45,12 +45,23 @@ def test_a_future_window_is_pending(client, admin):
     ({"duration_s": None}, "ends_at"),
     ({"starts_at": 1e300}, "starts_at"),
     ({"who": "x"}, "who"),
+    ({"created_by": "x" * 501}, "created_by"),
 ])
 def test_bad_silences_are_422_naming_the_field(client, admin, change, field):
     body = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
     answer = client.post("/admin/silences", json=body, headers=admin)
     assert answer.status_code == 422
     assert field in [d["field"] for d in answer.get_json()["details"]]
+
+
+def test_a_too_long_text_says_so_and_control_characters_cannot_forge_a_log_line(client, admin, caplog):
+    long = client.post("/admin/silences", json={**GOOD, "comment": "x" * 501}, headers=admin).get_json()
+    assert [(d["field"], d["reason"]) for d in long["details"]] == [("comment", "TOO_LONG")]
+    forged = "ops\nCRITICAL forged line"
+    assert client.post("/admin/silences", json={**GOOD, "created_by": forged}, headers=admin).status_code == 201
+    assert client.post("/admin/kill-switch", json={"state": "REDUCING", "actor": forged, "reason": "r\r\nx"},
+                       headers=admin).status_code == 200
+    assert not [r for r in caplog.records if "\n" in r.getMessage() or "\r" in r.getMessage()]
 
 
 def test_silences_need_the_admin_token(client):

@@ -82,8 +82,8 @@ def kill_switch():
     actor, reason = who_and_why(body)
     cancelled = desk().set_trading_state(TradingState(state), actor, reason or f"{state} by hand", "manual",
                                          {"remote_addr": request.remote_addr})
-    current_app.logger.warning("kill switch: trading state %s by %s (%s), %d orders cancelled", state, actor,
-                               reason, len(cancelled))
+    current_app.logger.warning("kill switch: trading state %s by %r (%r), %d orders cancelled", state, actor,
+                               reason, len(cancelled))  # quoted: a CR/LF in the caller's text cannot forge a line
     return jsonify({**_state_view(), "cancelled": cancelled})
 
 

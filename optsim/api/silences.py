@@ -74,8 +74,11 @@ def _when(body: dict, name: str, errors: list) -> float | None:
 
 def _text(body: dict, name: str, errors: list) -> str:
     value = body.get(name)
-    if not (isinstance(value, str) and value.strip() and len(value) <= 500):
+    if not (isinstance(value, str) and value.strip()):
         errors.append(detail(name, "REQUIRED", f"{name} is a non-empty string of at most 500 characters"))
+        return ""
+    if len(value) > 500:
+        errors.append(detail(name, "TOO_LONG", f"{name} is {len(value)} characters; at most 500"))
         return ""
     return value.strip()
 
@@ -104,7 +107,7 @@ def create():
         raise validation_failed([detail("ends_at", "OUT_OF_RANGE",
                                         "ends_at is after starts_at and now, at most 30 days after starts_at")])
     silence = silences.add(_data_dir(), matchers, starts, ends, created_by, comment, now=now)
-    current_app.logger.warning("silence %s by %s: %s (%s)", silence.silence_id, created_by, matchers, comment)
+    current_app.logger.warning("silence %s by %r: %s (%r)", silence.silence_id, created_by, matchers, comment)
     return jsonify(silence.to_dict(now)), 201
 
 
