@@ -181,3 +181,31 @@ def test_quotes_json_is_spaced_out_when_a_document_costs_more_than_its_cpu_share
     publisher.stop()
     # Assert: quotes.json catches up with the last snapshot all the same
     assert json.loads((tmp_path / "quotes.json").read_text())["seq"] == 6 and _same_market(tmp_path)
+
+
+def test_prints_no_quotes_json_reached_the_disk_with_are_carried_by_the_next_one(tmp_path, monkeypatch):
+    """A full disk refuses quotes.json for a few ticks: the prints of those ticks wait in the ring for the next
+    document that is written, so a reader of every document still misses none."""
+    import errno
+
+    import optsim.fileio
+
+    publisher = Publisher(config(trades_kept=10), tmp_path)
+    reader = SlowReader()
+    publisher.tick()
+    reader.read(json.loads((tmp_path / "quotes.json").read_text()))
+    real_replace, full = optsim.fileio.os.replace, {"on": True}
+
+    def replace(src, dst):
+        if full["on"] and str(dst).endswith("quotes.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(optsim.fileio.os, "replace", replace)
+    for _ in range(4):  # ~15 prints a tick into a ring of 10: more than it keeps, none carried
+        publisher.tick()
+    full["on"] = False
+    publisher.tick()
+    reader.read(json.loads((tmp_path / "quotes.json").read_text()))
+    assert publisher.market.tape.trade_seq > 40
+    assert reader.missed == 0 and reader.taken == list(range(1, publisher.market.tape.trade_seq + 1))

@@ -61,6 +61,10 @@ class TradeTape:
             ring.popleft()
 
     def kept(self) -> list[dict]:
-        """The prints for a quotes.json, which from then on may leave the ring."""
-        self.carried_seq = self.trade_seq
+        """The prints for a quotes.json."""
         return list(self.ring)
+
+    def carried(self, upto: int) -> None:
+        """A quotes.json holding every print up to ``upto`` is on disk: from now on they may leave the ring
+        (not before: a document that could not be written carried nothing)."""
+        self.carried_seq = max(self.carried_seq, upto)

@@ -109,8 +109,10 @@ class Publisher:
         if self._json_behind is not None:
             ts, faults = self._json_behind
             started = time.thread_time()
+            prints = self.market.tape.trade_seq
             document = self.market.document(self.seq, ts, faults)
             atomic_write(self.data_dir / QUOTES_FILE, lambda fh: fh.write(document))
+            self.market.tape.carried(prints)
             self._json_behind, self._since_json = None, 0
             self._pace_json(time.thread_time() - started)
 
