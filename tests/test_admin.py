@@ -88,6 +88,21 @@ def test_halt_cancels_every_working_order_and_rejects_new_ones(client, admin):
                                                                                          "manual")
 
 
+@pytest.mark.parametrize("path, body", [("/admin/kill-switch", {"stat": "REDUCING"}),
+                                        ("/admin/kill-switch", {"state": "REDUCING", "who": "me"}),
+                                        ("/admin/kill-switch/release", {"actor": "me", "why": "x"}),
+                                        ("/admin/venues/NOM", {"status": "down", "venue": "ISE"})])
+def test_a_misspelt_admin_field_is_refused_and_changes_nothing(client, admin, path, body):
+    working = client.post("/orders", json=seed_single()).get_json()["order_id"]
+    r = client.post(path, json=body, headers=admin)
+    unknown = sorted(set(body) - {"state", "actor", "reason", "status"})
+    assert r.status_code == 422 and [(d["field"], d["reason"]) for d in r.get_json()["details"]] == \
+        [(k, "UNKNOWN_FIELD") for k in unknown]
+    assert client.get("/admin/kill-switch", headers=admin).get_json()["state"] == "ACTIVE"
+    assert client.get(f"/orders/{working}").get_json()["status"] == "working"
+    assert all(v["up"] for v in client.get("/admin/venues", headers=admin).get_json()["venues"])
+
+
 def test_kill_switch_without_a_body_halts(client, admin):
     # Act
     r = client.post("/admin/kill-switch", headers=admin)

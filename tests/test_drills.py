@@ -65,6 +65,8 @@ def test_latency_spike_shows_in_the_latency_histogram(client, admin):
     ({"fault": "latency_spike", "ms": 2500, "jitter_ms": "x"}, "jitter_ms"),
     ({"fault": "venue_down", "venue": "CBOE", "silence": "maybe"}, "silence"),
     ({"fault": "feed_stall", "silence": 1}, "silence"),
+    ({"fault": "latency_spike", "ms": 100, "extra": 1}, "extra"),
+    ({"fault": "venue_down", "venue": "C2", "venues": ["ISE"]}, "venues"),
 ])
 def test_bad_drill_is_a_422_naming_the_field_and_injects_nothing(client, admin, body, field):
     before = client.get("/admin/drills", headers=admin).get_json()

@@ -18,14 +18,19 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 
-def _body() -> dict:
-    """Optional JSON object body: empty is {}; anything else must be an object."""
+def _body(fields: tuple[str, ...] | None = None) -> dict:
+    """Optional JSON object body: empty is {}; anything else must be an object. With ``fields``, a key outside
+    them is a 422: on these endpoints a typo (``{"stat": "REDUCING"}``) must not act on the defaults."""
     raw = request.get_data(cache=True)
     if not raw:
         return {}
     body = json_body(request, raw)
     if not isinstance(body, dict):
         raise ApiError(422, "validation_failed", "the body must be a JSON object", [detail("", "object_type", "")])
+    unknown = sorted(set(body) - set(fields)) if fields is not None else []
+    if unknown:
+        raise validation_failed([detail(k, "UNKNOWN_FIELD", f"{k} is not a field here; fields: {', '.join(fields)}")
+                                 for k in unknown])
     return body
 
 
@@ -74,7 +79,7 @@ def kill_switch():
 
     The state is stored with who set it, when and why, so a restart comes back in it.
     """
-    body = _body()
+    body = _body(("state", "actor", "reason"))
     state = body.get("state", "HALTED")
     if state not in ("HALTED", "REDUCING"):
         raise ApiError(422, "validation_failed", "state must be HALTED or REDUCING",
@@ -91,7 +96,7 @@ def kill_switch():
 @require_admin
 def release():
     """Back to ACTIVE; the open risk_trip incidents are resolved by whoever released."""
-    actor, reason = who_and_why(_body())
+    actor, reason = who_and_why(_body(("actor", "reason")))
     d = desk()
     d.set_trading_state(TradingState.ACTIVE, actor, reason or "released by hand", "manual",
                         {"remote_addr": request.remote_addr})
@@ -137,10 +142,10 @@ def mark_venue(venue: str):
     d = desk()
     if venue not in d.router.venues:
         raise ApiError(404, "not_found", f"no venue {venue}", [detail("venue", "NOT_FOUND", ", ".join(d.router.venues))])
-    status = _body().get("status")
+    body = _body(("status", "actor", "reason"))
+    status = body.get("status")
     if status not in ("up", "down"):
         raise ApiError(422, "validation_failed", "status must be up or down", [detail("status", "literal_error", "")])
-    body = _body()
     actor, reason = who_and_why(body)
     d.router.mark(venue, status == "up")
     d.update_gauges()

@@ -37,6 +37,10 @@ bp = Blueprint("drills", __name__, url_prefix="/admin/drills")
 FEED_FAULTS = ("feed_stall", "feed_freeze", "crossed_market", "wide_spreads", "venue_dark", "seq_gap")
 SERVICE_FAULTS = ("venue_down", "latency_spike", "reject_storm")
 DRILL_SILENCE_MAX_S = 6 * 3600  # a drill left running is unsilenced after this, cleared or not
+#: Each fault's parameters (the table above), besides ``fault`` and ``silence``: any other key is a 422.
+PARAMETERS = {"feed_stall": (), "feed_freeze": (), "crossed_market": ("targets",), "wide_spreads": ("underlyings",),
+              "venue_dark": ("venue",), "seq_gap": ("count",), "venue_down": ("venue",),
+              "latency_spike": ("ms", "jitter_ms"), "reject_storm": ("fraction",)}
 
 
 
@@ -136,6 +140,10 @@ def inject():
     fault = body.get("fault")
     if fault not in FEED_FAULTS + SERVICE_FAULTS:
         raise _bad("fault", f"fault must be one of {', '.join(FEED_FAULTS + SERVICE_FAULTS)}")
+    fields = ("fault", "silence", *PARAMETERS[fault])
+    unknown = sorted(set(body) - set(fields))
+    if unknown:  # a misspelt parameter must not inject the fault at its default
+        raise _bad(unknown[0], f"{unknown[0]} is not a parameter of {fault}; it takes {', '.join(fields)}")
     silence = body.get("silence", desk().config.drills.silence)
     if not isinstance(silence, bool):  # checked before the fault is injected: a refused drill changes nothing
         raise _bad("silence", "silence must be true or false")
