@@ -184,8 +184,12 @@ def test_replace_only_by_the_owner_or_the_admin(guarded, replace):
 
 
 def test_tokens_are_off_on_loopback_but_a_sent_token_is_checked(client):
-    assert client.post("/orders", json=seed_single()).status_code == 201
+    order_id = client.post("/orders", json=seed_single()).get_json()["order_id"]
     assert client.post("/orders", json=seed_single(price=1.2), headers=bearer("nope-nope-nope")).status_code == 403
+    basic = {"Authorization": "Basic Zm9vOmJhcg=="}  # a credential, but not a bearer token: not ignored
+    assert client.post("/orders", json=seed_single(price=1.2), headers=basic).status_code == 401
+    assert client.delete(f"/orders/{order_id}", headers=basic).status_code == 401
+    assert client.get(f"/orders/{order_id}").get_json()["status"] == "working"
 
 
 def test_tokens_default_on_when_bound_beyond_loopback(tmp_path):

@@ -83,8 +83,8 @@ def order_caller(req: Request, config: Config) -> Caller:
     """The caller of an order-entry or cancel request; 401 when a token is required and missing, 403 when wrong."""
     token = bearer_token(req)
     if token is None:
-        if tokens_required(config):
-            raise _missing("orders")
+        if tokens_required(config) or req.environ.get("HTTP_AUTHORIZATION", "").strip():
+            raise _missing("orders")  # a credential that was sent is checked, and one that is not a bearer token fails
         return NOBODY
     if _same(token, config.admin_token):
         return Caller(admin=True)
