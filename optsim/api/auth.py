@@ -80,7 +80,7 @@ NOBODY = Caller()  # no token sent, none required: may act for any account
 
 
 def order_caller(req: Request, config: Config) -> Caller:
-    """The caller of an order-entry or cancel request; 401 when a token is required and missing, 403 when wrong."""
+    """The caller of an order entry, cancel or replace; 401 when a token is required and missing, 403 when wrong."""
     token = bearer_token(req)
     if token is None:
         if tokens_required(config) or req.environ.get("HTTP_AUTHORIZATION", "").strip():
