@@ -37,6 +37,12 @@ def test_bad_incident_limit_is_422(client, query):
     assert r.status_code == 422 and ("limit", "OUT_OF_RANGE") in reasons(r)
 
 
+@pytest.mark.parametrize("path", ["/incidents", "/orders"])
+def test_an_unknown_filter_is_422_not_ignored(client, path):
+    r = client.get(f"{path}?foo=bar&limit=5")
+    assert r.status_code == 422 and reasons(r) == [("foo", "UNKNOWN_FILTER")]
+
+
 # ---------------------------------------------------------------------------------------------- bodies
 @pytest.mark.parametrize("body", ["[" * 3000 + "]" * 3000, '{"note": ' + "{\"a\": " * 3000 + "1" + "}" * 3001])
 def test_deeply_nested_body_on_an_incident_ack_is_400(client, admin, config, body):

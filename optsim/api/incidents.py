@@ -64,9 +64,13 @@ def _time(name: str, errors: list) -> float | None:
         return None
 
 
+FILTERS = frozenset({"state", "status", "severity", "type", "since", "until", "limit"})
+
+
 def _filters() -> dict:
     """``state`` (unresolved = open + acknowledged), ``status``, ``severity``, ``type``, ``since``, ``until``, ``limit``."""
-    args, errors = request.args, []
+    args = request.args
+    errors = [detail(name, "UNKNOWN_FILTER", f"{name} is not a filter") for name in sorted(set(args) - FILTERS)]
     out = {"state": next(iter(_choices("state", tuple(STATES), errors) or ()), None),
            "severity": _choices("severity", SEVERITIES, errors),
            "types": _choices("type", _TYPE, errors),
