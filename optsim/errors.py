@@ -30,6 +30,17 @@ def detail(field: str, reason: str, message: str) -> dict[str, str]:
     return {"field": field, "reason": reason, "message": message}
 
 
+def unknown_names(given, known, reason: str, what: str) -> list[dict]:
+    """A detail for each name in ``given`` outside ``known``: a misspelt field or filter is refused, not ignored."""
+    return [detail(name, reason, f"{name} is not {what}") for name in sorted(set(given) - set(known))]
+
+
+def payload_too_large(limit: int) -> ApiError:
+    """A body over ``limit`` bytes, whether the app or the HTTP server refuses it."""
+    return ApiError(413, "payload_too_large", f"the body is over the {limit} byte limit",
+                    [detail("", "PAYLOAD_TOO_LARGE", f"send at most {limit} bytes")])
+
+
 def validation_failed(details: list[dict]) -> ApiError:
     n = len(details)
     return ApiError(422, "validation_failed", f"{n} field{'s are' if n != 1 else ' is'} invalid", details)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ..errors import ApiError, detail, validation_failed
+from ..errors import ApiError, detail, unknown_names, validation_failed
 from ..trading.risk import TradingState
 from ..timefmt import rfc3339
 from . import desk
@@ -27,10 +27,9 @@ def _body(fields: tuple[str, ...] | None = None) -> dict:
     body = json_body(request, raw)
     if not isinstance(body, dict):
         raise ApiError(422, "validation_failed", "the body must be a JSON object", [detail("", "object_type", "")])
-    unknown = sorted(set(body) - set(fields)) if fields is not None else []
-    if unknown:
-        raise validation_failed([detail(k, "UNKNOWN_FIELD", f"{k} is not a field here; fields: {', '.join(fields)}")
-                                 for k in unknown])
+    if fields is not None and (unknown := unknown_names(body, fields, "UNKNOWN_FIELD",
+                                                        f"a field here; fields: {', '.join(fields)}")):
+        raise validation_failed(unknown)
     return body
 
 

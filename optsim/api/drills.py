@@ -27,7 +27,7 @@ from flask import Blueprint, current_app, jsonify
 from ..market import feedctl
 from ..ops import silences
 from ..ops.incident_types import DRILL_EXPECTS
-from ..errors import ApiError, detail
+from ..errors import ApiError, detail, unknown_names, validation_failed
 from . import desk
 from .admin import _body, audit
 from .auth import require_admin
@@ -141,9 +141,9 @@ def inject():
     if fault not in FEED_FAULTS + SERVICE_FAULTS:
         raise _bad("fault", f"fault must be one of {', '.join(FEED_FAULTS + SERVICE_FAULTS)}")
     fields = ("fault", "silence", *PARAMETERS[fault])
-    unknown = sorted(set(body) - set(fields))
+    unknown = unknown_names(body, fields, "BAD_DRILL", f"a parameter of {fault}; it takes {', '.join(fields)}")
     if unknown:  # a misspelt parameter must not inject the fault at its default
-        raise _bad(unknown[0], f"{unknown[0]} is not a parameter of {fault}; it takes {', '.join(fields)}")
+        raise validation_failed(unknown)
     silence = body.get("silence", desk().config.drills.silence)
     if not isinstance(silence, bool):  # checked before the fault is injected: a refused drill changes nothing
         raise _bad("silence", "silence must be true or false")

@@ -16,7 +16,7 @@ from incident_logger import (STATES, STATUSES, IncidentAlreadyResolved, Incident
 from ..ops import silences
 from ..ops.incident_types import SEVERITIES
 
-from ..errors import ApiError, detail, validation_failed
+from ..errors import ApiError, detail, unknown_names, validation_failed
 from .admin import audit
 from .auth import require_admin
 from .orders import json_body
@@ -70,7 +70,7 @@ FILTERS = frozenset({"state", "status", "severity", "type", "since", "until", "l
 def _filters() -> dict:
     """``state`` (unresolved = open + acknowledged), ``status``, ``severity``, ``type``, ``since``, ``until``, ``limit``."""
     args = request.args
-    errors = [detail(name, "UNKNOWN_FILTER", f"{name} is not a filter") for name in sorted(set(args) - FILTERS)]
+    errors = unknown_names(args, FILTERS, "UNKNOWN_FILTER", "a filter")
     out = {"state": next(iter(_choices("state", tuple(STATES), errors) or ()), None),
            "severity": _choices("severity", SEVERITIES, errors),
            "types": _choices("type", _TYPE, errors),

@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, Request, Response, current_app, jsonify, req
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..trading.desk import DeskError
-from ..errors import ApiError, detail, validation_failed
+from ..errors import ApiError, detail, payload_too_large, unknown_names, validation_failed
 from ..domain.models import parse_order, parse_replace
 from ..domain.occ import OccError, parse_symbol
 from ..trading.risk import http_status
@@ -74,8 +74,7 @@ def _raw_body(req: Request, app: Flask) -> bytes:
     try:
         return req.get_data(cache=False)
     except RequestEntityTooLarge:
-        raise ApiError(413, "payload_too_large", f"the body is over the {limit} byte limit",
-                       [detail("", "PAYLOAD_TOO_LARGE", f"send at most {limit} bytes")]) from None
+        raise payload_too_large(limit) from None
 
 
 def _no_key_dropped(raw: bytes, body) -> bool:
@@ -202,8 +201,8 @@ def post_multi():
 def list_orders():
     args = request.args
     faults = []
-    unknown = set(args) - {"symbol", "underlying", "status", "account", "limit", "before"}
-    faults += [detail(name, "UNKNOWN_FILTER", f"{name} is not a filter") for name in sorted(unknown)]
+    faults += unknown_names(args, ("symbol", "underlying", "status", "account", "limit", "before"), "UNKNOWN_FILTER",
+                            "a filter")
     status = args.get("status")
     if status and status not in STATUSES:
         faults.append(detail("status", "BAD_FILTER", f"status must be one of {', '.join(STATUSES)}"))

@@ -22,7 +22,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask
 
-from ..errors import HTTP_ERRORS, detail
+from ..errors import HTTP_ERRORS, ApiError, detail, payload_too_large
 from ..ops.logthrottle import OncePer
 
 DRAIN_S = 3.0  # under run_simulator's KILL_WAIT_S (5 s): a drain ends before the supervisor's SIGKILL would
@@ -34,15 +34,13 @@ class JsonErrorTask(ErrorTask):
     declared too large is refused on its headers, not spooled to a temporary file first."""
 
     def execute(self):
-        error, limit = self.request.error, self.channel.adj.max_request_body_size
-        if error.code == 413:
-            message, reason = f"the body is over the {limit} byte limit", "PAYLOAD_TOO_LARGE"
-            hint = f"send at most {limit} bytes"
+        error = self.request.error
+        if error.code == 413:  # the app's own answer to a body over the limit
+            answer = payload_too_large(self.channel.adj.max_request_body_size)
         else:
-            message = hint = f"{error.reason}: {error.body}"
-            reason = HTTP_ERRORS.get(error.code, "http_error").upper()
-        body = json.dumps({"error": HTTP_ERRORS.get(error.code, "http_error"), "message": message,
-                           "details": [detail("", reason, hint)]}).encode()
+            kind, message = HTTP_ERRORS.get(error.code, "http_error"), f"{error.reason}: {error.body}"
+            answer = ApiError(error.code, kind, message, [detail("", kind.upper(), message)])
+        body = json.dumps(answer.to_dict()).encode()
         self.status = f"{error.code} {error.reason}"
         self.response_headers.append(("Content-Type", "application/json"))
         self.set_close_on_finish()
