@@ -113,9 +113,11 @@ def rows_differ(before: np.ndarray, after: np.ndarray, fields: tuple[str, ...] |
 
 
 def _sane(bid, bid_size, ask, ask_size, max_cross: float) -> np.ndarray:
-    with np.errstate(invalid="ignore"):  # NaN fails every comparison, infinity the upper bound
-        sides = (((bid >= 0) & (bid < MAX_PRICE) & (bid_size >= 0) & (bid_size <= MAX_SIZE) & ((bid_size == 0) | (bid > 0)))
-                 & ((ask >= 0) & (ask < MAX_PRICE) & (ask_size >= 0) & (ask_size <= MAX_SIZE) & ((ask_size == 0) | (ask > 0))))
+    def side(price, size):  # NaN fails every comparison, infinity the upper bound
+        return (price >= 0) & (price < MAX_PRICE) & (size >= 0) & (size <= MAX_SIZE) & ((size == 0) | (price > 0))
+
+    with np.errstate(invalid="ignore"):
+        sides = side(bid, bid_size) & side(ask, ask_size)
         crossed = (bid_size > 0) & (ask_size > 0) & (bid - ask > max_cross + 1e-9)
     return sides & ~crossed
 

@@ -11,7 +11,7 @@ import enum
 import itertools
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -87,7 +87,7 @@ class AccountGreeks:
 
     __slots__ = ("greeks", "delta", "vega", "dollar_delta", "portfolio_vega")
 
-    def __init__(self, greeks: dict[str, LegGreeks | None]) -> None:
+    def __init__(self, greeks: dict[str, LegGreeks | None] | None = None) -> None:
         self.greeks = greeks  # the per-series Greeks these are summed from: their snapshot's, never another's
         self.delta: dict[str, float] = defaultdict(float)  # by padded root, as OCC symbols start
         self.vega: dict[str, float] = defaultdict(float)
@@ -135,7 +135,8 @@ class Projection:
 
     A check then reads an account's totals and adds the order's legs, O(legs), where summing the account's
     every series made an order's cost grow with the breadth of its book: 0.56 ms an order for an account
-    working nothing, 1.2 ms for one working 400 series, 1.5 ms at 1,000 (``bench/bench_book_breadth.py``). ``listeners`` hear of every move (the Greek totals).
+    working nothing, 1.2 ms for one working 400 series, 1.5 ms at 1,000 (``bench/bench_book_breadth.py``).
+    ``listeners`` hear of every move (the Greek totals).
     """
 
     def __init__(self) -> None:
@@ -547,7 +548,8 @@ class RiskEngine:
                 for name in ("position", "delta", "vega"):
                     limits[name] = max(limits.get(name, _use(0, 1)), underlyings[root]["limits"][name],
                                        key=lambda u: u["utilization"])
-            port_delta, port_vega = self._greek_totals(ex.projected(account), dollar=True)
+            portfolio = self._summed(ex.projected(account).items(), AccountGreeks())
+            port_delta, port_vega = portfolio.dollar_delta, portfolio.portfolio_vega
             limits["portfolio_delta"] = _use(port_delta, lim.portfolio_delta_limit)
             limits["portfolio_vega"] = _use(port_vega, lim.portfolio_vega_limit)
             for name in EXPOSURE_LIMITS:
@@ -592,15 +594,12 @@ class RiskEngine:
         width = max(abs(contra) * pct, 0.05)
         return contra + direction * width
 
-    def _greek_totals(self, contracts: dict[str, int], dollar: bool = False) -> tuple[float, float]:
-        """Delta (shares, or $ with ``dollar``) and vega ($/vol pt) of signed contracts; unpriced series add 0."""
-        delta = vega = 0.0
-        for symbol, qty in contracts.items():
-            g = self._greeks(symbol)
-            if g:
-                delta += g.delta * qty * (g.spot if dollar else 1.0)
-                vega += g.vega * qty
-        return delta, vega
+    def _summed(self, contracts: Iterable[tuple[str, int]], into: AccountGreeks) -> AccountGreeks:
+        """``into`` plus the Greeks of signed contracts, (series, qty) pairs; unpriced series add 0."""
+        for symbol, qty in contracts:
+            if g := self._greeks(symbol):
+                into.add(symbol, g, qty)
+        return into
 
     def _greeks_now(self) -> tuple[int, dict[str, LegGreeks | None]]:
         """(snapshot seq, Greeks per series): the cache of the current snapshot, emptied when it moves."""
@@ -648,27 +647,18 @@ class RiskEngine:
         """Delta and vega of the order's underlying, and the portfolio's dollar delta and vega, with the order
         added to filled and working: the account's totals at this snapshot plus the order's legs."""
         totals, root = self._greeks_of(spec.account), spec.underlying.ljust(6)
-        delta, vega = totals.delta.get(root, 0.0), totals.vega.get(root, 0.0)
-        dollar_delta, portfolio_vega = totals.dollar_delta, totals.portfolio_vega
-        for symbol, qty in self._order_qty(spec).items():
-            g = self._greeks(symbol)
-            if g:
-                delta += g.delta * qty
-                vega += g.vega * qty
-                dollar_delta += g.delta * qty * g.spot
-                portfolio_vega += g.vega * qty
-        return delta, vega, dollar_delta, portfolio_vega
+        order = self._summed(self._order_qty(spec).items(), AccountGreeks())  # every leg counts, whatever its root
+        return (totals.delta.get(root, 0.0) + sum(order.delta.values()),
+                totals.vega.get(root, 0.0) + sum(order.vega.values()),
+                totals.dollar_delta + order.dollar_delta, totals.portfolio_vega + order.portfolio_vega)
 
     def _greeks_of(self, account: str) -> AccountGreeks:
         """The account's projected Greeks at the current snapshot: summed over its series once per snapshot."""
         greeks = self._greeks_now()[1]  # a new one with each snapshot (a restarted feed may repeat a seq)
         totals = self._account_greeks.get(account)
         if totals is None or totals.greeks is not greeks:
-            totals = self._account_greeks[account] = AccountGreeks(greeks)
-            for symbol, qty in self.exposure.projection.by_account.get(account, {}).items():
-                g = self._greeks(symbol)
-                if g:
-                    totals.add(symbol, g, qty)
+            totals = self._account_greeks[account] = self._summed(
+                self.exposure.projection.by_account.get(account, {}).items(), AccountGreeks(greeks))
         return totals
 
     def _on_move(self, account: str, symbol: str, qty: int) -> None:

@@ -44,8 +44,8 @@ class IncidentTracker:
         self.group_wait_polls = group_wait_polls
         self._healthy: dict[str, int] = {}  # dedup_key -> consecutive healthy polls
         self._waiting: dict[str, int] = {}  # dedup_key -> consecutive polls a waiting signal has fired alone
-        self.unwritten: dict[str, Grouped] = {}  # incidents the log refused (full disk): retried every poll
-        self._detected: dict[str, float] = {}  # when each of them was first detected
+        # incidents the log refused (full disk), with when each was first detected: retried every poll
+        self.unwritten: dict[str, tuple[Grouped, float]] = {}
 
     def apply(self, assessment: Assessment) -> list[tuple[str, Incident]]:
         """Write this poll's changes; returns the (action, incident) pairs that were logged."""
@@ -54,7 +54,7 @@ class IncidentTracker:
         firing = set()
         waiting = {}
         current = {g.dedup_key for g in incidents}
-        retry = [g for key, g in self.unwritten.items() if key not in current]  # it happened, even if over now
+        retry = [g for key, (g, _) in self.unwritten.items() if key not in current]  # it happened, even if over now
         for g in [*retry, *incidents]:
             if (len(g.signals) == 1 and g.type in WAITING and g.dedup_key not in self.unwritten
                     and self.log.find_open(g.dedup_key) is None):
@@ -67,18 +67,17 @@ class IncidentTracker:
             held = self.unwritten.get(g.dedup_key)
             details = g.details
             if held is not None:  # recorded late: with every signal seen meanwhile, and when it was detected
-                g = _merged(held, g)
-                details = {**g.details, "detected_at": rfc3339(self._detected[g.dedup_key])}
+                g = _merged(held[0], g)
+                details = {**g.details, "detected_at": rfc3339(held[1])}
             try:
                 change = self.log.trigger(g.dedup_key, g.type, g.severity, g.summary, details,
                                           signals=[signal_view(s) for s in g.signals])
             except OSError as exc:  # cannot write the log: keep it in memory, say so once, retry next poll
-                self._unwritable(g, exc)
+                self._unwritable(g, held, exc)
                 continue
             if self.unwritten.pop(g.dedup_key, None) is not None:
                 log.warning("incident log writable again: recorded [%s], detected at %s", g.dedup_key,
                             details["detected_at"])
-                del self._detected[g.dedup_key]
             if change.action:
                 changes.append((change.action, change.incident))
                 level = logging.WARNING if change.action == "trigger" else logging.INFO
@@ -117,20 +116,19 @@ class IncidentTracker:
         log.info("resolve %s [%s]: %s", done.incident_id, done.dedup_key, note)
         return [("resolve", done)]
 
-    def _unwritable(self, g: Grouped, exc: OSError) -> None:
+    def _unwritable(self, g: Grouped, held: tuple[Grouped, float] | None, exc: OSError) -> None:
         """The first time an incident cannot be logged: log an error and notify with the incident as it would be.
 
         The notifier works from the log, which cannot hold this one yet, so it is sent directly; once
         recorded, the notifier owes (and sends) its trigger like any other.
         """
-        if g.dedup_key in self.unwritten:
-            self.unwritten[g.dedup_key] = g  # already merged with what was held: recorded when the log takes it
+        if held is not None:
+            self.unwritten[g.dedup_key] = (g, held[1])  # ``g`` is merged with what was held: recorded when it lands
             return
-        self.unwritten[g.dedup_key] = g
-        self._detected[g.dedup_key] = time.time()
+        now = time.time()
+        self.unwritten[g.dedup_key] = (g, now)
         log.error("CANNOT WRITE %s (%s): %s [%s] %s kept in memory, retried every poll", self.log.path, exc,
                   g.severity, g.dedup_key, g.summary)
-        now = time.time()
         self.notify_unrecorded(Incident(
             incident_id="(not yet recorded)", dedup_key=g.dedup_key, type=g.type, severity=g.severity, status="open",
             source=self.log.source, summary=f"{g.summary} [incident log unwritable: {exc.strerror or exc}]",
