@@ -647,10 +647,13 @@ class RiskEngine:
         """Delta and vega of the order's underlying, and the portfolio's dollar delta and vega, with the order
         added to filled and working: the account's totals at this snapshot plus the order's legs."""
         totals, root = self._greeks_of(spec.account), spec.underlying.ljust(6)
-        order = self._summed(self._order_qty(spec).items(), AccountGreeks())  # every leg counts, whatever its root
-        return (totals.delta.get(root, 0.0) + sum(order.delta.values()),
-                totals.vega.get(root, 0.0) + sum(order.vega.values()),
-                totals.dollar_delta + order.dollar_delta, totals.portfolio_vega + order.portfolio_vega)
+        delta, vega = totals.delta.get(root, 0.0), totals.vega.get(root, 0.0)
+        dollar_delta, portfolio_vega = totals.dollar_delta, totals.portfolio_vega
+        for symbol, qty in self._order_qty(spec).items():  # summed in place: an AccountGreeks an order cost 1 %
+            if g := self._greeks(symbol):
+                delta, vega = delta + g.delta * qty, vega + g.vega * qty
+                dollar_delta, portfolio_vega = dollar_delta + g.delta * qty * g.spot, portfolio_vega + g.vega * qty
+        return delta, vega, dollar_delta, portfolio_vega
 
     def _greeks_of(self, account: str) -> AccountGreeks:
         """The account's projected Greeks at the current snapshot: summed over its series once per snapshot."""
