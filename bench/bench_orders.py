@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -303,6 +304,45 @@ def ten_times_chain() -> dict:
     return {"chain": {"weeklies": 8, "monthlies": 6}, "underlyings": wide}
 
 
+def suite_toml(args: argparse.Namespace) -> str:
+    """The suite's config file: the bench's limits, the chain, the feed's interval and every ``--set``."""
+    tables = tomllib.loads(CONFIG_TOML.replace("[risk]\n", FROZEN_TOML) if args.service_only else CONFIG_TOML)
+    layers = [ten_times_chain() if args.chain == "10x" else {}, {"feed": {"interval_s": args.feed_interval}}]
+    for setting in args.set:
+        key, _, value = setting.partition("=")
+        *path, name = key.strip().split(".")
+        layer: dict = {}
+        node = layer
+        for part in path:
+            node = node.setdefault(part, {})
+        node[name] = tomllib.loads(f"v = {value.strip()}")["v"]
+        layers.append(layer)
+    for layer in layers:
+        _merge(tables, layer)
+    return toml_tables(tables)
+
+
+def _merge(into: dict, layer: dict) -> None:
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def set_option(text: str) -> str:
+    """``--set`` values must read as ``table.key=<TOML value>``."""
+    key, sep, value = text.partition("=")
+    try:
+        if not sep or "." not in key:
+            raise ValueError
+        tomllib.loads(f"v = {value.strip()}")
+    except (ValueError, tomllib.TOMLDecodeError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not table.key=<TOML value> (service.threads=8, "
+                                         "feed.json_interval_s=2.0)") from None
+    return text
+
+
 def toml_tables(overrides: dict) -> str:
     """``overrides`` (tables of scalars, one level of sub-tables) as TOML, for the suite's config file."""
     def value(v) -> str:
@@ -365,7 +405,7 @@ def snapshot_costs(tmp: Path) -> list[dict]:
 
 
 # ---------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per server")
     parser.add_argument("--connections", type=int, default=16)
@@ -384,10 +424,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paced", type=float, default=100.0, metavar="RATE",
                         help="also wrk paced at ~RATE req/s, as the issue checks it (4 connections, each waiting "
                              "4/RATE s after an answer); 0 skips it")
+    parser.add_argument("--set", action="append", default=[], type=set_option, metavar="TABLE.KEY=VALUE",
+                        help="a config setting for the suite, as in optsim.toml (repeatable): "
+                             "--set service.gil_switch_interval_s=0.005")
     parser.add_argument("--profile", action="store_true", help="py-spy record the service during the saturation and the 100/s runs")
     parser.add_argument("--serve-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.serve_echo:
         serve_echo(args.serve_echo, args.threads)
         return 0
@@ -402,9 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-orders-") as tmp:
         tmp = Path(tmp)
         (tmp / "data").mkdir()
-        (tmp / "optsim.toml").write_text((CONFIG_TOML if not args.service_only else CONFIG_TOML.replace(
-            "[risk]\n", FROZEN_TOML)) + ("\n" + toml_tables(ten_times_chain()) if args.chain == "10x" else "")
-            + f"\n[feed]\ninterval_s = {args.feed_interval}\n")
+        (tmp / "optsim.toml").write_text(suite_toml(args))
         cfg = load_config(tmp / "optsim.toml", {"service": {"data_dir": str(tmp / "data"), "as_of": AS_OF}})
         threads = cfg.service.threads
         snaps = [] if args.skip_snapshots else snapshot_costs(tmp)
@@ -483,6 +528,7 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
     mode = ("service alone, frozen quotes" if args.service_only
             else f"whole suite: service + feed ({args.feed_interval:g} s) + monitor")
     mode += "; ~10x chain" if args.chain == "10x" else ""
+    mode += "".join(f"; {setting}" for setting in args.set)
     if snaps:
         print("snapshots (in process): feed cost per snapshot; service cost to take one; request-thread read")
         print(f"{'chain':10} {'series':>6} {'venues':>6} {'feed build':>10} {'feed write':>10} {'snap KB':>7} "
