@@ -35,6 +35,7 @@ class ServiceConfig(Section):
     channel_timeout_s: float = Field(30.0, gt=0)  # an idle or stalled client is closed after this long
     min_free_disk_mb: float = Field(64.0, ge=0)  # /health fails below this much free space in the data dir
     gil_switch_interval_s: float = Field(0.001, gt=0, le=0.1)  # how long a thread may wait for the GIL (Python: 5 ms)
+    gc_thaw_interval_s: float = Field(600.0, ge=0)  # full passes walk objects made since the last; 0: freeze none
 
 
 class AuthConfig(Section):

@@ -1,8 +1,10 @@
-"""The garbage collector in the served service: start-up frozen out of full passes, every pass timed."""
+"""The garbage collector in the served service: start-up and long-lived objects frozen out of full passes, every
+pass timed."""
 from __future__ import annotations
 
 import gc
 import threading
+import weakref
 
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
@@ -70,14 +72,73 @@ def test_serving_freezes_start_up_times_the_passes_and_sets_the_switch_interval(
         update={"gil_switch_interval_s": 0.002})}))
     before = sys.getswitchinterval()
     # Act
-    callback = tune_interpreter(app)
+    callbacks = tune_interpreter(app)
     try:
         gc.collect(0)
         # Assert
         assert sys.getswitchinterval() == pytest.approx(0.002) and gc.get_freeze_count() > 0
         assert app.extensions["desk"].metrics.gc_pauses.labels("0")._sum.get() > 0
+        assert len(callbacks) == 2  # the pass timer and the survivors' freezer
+    finally:
+        for callback in callbacks:
+            gc.callbacks.remove(callback)
+        gc.unfreeze()
+        sys.setswitchinterval(before)
+
+
+def test_survivors_of_a_full_pass_are_frozen_out_of_the_next(config):
+    # Arrange: a book of long-lived objects made after start-up, as working orders are
+    callback = collector.freeze_survivors(thaw_every_s=3600)
+    book = [{"order": i} for i in range(5_000)]
+    try:
+        # Act
+        gc.collect()
+        # Assert: the next full pass does not walk them
+        assert not any(obj is book for obj in gc.get_objects())
+        assert gc.get_freeze_count() >= len(book)
     finally:
         gc.callbacks.remove(callback)
+        gc.unfreeze()
+
+
+def test_a_cycle_that_dies_while_frozen_is_freed_after_the_thaw():
+    # Arrange: a cycle alive at a full pass (frozen), then dropped
+    class Node:
+        pass
+
+    now = [0.0]
+    callback = collector.freeze_survivors(thaw_every_s=600, clock=lambda: now[0])
+    node = Node()
+    node.me = node
+    alive = weakref.ref(node)
+    try:
+        gc.collect()
+        del node
+        gc.collect()
+        assert alive() is not None  # frozen: no pass sees that the cycle is garbage
+        # Act: the thaw comes due
+        now[0] = 601
+        gc.collect()  # ends by thawing
+        gc.collect()  # walks everything once
+        # Assert
+        assert alive() is None
+    finally:
+        gc.callbacks.remove(callback)
+        gc.unfreeze()
+
+
+def test_a_zero_thaw_interval_freezes_nothing_after_start_up(config):
+    from options_service import create_app, tune_interpreter
+    app = create_app(config.model_copy(update={"service": config.service.model_copy(
+        update={"gc_thaw_interval_s": 0})}))
+    import sys
+    before = sys.getswitchinterval()
+    callbacks = tune_interpreter(app)
+    try:
+        assert len(callbacks) == 1
+    finally:
+        for callback in callbacks:
+            gc.callbacks.remove(callback)
         gc.unfreeze()
         sys.setswitchinterval(before)
 

@@ -1,10 +1,12 @@
-"""The cyclic garbage collector in a long-running service: start-up objects frozen, every pass timed.
+"""The cyclic garbage collector in a long-running service: long-lived objects frozen, every pass timed.
 
 A full collection walks every tracked object with the GIL held. After start-up the service holds ~65k of
 them (modules, Flask, pydantic schemas, the chain, the books reloaded from orders.db), so each full pass
 stopped every request for ~55 ms, once every few thousand orders. Frozen, they are never walked again and
-a full pass costs only what was made since. The pauses are exported, so a tail that lines up with them
-shows on a dashboard rather than being guessed at.
+a full pass costs only what was made since. The same goes for what the service gathers while it runs: a
+working order is three tracked objects, so with 20,000 of them resting a full pass took 60 ms (120 ms at
+worst); the survivors of each full pass are frozen too (``freeze_survivors``). The pauses are exported, so
+a tail that lines up with them shows on a dashboard rather than being guessed at.
 """
 from __future__ import annotations
 
@@ -21,6 +23,31 @@ def freeze_startup() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def freeze_survivors(thaw_every_s: float, clock: Callable[[], float] = time.monotonic) -> Callable[[str, dict], None]:
+    """After each full pass, freeze what survived it; returns the callback, for a test to remove.
+
+    The end of a full pass is the one moment no unreachable cycle is left, and what survived it is long-lived,
+    so the next full pass walks only what was made since (in process, a steady book of 20,000 working orders:
+    full passes 20 ms median, 31 ms at worst, against 60 and 120). Frozen objects are still freed when their
+    last reference goes; what is not freed is an object frozen alive that later dies inside a reference cycle
+    (a request in flight during the pass). So every ``thaw_every_s`` the frozen set is thawed instead, and the
+    next full pass walks everything once and frees such cycles: they live that long at most.
+    """
+    next_thaw, oldest = [clock() + thaw_every_s], len(gc.get_count()) - 1
+
+    def on_pass(phase: str, info: dict) -> None:
+        if phase != "stop" or info["generation"] != oldest:
+            return
+        if clock() >= next_thaw[0]:
+            next_thaw[0] = clock() + thaw_every_s
+            gc.unfreeze()
+        else:
+            gc.freeze()
+
+    gc.callbacks.append(on_pass)
+    return on_pass
 
 
 def time_collections(pauses: Histogram) -> Callable[[str, dict], None]:
