@@ -2,8 +2,8 @@
 
 ``Results`` is the engine's recorder hook (``record_fill`` per fill, ``record_step`` after every
 elapse). Rows go straight to the CSV files (or nowhere when there is no output directory), and
-the figures the summary and report need are kept in O(1) memory: running drawdown, a Welford
-Sharpe over one-second PnL changes, markouts of fills still inside the longest horizon, and a
+the figures the summary and report need are kept in O(1) memory: running drawdown, a Sharpe
+over the PnL changes between the first decisions of successive seconds (``SpanWelford``), markouts of fills still inside the longest horizon, and a
 thinned series (at most ``PLOT_POINTS`` rows, halved as it fills) for the plots.
 """
 from __future__ import annotations
@@ -47,6 +47,32 @@ class Welford:
         d = x - self.mean
         self.mean += d / self.n
         self.m2 += d * (x - self.mean)
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
+
+
+class SpanWelford:
+    """Running per-second drift and variance of PnL changes that each span ``dt`` seconds.
+
+    A change over ``dt`` seconds of a random walk has mean ``mu dt`` and variance ``sigma^2 dt``,
+    so each change counts with weight ``dt``: ``mean = sum(x) / sum(dt)`` and
+    ``var = sum((x - mean dt)^2 / dt) / (n - 1)`` (West's weighted update of ``x / dt``). With
+    every ``dt = 1`` this is the plain sample mean and variance; decisions seconds apart are
+    no longer annualised as if each change took one second.
+    """
+
+    def __init__(self):
+        self.n, self.span, self.mean, self.m2 = 0, 0.0, 0.0, 0.0
+
+    def add(self, x: float, dt: float) -> None:
+        self.n += 1
+        self.span += dt
+        rate = x / dt
+        d = rate - self.mean
+        self.mean += d * dt / self.span
+        self.m2 += dt * d * (rate - self.mean)
 
     @property
     def std(self) -> float:
@@ -110,8 +136,8 @@ class Results:
         self.fills_by_asset = [0] * len(self.assets)
         self.peak, self.max_drawdown = 0.0, 0.0  # equity starts at 0
         self.first_ns = self.last_ns = None
-        self.second_pnl = Welford()
-        self._second, self._second_equity = None, None
+        self.second_pnl = SpanWelford()
+        self._second, self._second_ns, self._second_equity = None, None, None
         self.markouts = Markouts()
         self.curve = Thinned()
         self.fill_points = Thinned(PLOT_POINTS // 2)
@@ -185,8 +211,8 @@ class Results:
         second = now // 1_000_000_000
         if second != self._second:
             if self._second is not None:
-                self.second_pnl.add(equity - self._second_equity)
-            self._second, self._second_equity = second, equity
+                self.second_pnl.add(equity - self._second_equity, (now - self._second_ns) / 1e9)
+            self._second, self._second_ns, self._second_equity = second, now, equity
         self.markouts.step(now, marks)
         self.curve.add((now, equity, self.peak - equity, positions[:PLOT_ASSETS], marks[:PLOT_ASSETS]))
         if self._equity_fh is not None:
@@ -202,7 +228,8 @@ class Results:
 
     # -- the end -----------------------------------------------------------------------------------
     def sharpe(self) -> float | None:
-        """Annualised Sharpe of one-second PnL changes (trading seconds), None when too short."""
+        """Annualised Sharpe of the per-second PnL drift over its per-second volatility (trading
+        seconds), None when too short."""
         s = self.second_pnl
         if s.n < 2 or s.std == 0:
             return None
