@@ -8,7 +8,7 @@ from fillsim import EVENT_TYPE_MASK, Config
 from fillsim.synth import StreamSpec, synth_stream
 from fillsim.types import DEPTH_EVENT, TRADE_EVENT
 from optsim.research.plan import Spec, parse_grid, tasks
-from optsim.research.scenarios import FACTORS, QUEUE_MODELS, draw, thin
+from optsim.research.scenarios import DEFAULT_ENTRY_NS, DEFAULT_RESPONSE_NS, FACTORS, QUEUE_MODELS, draw, thin
 from optsim.research.seeds import run_rng, run_seed
 
 
@@ -31,6 +31,15 @@ def test_draws_do_not_depend_on_which_factors_vary():
     assert every.config["jitter"]["seed"] == run_seed(5, 0)
     nothing = draw(run_rng(5, 0), [], base, 1)
     assert nothing.config == {} and nothing.liquidity == 0.0
+
+
+def test_each_unconfigured_latency_mean_gets_its_own_default():
+    entry_only = draw(run_rng(1, 0), ["latency"], Config(entry_latency_ns=300_000), 9)
+    response_only = draw(run_rng(1, 0), ["latency"], Config(response_latency_ns=300_000), 9)
+    assert entry_only.config["entry_latency_ns"] == response_only.config["response_latency_ns"]
+    scale = entry_only.config["entry_latency_ns"] / 300_000
+    assert entry_only.config["response_latency_ns"] == pytest.approx(DEFAULT_RESPONSE_NS * scale, abs=1)
+    assert response_only.config["entry_latency_ns"] == pytest.approx(DEFAULT_ENTRY_NS * scale, abs=1)
 
 
 def test_unconfigured_latency_gets_the_stated_default_and_jitter():

@@ -6,8 +6,8 @@ stated sets:
 
 - latency: the configured entry and response means times one factor drawn log-uniformly from
   ``LATENCY_SCALE``, with the configured jitter distribution (lognormal, sigma
-  ``DEFAULT_JITTER_SIGMA``, when none is configured) seeded from the run's seed. A config
-  without latency gets ``DEFAULT_ENTRY_NS`` / ``DEFAULT_RESPONSE_NS`` as its means.
+  ``DEFAULT_JITTER_SIGMA``, when none is configured) seeded from the run's seed. A mean the config
+  leaves at 0 gets its default, ``DEFAULT_ENTRY_NS`` or ``DEFAULT_RESPONSE_NS``, on its own.
 - queue: one of ``QUEUE_MODELS`` (fillsim ``QueueModel`` specs), uniformly.
 - liquidity: an intensity u uniform on [0, 1); displayed sizes lose ``MAX_HAIRCUT * u`` of
   themselves and quote updates drop out at rate ``MAX_DROPOUT * u`` (see ``thin``).
@@ -68,9 +68,8 @@ def draw(rng: np.random.Generator, vary, base: Config, run_seed: int) -> Scenari
     thin_seed = int(rng.integers(2**63))
     config: dict = {}
     if "latency" in vary:
-        entry, response = base.entry_latency_ns, base.response_latency_ns
-        if entry == 0 and response == 0:
-            entry, response = DEFAULT_ENTRY_NS, DEFAULT_RESPONSE_NS
+        entry = base.entry_latency_ns or DEFAULT_ENTRY_NS  # each mean on its own: a grid may set one
+        response = base.response_latency_ns or DEFAULT_RESPONSE_NS
         jitter = base.jitter
         kind, sigma = (jitter.kind, jitter.sigma) if jitter.kind != "none" else ("lognormal", DEFAULT_JITTER_SIGMA)
         config["entry_latency_ns"] = round(entry * scale)
