@@ -105,3 +105,21 @@ def test_plan_keeps_run_keys_beside_the_drawn_fillsim_config():
     for t in tasks(spec):
         assert t.config["fees"] == {"maker": -0.2, "taker": 0.5}
         assert 50_000 <= t.config["entry_latency_ns"] <= 200_000 and t.config["queue_model"] in QUEUE_MODELS
+
+
+def test_runs_table_latency_columns_are_the_venue_or_file_defaults_the_run_used(tmp_path):
+    from optsim.research.data import load_manifest
+    from optsim.research.fanout import _row
+    from optsim.research.worker import RunTask
+
+    venues = {"venues": [{"name": "A", "entry_latency_us": 180, "response_latency_us": 120},
+                         {"name": "B", "entry_latency_us": 50, "response_latency_us": 40}]}
+    task = RunTask(run_id="00000-00000", point=0, rep=0, seed=1, data="rec", strategy="mm")
+    row = _row(task, None, "boom", venues)
+    assert (row["entry_latency_ns"], row["response_latency_ns"]) == (180_000, 120_000)
+    on_b = RunTask(**{**task.__dict__, "config": {"venue": "B", "response_latency_ns": 7}})
+    row = _row(on_b, None, "boom", venues)
+    assert (row["entry_latency_ns"], row["response_latency_ns"]) == (50_000, 7)
+    events, snapshot, _ = synth_stream(StreamSpec(n_events=200, seed=3))
+    np.savez(tmp_path / "s.npz", data=events, config=np.array('{"entry_latency_ns": 9000}'))
+    assert _row(task, None, "boom", load_manifest(tmp_path / "s.npz"))["entry_latency_ns"] == 9000

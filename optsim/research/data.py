@@ -19,7 +19,7 @@ from fillsim.types import EVENT_DTYPE, EXCH_EVENT
 from .errors import DataError
 from .recording import MANIFEST, SCHEMA
 
-__all__ = ["DataError", "Instrument", "MarketData", "load_data"]
+__all__ = ["DataError", "Instrument", "MarketData", "load_data", "load_manifest"]
 
 EVENT_KEYS = ("data", "events")  # hftbacktest writes "data"; fillsim's cross-check files "events"
 
@@ -119,6 +119,11 @@ def infer_tick_size(events: np.ndarray) -> float:
     return float(f"{gaps.min():.10g}")
 
 
+def _stored_config(npz, path: Path) -> dict:
+    """The fillsim config an .npz stores as JSON text under ``config`` ({} without one)."""
+    return json.loads(str(npz["config"])) if "config" in npz.files else {}
+
+
 def _load_npz(path: Path, snapshot: str | os.PathLike | None) -> MarketData:
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not a readable .npz file (not a zip archive)")
@@ -130,7 +135,7 @@ def _load_npz(path: Path, snapshot: str | os.PathLike | None) -> MarketData:
                                 f"found {npz.files})")
             events = as_events(npz[key], str(path))
             snap = as_events(npz["snapshot"], f"{path} [snapshot]") if "snapshot" in npz.files else None
-            stored = json.loads(str(npz["config"])) if "config" in npz.files else {}
+            stored = _stored_config(npz, path)
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
     except (ValueError, json.JSONDecodeError) as exc:
@@ -171,6 +176,20 @@ def _load_recording(path: Path) -> MarketData:
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{manifest_path}: instrument #{k} is malformed ({exc!r})") from None
     return MarketData(path, instruments, manifest)
+
+
+def load_manifest(path: str | os.PathLike) -> dict:
+    """``load_data(path).manifest`` without reading any events (a fan-out's client needs only this)."""
+    path = Path(path)
+    if path.is_dir():
+        return _load_recording(path).manifest
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {"source": "npz", "config": _stored_config(npz, path)}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
 
 
 def load_data(path: str | os.PathLike | MarketData, snapshot: str | os.PathLike | None = None) -> MarketData:

@@ -14,8 +14,11 @@ from tqdm import tqdm
 from optsim.fileio import atomic_write_json, read_json
 
 from .aggregate import FIGURES, flatten, summarize
+from .data import load_manifest
+from .errors import BacktestInputError
 from .executor import connect, fan_out
 from .plan import Spec, split_point, tasks
+from .run import config_defaults
 from .runs_table import META, SCENARIO, RunsTable, scenario_columns
 from .sweep_report import write_report
 from .worker import RunTask, execute
@@ -39,10 +42,14 @@ def stored_spec(out_dir: Path) -> Spec | None:
     return None if obj is None else Spec.from_json(obj)
 
 
-def _row(task: RunTask, result: dict | None, error: str | None) -> dict:
+def _row(task: RunTask, result: dict | None, error: str | None, manifest: dict) -> dict:
+    try:
+        defaults = config_defaults(manifest, task.config)
+    except BacktestInputError:  # an unknown venue: the run failed on it and says so in its error
+        defaults = {}
     row = {"run_id": task.run_id, "point": task.point, "rep": task.rep, "seed": task.seed,
            "status": "ok" if error is None else "failed", "error": error or "",
-           **task.params, **scenario_columns(task)}
+           **task.params, **scenario_columns(task, defaults)}
     if result is not None:
         summary = flatten(result["summary"])
         row.update({f: summary.get(f) for f in FIGURES})
@@ -62,6 +69,7 @@ def run_fanout(spec: Spec, out_dir: str | Path, *, workers: int | None = None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     planned = tasks(spec)
+    manifest = load_manifest(spec.data)  # the venue's latencies a recording's runs get by default
     atomic_write_json(out_dir / "spec.json", spec.to_json())
     table = RunsTable(out_dir, columns(spec), resume=resume)
     todo = [t for t in planned if t.run_id not in table.done]
@@ -72,7 +80,7 @@ def run_fanout(spec: Spec, out_dir: str | Path, *, workers: int | None = None,
     def record(task, result, error):
         nonlocal failed
         failed += error is not None
-        table.append(_row(task, result, error),
+        table.append(_row(task, result, error, manifest),
                      *((result["wall_s"], result["pid"], result.get("ended")) if result else ()))
         bar.set_postfix(failed=failed, refresh=False)
         bar.update()

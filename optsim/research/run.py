@@ -25,7 +25,7 @@ from .data import MarketData, load_data
 from .errors import DataError, RunConfigError, StrategyError, StrategyFailed
 from .results import SUMMARY_MARKOUTS_S, Results
 
-__all__ = ["STRATEGIES", "load_data", "load_run_config", "parse_params", "resolve_strategy", "run_backtest"]
+__all__ = ["STRATEGIES", "config_defaults", "load_data", "load_run_config", "parse_params", "resolve_strategy", "run_backtest"]
 
 #: Strategies known by name: ``name -> "module:function"``.
 STRATEGIES = {
@@ -131,9 +131,9 @@ def _engine_config(base: Mapping, overrides: Mapping, seed: int) -> dict:
     return merged
 
 
-def _venue(data: MarketData, cfg: Mapping) -> dict | None:
+def _venue(manifest: Mapping, cfg: Mapping) -> dict | None:
     """The recorded venue whose terms a recording's trades get: ``venue``, else the first recorded."""
-    venues = data.manifest.get("venues") or []
+    venues = manifest.get("venues") or []
     if not venues:
         return None
     name = cfg.get("venue", venues[0]["name"])
@@ -158,14 +158,22 @@ def _fees(inst, cfg: Mapping, venue: dict | None) -> tuple[float, float]:
     return float(venue["fee_make"]), float(venue["fee_take"])
 
 
-def _assets(data: MarketData, cfg: Mapping, seed: int) -> list:
-    """One fillsim.Asset per instrument: defaults from the data (a file's stored config, a recorded
-    venue's latencies and fees), then the run's ``config``."""
-    venue = _venue(data, cfg)
-    stored = dict(data.manifest.get("config") or {}) if data.manifest.get("source") == "npz" else {}
+def config_defaults(manifest: Mapping, cfg: Mapping) -> dict:
+    """The fillsim config a run's own ``cfg`` is laid over: a file's stored config, or the latencies
+    of the recorded venue ``cfg`` chooses (the runs table reports the same merge)."""
+    venue = _venue(manifest, cfg)
+    stored = dict(manifest.get("config") or {}) if manifest.get("source") == "npz" else {}
     if venue is not None:
         stored.update(entry_latency_ns=round(venue.get("entry_latency_us", 0) * 1000),
                       response_latency_ns=round(venue.get("response_latency_us", 0) * 1000))
+    return stored
+
+
+def _assets(data: MarketData, cfg: Mapping, seed: int) -> list:
+    """One fillsim.Asset per instrument: defaults from the data (``config_defaults``, a recorded
+    venue's fees), then the run's ``config``."""
+    venue = _venue(data.manifest, cfg)
+    stored = config_defaults(data.manifest, cfg)
     assets = []
     for inst in data.instruments:
         base = {**stored, "tick_size": inst.tick_size, "lot_size": inst.lot_size}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from fillsim import Config
@@ -25,8 +26,9 @@ SCENARIO = ["entry_latency_ns", "response_latency_ns", "jitter", "queue_model", 
 TIMING = ["run_id", "wall_s", "pid", "ended"]  # ended: epoch s on the worker, for where the time went
 
 
-def scenario_columns(task: RunTask) -> dict:
-    cfg = Config.coerce({k: v for k, v in task.config.items() if k not in RUN_KEYS})
+def scenario_columns(task: RunTask, defaults: Mapping | None = None) -> dict:
+    """The config the run used: ``defaults`` (``run.config_defaults`` of its data) under its own."""
+    cfg = Config.coerce({k: v for k, v in {**(defaults or {}), **task.config}.items() if k not in RUN_KEYS})
     q, j = cfg.queue_model, cfg.jitter
     return {"entry_latency_ns": cfg.entry_latency_ns, "response_latency_ns": cfg.response_latency_ns,
             "jitter": "none" if j.kind == "none" else f"{j.kind}:{j.sigma:g}",
