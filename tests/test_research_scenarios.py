@@ -1,4 +1,4 @@
-"""Seeds, scenario draws, the illiquidity transform and the run plan: pure functions, no cluster."""
+"""Seeds, scenario draws, the illiquidity transform, the run plan and the runs table's columns: pure functions, no cluster."""
 from __future__ import annotations
 
 import numpy as np
@@ -123,3 +123,14 @@ def test_runs_table_latency_columns_are_the_venue_or_file_defaults_the_run_used(
     events, snapshot, _ = synth_stream(StreamSpec(n_events=200, seed=3))
     np.savez(tmp_path / "s.npz", data=events, config=np.array('{"entry_latency_ns": 9000}'))
     assert _row(task, None, "boom", load_manifest(tmp_path / "s.npz"))["entry_latency_ns"] == 9000
+
+
+def test_several_instruments_positions_give_net_and_gross_figures_and_a_distribution():
+    from optsim.research.aggregate import distribution, run_figures
+
+    several = run_figures({"position": {"SPY": -30.0, "C1": 2.0, "P1": 1.0}, "pnl": 1.5, "markout_1s": {"buy": 0.1}})
+    one = run_figures({"position": -4.0})
+    assert (several["position"], several["gross_position"], several["pnl"]) == (-27.0, 33.0, 1.5)
+    assert several["markout_1s.buy"] == 0.1
+    assert (one["position"], one["gross_position"]) == (-4.0, 4.0)
+    assert distribution([several["position"], one["position"]])["mean"] == -15.5

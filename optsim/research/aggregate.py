@@ -5,13 +5,13 @@ import math
 
 import numpy as np
 
-__all__ = ["FIGURES", "distribution", "flatten", "summarize"]
+__all__ = ["FIGURES", "distribution", "flatten", "run_figures", "summarize"]
 
 #: The summary figures (``run_backtest``'s summary, nested dicts flattened with ".") a run
 #: contributes to the runs table, in column order. Timing is not one of them: the table is the
 #: same byte for byte wherever it ran.
 FIGURES = ["events", "decisions", "orders", "fills", "fill_ratio", "volume", "notional", "maker_share",
-           "position", "cash", "fees", "pnl", "max_drawdown", "sharpe",
+           "position", "gross_position", "cash", "fees", "pnl", "max_drawdown", "sharpe",
            *(f"markout_{h}s.{side}" for h in (1, 5, 30) for side in ("buy", "sell"))]
 
 
@@ -24,6 +24,18 @@ def flatten(summary: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def run_figures(summary: dict) -> dict:
+    """A run's ``FIGURES`` from its summary. Several instruments' positions (a dict by name) become
+    one net ``position`` and a ``gross_position`` (sum of the absolute positions), so every run
+    has a number in both columns whatever it traded."""
+    flat = flatten({k: v for k, v in summary.items() if k != "position"})
+    position = summary.get("position")
+    held = list(position.values()) if isinstance(position, dict) else [position]
+    if None not in held:
+        flat["position"], flat["gross_position"] = sum(held), sum(abs(p) for p in held)
+    return {f: flat.get(f) for f in FIGURES}
 
 
 def distribution(values) -> dict:

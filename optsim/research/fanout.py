@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from optsim.fileio import atomic_write_json, read_json
 
-from .aggregate import FIGURES, flatten, summarize
+from .aggregate import FIGURES, run_figures, summarize
 from .data import load_manifest
 from .errors import BacktestInputError
 from .executor import connect, fan_out
@@ -51,8 +51,7 @@ def _row(task: RunTask, result: dict | None, error: str | None, manifest: dict) 
            "status": "ok" if error is None else "failed", "error": error or "",
            **task.params, **scenario_columns(task, defaults)}
     if result is not None:
-        summary = flatten(result["summary"])
-        row.update({f: summary.get(f) for f in FIGURES})
+        row.update(run_figures(result["summary"]))
     return row
 
 
