@@ -13,6 +13,7 @@ import pytest
 
 from fillsim.synth import StreamSpec, synth_stream
 from optsim.backtest import main
+from optsim.research.errors import StrategyFailed
 from optsim.research.run import run_backtest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,3 +153,30 @@ def test_the_module_runs_as_a_command(stream, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "optsim.backtest", "run", "--data", str(tmp_path / "x.npz")],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_a_run_that_stops_early_counts_only_the_events_its_clock_passed(stream):
+    data, _ = stream
+    events = np.load(data)["data"]
+
+    def stops(bt):
+        for _ in range(4):
+            bt.elapse(10_000_000)
+        raise RuntimeError("stop")
+
+    with pytest.raises(StrategyFailed) as failed:
+        run_backtest(data, stops)
+    summary = failed.value.summary
+    assert summary["events"] == np.count_nonzero(events["local_ts"] <= summary["end_ns"]) < len(events) / 10
+
+
+def test_an_order_sent_after_the_last_elapse_counts_as_sent(stream):
+    data, _ = stream
+
+    def last_word(bt):
+        bt.elapse(10_000_000)
+        bt.buy(bt.best_bid, 1, tif="GTX")
+        bt.elapse(10_000_000)
+        bt.sell(bt.best_ask, 1, tif="GTX")
+
+    assert run_backtest(data, last_word)["orders"] == 2

@@ -13,6 +13,8 @@ import math
 from collections import deque
 from pathlib import Path
 
+import numpy as np
+
 MARKOUT_HORIZONS_S = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # the report's markout curve
 SUMMARY_MARKOUTS_S = (1.0, 5.0, 30.0)
 TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
@@ -188,11 +190,7 @@ class Results:
         if self.first_ns is None:
             self.first_ns = now
         self.last_ns = now
-        orders = bt.orders
-        if orders:  # ids rise with each order sent and stay listed until the elapse after they end
-            last = next(reversed(orders))
-            if last > self.orders_sent:
-                self.orders_sent = last
+        self.count_orders(bt.orders)
         cash = bt.cash
         if len(self._views) == 1:  # the common case, kept lean: this runs at every decision
             view = self._views[0]
@@ -225,6 +223,22 @@ class Results:
                 self._equity.writerow(row)
         if self.progress is not None:
             self.progress(now)
+
+    def count_orders(self, orders) -> None:
+        """Orders sent so far: the highest id the backtest lists (ids rise with each order sent and
+        stay listed until the elapse after they end; fillsim's C Backtest keeps its counter private).
+        Called at every decision and once more after the strategy returns, for orders it sent last."""
+        if orders:
+            last = next(reversed(orders))
+            if last > self.orders_sent:
+                self.orders_sent = last
+
+    def events_seen(self, events_by_asset) -> int:
+        """Rows the strategy's clock has passed (local_ts <= its last decision): all of them for a run
+        that reaches the end of the data, fewer for one that stopped early."""
+        if self.last_ns is None:
+            return 0
+        return sum(int(np.count_nonzero(ev["local_ts"] <= self.last_ns)) for ev in events_by_asset)
 
     # -- the end -----------------------------------------------------------------------------------
     def sharpe(self) -> float | None:

@@ -268,7 +268,6 @@ def run_backtest(data: MarketData | str | os.PathLike, strategy: str | Callable,
     bar = _Progress(progress, start_ns, end_ns)
     results = Results([(i.name, i.multiplier) for i in data.instruments], out,
                       progress=bar if bar.bar is not None else None)
-    n_events = sum(len(data.events(n)) for n in data.names)
     bt = fillsim.Backtest(assets, recorder=results, keep_fills=False)
     results.attach(bt)
     failure = None
@@ -281,6 +280,8 @@ def run_backtest(data: MarketData | str | os.PathLike, strategy: str | Callable,
         wall = time.perf_counter() - started
         bar.close()
         results.close()
+    results.count_orders(bt.orders)  # orders sent after the last elapse
+    n_events = results.events_seen(data.events(n) for n in data.names)
     summary = summarize(bt, results, data, strategy, params, cfg, seed, n_events, wall)
     if failure:
         summary["error"] = failure[0]
