@@ -119,6 +119,7 @@ RAISES = "def boom(bt):\n    bt.elapse(10_000_000)\n    bt.buy(bt.best_ask, 1, t
     ("param syntax", ["--data", "{data}", "--param", "bogus"], "is not KEY=VALUE"),
     ("config", ["--data", "{data}", "--config", "{tmp}/bad.toml"], "config file"),
     ("config key", ["--data", "{data}", "--config", "{tmp}/unknown.toml"], "unknown fillsim config keys"),
+    ("no chain", ["--data", "{data}", "--strategy", "options_mm"], "options_mm needs a recorded chain"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(stream, tmp_path, capsys, case, argv, message):
     (tmp_path / "bad.npz").write_bytes(b"not a zip file")

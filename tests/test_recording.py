@@ -239,3 +239,18 @@ def test_options_mm_runs_on_a_recorded_session_and_keeps_delta_within_its_limit(
     assert sum(float(f["qty"]) * (1 if f["side"] == "buy" else -1) for f in fills if f["asset"] == "AAPL") == \
         summary["position"]["AAPL"]
     assert any(f["asset"] == "AAPL" for f in fills), "no hedge was ever needed: the test proves nothing"
+
+
+@pytest.mark.parametrize("params, message", [
+    (["--param", "underlying=XYZ"], "underlying 'XYZ' is not in the recording"),
+    (["--param", "expiry=2030-01-01"], "expiry '2030-01-01' is not listed for AAPL"),
+    ([], "the recording has no events for the underlying AAPL"),
+])
+def test_options_mm_that_cannot_trade_the_recording_is_one_line_and_exit_2(tmp_path, capsys, params, message):
+    from optsim.backtest import main
+    _, _, rec = record(tmp_path, ticks=4)
+    if not params:
+        (rec / "AAPL.events").write_bytes(b"")
+    assert main(["run", "--data", str(rec), "--strategy", "options_mm", *params]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: strategy options_mm cannot run on") and message in err, err

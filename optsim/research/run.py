@@ -22,7 +22,7 @@ from pathlib import Path
 import fillsim
 
 from .data import MarketData, load_data
-from .errors import DataError, RunConfigError, StrategyError, StrategyFailed
+from .errors import BacktestInputError, DataError, RunConfigError, StrategyError, StrategyFailed
 from .results import SUMMARY_MARKOUTS_S, Results
 
 __all__ = ["STRATEGIES", "config_defaults", "load_data", "load_run_config", "parse_params", "resolve_strategy", "run_backtest"]
@@ -191,6 +191,21 @@ def _assets(data: MarketData, cfg: Mapping, seed: int) -> list:
     return assets
 
 
+def _selected(fn: Callable, data: MarketData, params: Mapping) -> MarketData:
+    """The instruments the strategy's ``select_assets`` chooses; what it cannot trade on this data
+    with these parameters is a StrategyError (one line, exit 2), not a traceback."""
+    select = getattr(fn, "select_assets", None)
+    if select is None:
+        return data
+    try:
+        return data.select(select(data, **params))
+    except BacktestInputError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise StrategyError(f"strategy {getattr(fn, '__name__', fn)} cannot run on {data.source}: {reason}") from None
+
+
 # -- the run -----------------------------------------------------------------------------------------
 class _Progress:
     """A market-time progress bar on a terminal (tqdm), shown only for runs over a second."""
@@ -253,9 +268,7 @@ def run_backtest(data: MarketData | str | os.PathLike, strategy: str | Callable,
     fn = resolve_strategy(strategy)
     check_params(fn, params)
     data = load_data(data)
-    select = getattr(fn, "select_assets", None)
-    if select is not None:
-        data = data.select(select(data, **params))
+    data = _selected(fn, data, params)
     assets = _assets(data, cfg, seed)
     names, _ = _takes(fn)
     call = dict(params)
