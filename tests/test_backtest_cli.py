@@ -181,3 +181,45 @@ def test_an_order_sent_after_the_last_elapse_counts_as_sent(stream):
         bt.sell(bt.best_ask, 1, tif="GTX")
 
     assert run_backtest(data, last_word)["orders"] == 2
+
+
+def _tiny(path: Path, fix=None, **extra) -> Path:
+    """A 300-event .npz; ``fix(events)`` breaks its rows in place first."""
+    events, _, _ = synth_stream(StreamSpec(n_events=300, seed=4))
+    if fix is not None:
+        fix(events)
+    np.savez(path, data=events, **extra)
+    return path
+
+
+def _set(field, row, value):
+    return lambda events: events[field].__setitem__(row, value)
+
+
+@pytest.mark.parametrize("case, npz, config, argv, message", [
+    ("tick too coarse", {}, {"tick_size": 0.02}, [], "tick size 0.02 does not fit"),
+    ("tick off grid", {}, {"tick_size": 0.003}, [], "tick size 0.003 does not fit"),
+    ("config a list", {"config": np.array("[1,2]")}, None, [], "config entry must be a JSON object"),
+    ("config tick text", {"config": np.array('{"tick_size": "abc"}')}, None, [],
+     "config tick_size must be a positive number"),
+    ("config not json", {"config": np.array("{nope")}, None, [], "config entry is not JSON"),
+    ("nan price", {"fix": _set("px", 50, np.nan)}, None, [], "non-finite price"),
+    ("negative qty", {"fix": _set("qty", 7, -3.0)}, None, [], "first: row 7"),
+    ("missing snapshot", {}, None, ["--snapshot", "{tmp}/nonexist.npz"], "no such snapshot file"),
+])
+def test_bad_data_is_refused_before_the_run_in_one_line(tmp_path, capsys, case, npz, config, argv, message):
+    _tiny(tmp_path / "d.npz", **npz)
+    if config is not None:
+        (tmp_path / "c.json").write_text(json.dumps(config))
+        argv = [*argv, "--config", "{tmp}/c.json"]
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert run_cli("--data", tmp_path / "d.npz", *argv, "--out", tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_snapshot_for_a_recording_is_refused(tmp_path, capsys):
+    (tmp_path / "rec").mkdir()
+    assert run_cli("--data", tmp_path / "rec", "--snapshot", _tiny(tmp_path / "s.npz")) == 2
+    assert "--snapshot is for an .npz file" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import fillsim
 
-from .data import MarketData, load_data
+from .data import MarketData, check_tick, load_data
 from .errors import BacktestInputError, DataError, RunConfigError, StrategyError, StrategyFailed
 from .results import SUMMARY_MARKOUTS_S, Results
 
@@ -180,6 +180,7 @@ def _assets(data: MarketData, cfg: Mapping, seed: int) -> list:
         if len(data.instruments) == 1 and "tick_size" in cfg:  # a plain file whose tick the user knows
             base["tick_size"] = cfg["tick_size"]
         config = _engine_config(base, {k: v for k, v in cfg.items() if k != "tick_size"}, seed)
+        check_tick(data.events(inst.name), config["tick_size"], f"{data.source}: {inst.name}")
         maker, taker = _fees(inst, cfg, venue)
         try:
             assets.append(fillsim.Asset(data.events(inst.name), snapshot=data.snapshot(inst.name), config=config,
