@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.traceback_text, file=sys.stderr, end="")
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:  # run's --out: not a directory, read-only, a full disk mid-run
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

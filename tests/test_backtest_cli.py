@@ -223,3 +223,41 @@ def test_a_snapshot_for_a_recording_is_refused(tmp_path, capsys):
     (tmp_path / "rec").mkdir()
     assert run_cli("--data", tmp_path / "rec", "--snapshot", _tiny(tmp_path / "s.npz")) == 2
     assert "--snapshot is for an .npz file" in capsys.readouterr().err
+
+
+class FullDisk:
+    """A text file that takes ``room`` writes, then fails each write (and its close) with ENOSPC."""
+
+    def __init__(self, path, *args, room=3, **kwargs):
+        self.path, self.room, self.closed = str(path), room, False
+
+    def write(self, text):
+        self.room -= 1
+        if self.room < 0:
+            raise OSError(28, "No space left on device", self.path)
+        return len(text)
+
+    def close(self):
+        self.closed = True
+        if self.room < 0:
+            raise OSError(28, "No space left on device", self.path)
+
+
+def test_an_unusable_out_is_one_line_and_exit_2(stream, tmp_path, capsys):
+    data, _ = stream
+    (tmp_path / "afile").write_text("x")
+    assert run_cli("--data", data, "--out", tmp_path / "afile") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "afile" in err, err
+
+
+def test_a_disk_that_fills_mid_run_is_reported_as_such_not_as_the_strategy(stream, tmp_path, capsys, monkeypatch):
+    from optsim.research import results
+    data, _ = stream
+    opened = []
+    monkeypatch.setattr(results, "open", lambda *a, **k: opened.append(FullDisk(*a, **k)) or opened[-1],
+                        raising=False)
+    assert run_cli("--data", data, "--param", "interval_ns=10000000", "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No space left on device" in err and "strategy" not in err, err
+    assert len(opened) == 2 and all(fh.closed for fh in opened)

@@ -145,6 +145,7 @@ class Results:
         self.fill_points = Thinned(PLOT_POINTS // 2)
         self.last_equity = 0.0
         self._fills_fh = self._equity_fh = None
+        self.write_error: OSError | None = None  # the first failed write to fills.csv or equity.csv
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self._fills_fh = open(self.out_dir / "fills.csv", "w", newline="")
@@ -181,9 +182,12 @@ class Results:
         self.markouts.add(int(fill.exch_ns), asset, side, price)
         self.fill_points.add((int(fill.local_ns), asset, side, price))
         if self._fills_fh is not None:
-            self._fills.writerow((fill.order_id, self.assets[asset][0], "buy" if side > 0 else "sell",
-                                  _px(price), _num(qty), fill.exch_ns, fill.local_ns,
-                                  "maker" if fill.maker else "taker", f"{float(fill.fee):.6f}"))
+            try:
+                self._fills.writerow((fill.order_id, self.assets[asset][0], "buy" if side > 0 else "sell",
+                                      _px(price), _num(qty), fill.exch_ns, fill.local_ns,
+                                      "maker" if fill.maker else "taker", f"{float(fill.fee):.6f}"))
+            except OSError as exc:
+                self._write_failed(exc)
 
     def record_step(self, bt) -> None:
         now = bt.now
@@ -214,13 +218,16 @@ class Results:
         self.markouts.step(now, marks)
         self.curve.add((now, equity, self.peak - equity, positions[:PLOT_ASSETS], marks[:PLOT_ASSETS]))
         if self._equity_fh is not None:
-            if len(positions) == 1:
-                self._equity.writerow((now, _num(position), f"{cash:.6f}", _px(mark), f"{equity:.6f}"))
-            else:
-                row = [now, f"{cash:.6f}", f"{equity:.6f}"]
-                for p, m in zip(positions, marks):
-                    row += [_num(p), _px(m)]
-                self._equity.writerow(row)
+            try:
+                if len(positions) == 1:
+                    self._equity.writerow((now, _num(position), f"{cash:.6f}", _px(mark), f"{equity:.6f}"))
+                else:
+                    row = [now, f"{cash:.6f}", f"{equity:.6f}"]
+                    for p, m in zip(positions, marks):
+                        row += [_num(p), _px(m)]
+                    self._equity.writerow(row)
+            except OSError as exc:
+                self._write_failed(exc)
         if self.progress is not None:
             self.progress(now)
 
@@ -249,10 +256,25 @@ class Results:
             return None
         return s.mean / s.std * math.sqrt(TRADING_SECONDS_PER_YEAR)
 
+    def _write_failed(self, exc: OSError) -> None:
+        """Keep the first write error (a full disk, say) for the run to report as what it is, not as
+        the strategy's failure; it still stops the run, through the strategy's elapse."""
+        if self.write_error is None:
+            self.write_error = exc
+        raise exc
+
     def close(self) -> None:
+        """Close both files, each even if the other fails; then raise the first error (if any)."""
+        failed = None
         for fh in (self._fills_fh, self._equity_fh):
             if fh is not None:
-                fh.close()
+                try:
+                    fh.close()
+                except OSError as exc:
+                    failed = failed or exc
+        self._fills_fh = self._equity_fh = None
+        if failed is not None:
+            raise failed
 
 
 def _px(x: float) -> str:

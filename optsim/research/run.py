@@ -289,11 +289,12 @@ def run_backtest(data: MarketData | str | os.PathLike, strategy: str | Callable,
     try:
         fn(bt, **call)
     except Exception as exc:  # the user's code: keep what it did, report how it ended
-        failure = (f"strategy raised {type(exc).__name__}: {exc}", traceback.format_exc())
+        if results.write_error is None:
+            failure = (f"strategy raised {type(exc).__name__}: {exc}", traceback.format_exc())
     finally:
         wall = time.perf_counter() - started
         bar.close()
-        results.close()
+        _close(results)
     results.count_orders(bt.orders)  # orders sent after the last elapse
     n_events = results.events_seen(data.events(n) for n in data.names)
     summary = summarize(bt, results, data, strategy, params, cfg, seed, n_events, wall)
@@ -306,6 +307,18 @@ def run_backtest(data: MarketData | str | os.PathLike, strategy: str | Callable,
     if failure:
         raise StrategyFailed(failure[0], summary, failure[1])
     return summary
+
+
+def _close(results: Results) -> None:
+    """Close the result files; a write that failed (a full disk, a vanished directory) is an
+    OSError for the caller, as when the directory could not be made at all."""
+    try:
+        results.close()
+    except OSError as exc:
+        results.write_error = results.write_error or exc
+    if results.write_error is not None:
+        exc = results.write_error
+        raise OSError(exc.errno, f"cannot write the results: {exc.strerror or exc}", exc.filename) from None
 
 
 def summarize(bt, results: Results, data: MarketData, strategy, params: dict, cfg: dict, seed: int,
