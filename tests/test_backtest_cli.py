@@ -120,12 +120,15 @@ RAISES = "def boom(bt):\n    bt.elapse(10_000_000)\n    bt.buy(bt.best_ask, 1, t
     ("config", ["--data", "{data}", "--config", "{tmp}/bad.toml"], "config file"),
     ("config key", ["--data", "{data}", "--config", "{tmp}/unknown.toml"], "unknown fillsim config keys"),
     ("no chain", ["--data", "{data}", "--strategy", "options_mm"], "options_mm needs a recorded chain"),
+    ("negative seed", ["--data", "{data}", "--config", "{tmp}/jitter.toml", "--seed", "-5"],
+     "--seed must be an integer from 0 to 2**64 - 1, got -5"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(stream, tmp_path, capsys, case, argv, message):
     (tmp_path / "bad.npz").write_bytes(b"not a zip file")
     np.savez(tmp_path / "wrong.npz", prices=np.arange(3.0))
     (tmp_path / "bad.toml").write_text("entry_latency_ns = = 3")
     (tmp_path / "unknown.toml").write_text("latency = 3")
+    (tmp_path / "jitter.toml").write_text('jitter = {kind = "normal", sigma = 2000}')
     argv = [a.format(tmp=tmp_path, data=stream[0]) for a in argv]
     assert run_cli(*argv) == 2
     err = capsys.readouterr().err.strip()

@@ -236,3 +236,11 @@ def test_two_local_fan_outs_on_one_machine_do_not_collide():
     # two users' sweeps (or a test beside a sweep): neither cluster may want the scheduler's default port 8787
     with connect(workers=1) as first, connect(workers=1) as second:
         assert first.submit(sum, [1, 2]).result() == 3 and second.submit(sum, [3, 4]).result() == 7
+
+
+def test_a_seed_past_64_bits_is_refused_before_anything_is_written(stream, tmp_path, capsys):
+    out = tmp_path / "mc"
+    assert main(["montecarlo", "--data", str(stream), "--runs", "2", "--seed", str(10**23), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --seed must be an integer from 0 to 2**64 - 1, got {10**23}"
+    assert not out.exists()

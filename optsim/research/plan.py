@@ -45,8 +45,8 @@ class Spec:
     def __post_init__(self):
         if self.runs < 1:
             raise ValueError("the number of runs must be at least 1")
-        if self.seed < 0:
-            raise ValueError("the seed must be a non-negative integer")
+        if not 0 <= self.seed < 2**64:  # it seeds numpy and is stored in spec.json as a JSON integer
+            raise ValueError(f"--seed must be an integer from 0 to 2**64 - 1, got {self.seed}")
         bad = set(self.vary) - set(FACTORS)
         if bad:
             raise ValueError(f"cannot vary {sorted(bad)}: choose from {list(FACTORS)}")

@@ -266,6 +266,8 @@ def run_backtest(data: MarketData | str | os.PathLike, strategy: str | Callable,
     """
     params = dict(params or {})
     cfg = dict(config or {})
+    if not 0 <= seed < 2**64:  # the latency jitter's seed
+        raise RunConfigError(f"--seed must be an integer from 0 to 2**64 - 1, got {seed}")
     fn = resolve_strategy(strategy)
     check_params(fn, params)
     data = load_data(data)
