@@ -134,3 +134,13 @@ def test_several_instruments_positions_give_net_and_gross_figures_and_a_distribu
     assert several["markout_1s.buy"] == 0.1
     assert (one["position"], one["gross_position"]) == (-4.0, 4.0)
     assert distribution([several["position"], one["position"]])["mean"] == -15.5
+
+
+def test_whole_nanosecond_counts_written_as_floats_are_ints():
+    from optsim.research.run import parse_params
+
+    assert parse_grid(["interval_ns=1e6,2e6", "skew=1e0"]) == {"interval_ns": [1_000_000, 2_000_000], "skew": [1.0]}
+    assert type(parse_grid(["entry_latency_ns=1e5"])["entry_latency_ns"][0]) is int
+    params = parse_params(["interval_ns=1e6", "edge=2.0", "late_ns=1.5e0"])
+    assert params == {"interval_ns": 1_000_000, "edge": 2.0, "late_ns": 1.5}
+    assert type(params["interval_ns"]) is int and type(params["edge"]) is float

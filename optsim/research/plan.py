@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from fillsim import Config
 
-from .run import RUN_KEYS
+from .run import RUN_KEYS, ns_value
 from .scenarios import FACTORS, draw
 from .seeds import run_rng, run_seed
 from .worker import RunTask
@@ -93,7 +93,7 @@ def parse_grid(items) -> dict:
             raise ValueError(f"--grid wants name=v1,v2,..., got {item!r}")
         if name in grid:
             raise ValueError(f"--grid {name} given twice")
-        vals = [parse_value(v) for v in values.split(",") if v.strip()]
+        vals = [ns_value(name, parse_value(v)) for v in values.split(",") if v.strip()]
         if len(set(map(repr, vals))) != len(vals):
             raise ValueError(f"--grid {name} repeats a value")
         grid[name] = vals

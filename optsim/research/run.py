@@ -25,7 +25,8 @@ from .data import MarketData, check_tick, load_data
 from .errors import BacktestInputError, DataError, RunConfigError, StrategyError, StrategyFailed
 from .results import SUMMARY_MARKOUTS_S, Results
 
-__all__ = ["STRATEGIES", "config_defaults", "load_data", "load_run_config", "parse_params", "resolve_strategy", "run_backtest"]
+__all__ = ["STRATEGIES", "config_defaults", "load_data", "load_run_config", "ns_value", "parse_params",
+           "resolve_strategy", "run_backtest"]
 
 #: Strategies known by name: ``name -> "module:function"``.
 STRATEGIES = {
@@ -92,10 +93,18 @@ def parse_params(pairs: list[str]) -> dict:
         if not sep or not key.strip():
             raise StrategyError(f"--param {pair!r} is not KEY=VALUE")
         try:
-            out[key.strip()] = json.loads(value)
+            out[key.strip()] = ns_value(key.strip(), json.loads(value))
         except ValueError:
             out[key.strip()] = value
     return out
+
+
+def ns_value(name: str, value):
+    """A nanosecond count written as a whole float (``interval_ns=1e6``) as the int it means;
+    anything else unchanged (``1.5`` stays a float and is refused where a count is needed)."""
+    if name.endswith("_ns") and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 # -- config ------------------------------------------------------------------------------------------
