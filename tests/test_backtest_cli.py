@@ -13,7 +13,7 @@ import pytest
 
 from fillsim.synth import StreamSpec, synth_stream
 from optsim.backtest import main
-from optsim.research.errors import StrategyFailed
+from optsim.research.errors import BacktestInputError, StrategyFailed
 from optsim.research.run import run_backtest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +120,8 @@ RAISES = "def boom(bt):\n    bt.elapse(10_000_000)\n    bt.buy(bt.best_ask, 1, t
     ("config", ["--data", "{data}", "--config", "{tmp}/bad.toml"], "config file"),
     ("config key", ["--data", "{data}", "--config", "{tmp}/unknown.toml"], "unknown fillsim config keys"),
     ("no chain", ["--data", "{data}", "--strategy", "options_mm"], "options_mm needs a recorded chain"),
+    ("switch as text", ["--data", "{data}", "--config", "{tmp}/switch.json"],
+     "partial_fills must be true or false, got 'false'"),
     ("negative seed", ["--data", "{data}", "--config", "{tmp}/jitter.toml", "--seed", "-5"],
      "--seed must be an integer from 0 to 2**64 - 1, got -5"),
 ])
@@ -129,6 +131,7 @@ def test_bad_input_is_one_line_and_exit_code_2(stream, tmp_path, capsys, case, a
     (tmp_path / "bad.toml").write_text("entry_latency_ns = = 3")
     (tmp_path / "unknown.toml").write_text("latency = 3")
     (tmp_path / "jitter.toml").write_text('jitter = {kind = "normal", sigma = 2000}')
+    (tmp_path / "switch.json").write_text('{"partial_fills": "false"}')
     argv = [a.format(tmp=tmp_path, data=stream[0]) for a in argv]
     assert run_cli(*argv) == 2
     err = capsys.readouterr().err.strip()
@@ -264,3 +267,8 @@ def test_a_disk_that_fills_mid_run_is_reported_as_such_not_as_the_strategy(strea
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "No space left on device" in err and "strategy" not in err, err
     assert len(opened) == 2 and all(fh.closed for fh in opened)
+
+
+def test_a_switch_that_is_not_a_boolean_is_refused_from_python_too(stream):
+    with pytest.raises(BacktestInputError, match="partial_fills must be true or false, got 0"):
+        run_backtest(stream[0], "mm", config={"partial_fills": 0})

@@ -6,6 +6,7 @@ flat whatever the length of the data; ``out_dir=None`` computes the same summary
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import inspect
@@ -35,6 +36,8 @@ STRATEGIES = {
 }
 #: Run-config keys that are not fillsim.Config fields.
 RUN_KEYS = {"fees", "venue"}
+#: fillsim.Config fields that are switches: fillsim takes bool(value), so "false" would mean True.
+BOOL_KEYS = frozenset(f.name for f in dataclasses.fields(fillsim.Config) if f.type in (bool, "bool"))
 
 
 # -- strategy ----------------------------------------------------------------------------------------
@@ -122,12 +125,21 @@ def load_run_config(path: str | os.PathLike | None) -> dict:
         raise RunConfigError(f"config file {path} is malformed: {exc}") from None
     if not isinstance(data, dict):
         raise RunConfigError(f"config file {path} must hold a table of settings")
+    check_switches(data, f"config file {path}")
     return data
+
+
+def check_switches(cfg: Mapping, where: str) -> None:
+    """Refuse a switch (``partial_fills``) that is not a true/false boolean."""
+    for key in sorted(BOOL_KEYS & set(cfg)):
+        if not isinstance(cfg[key], bool):
+            raise RunConfigError(f"{where}: {key} must be true or false, got {cfg[key]!r}")
 
 
 def _engine_config(base: Mapping, overrides: Mapping, seed: int) -> dict:
     """The fillsim.Config fields of one asset: the data's, then the run's; jitter seeded by the run."""
     merged = {k: v for k, v in {**base, **overrides}.items() if k not in RUN_KEYS}
+    check_switches(merged, "bad fillsim config")
     jitter = dict(merged.get("jitter") or {})
     if jitter and "seed" not in jitter:
         jitter["seed"] = seed
