@@ -272,3 +272,39 @@ def test_a_disk_that_fills_mid_run_is_reported_as_such_not_as_the_strategy(strea
 def test_a_switch_that_is_not_a_boolean_is_refused_from_python_too(stream):
     with pytest.raises(BacktestInputError, match="partial_fills must be true or false, got 0"):
         run_backtest(stream[0], "mm", config={"partial_fills": 0})
+
+
+def test_a_run_without_fills_reports_cleanly_with_em_dashes_and_an_absolute_data_path(stream, tmp_path,
+                                                                                     monkeypatch):
+    import warnings
+    monkeypatch.chdir(stream[0].parent)
+
+    def idle(bt):
+        while bt.elapse(500_000_000):
+            pass
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = run_backtest(stream[0].name, idle, out_dir=tmp_path / "o")
+    assert not [w for w in caught if "legend" in str(w.message)], [str(w.message) for w in caught]
+    assert summary["data"] == str(stream[0]) and summary["fill_ratio"] is None
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert "None" not in page and "null" not in page and "\u2014" in page
+
+
+def test_the_report_of_a_strategy_that_raised_says_so_in_its_header(stream, tmp_path):
+    def stops(bt):
+        bt.elapse(10_000_000)
+        raise RuntimeError("model blew up")
+
+    with pytest.raises(StrategyFailed):
+        run_backtest(stream[0], stops, out_dir=tmp_path / "o")
+    header = (tmp_path / "o" / "report.html").read_text().split("</header>")[0]
+    assert "Stopped early: strategy raised RuntimeError: model blew up" in header
+
+
+def test_a_strategy_parameter_without_a_default_is_asked_for_up_front(stream, tmp_path, capsys):
+    (tmp_path / "needs.py").write_text("def quoter(bt, size):\n    raise AssertionError('never runs')\n")
+    assert run_cli("--data", stream[0], "--strategy", f"{tmp_path / 'needs.py'}:quoter") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: strategy quoter needs --param size=VALUE (the parameter has no default)"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .results import MARKOUT_HORIZONS_S, Results  # noqa: E402
 
+EMPTY = "\u2014"  # an em dash for a value the run does not have
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
 header{background:#1d2330;color:#fff;padding:18px 28px}header h1{margin:0;font-size:20px}
@@ -26,7 +26,7 @@ header p{margin:4px 0 0;color:#b9c1d0}main{padding:20px 28px;max-width:1200px}
 .kpis{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px;margin-bottom:18px}
 .kpi{background:#fff;border-radius:8px;padding:10px 14px;box-shadow:0 1px 2px #0002}
 .kpi b{display:block;font-size:19px}.kpi span{color:#5b6475;font-size:12px}
-.pos{color:#127a3a}.neg{color:#b3261e}
+.pos{color:#127a3a}.neg{color:#b3261e}header .neg{color:#ffb4ab}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:14px}
 figure{background:#fff;margin:0;border-radius:8px;padding:10px;box-shadow:0 1px 2px #0002}
 figure img{width:100%;height:auto}figcaption{color:#5b6475;font-size:12px;padding:4px 6px}
@@ -90,7 +90,7 @@ def _plots(res: Results, names: list[str]) -> list[tuple[str, str, str]]:
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, c=colour, marker=marker, label=label, zorder=3)
     ax.set_ylabel(f"price ({names[k].strip()})")
     ax.set_xlabel("market time (s)")
-    ax.legend(loc="best", fontsize=8)
+    _legend(ax, fontsize=8)
     plots.append(("price", _png(fig), f"{names[k]}: mid at each decision, with our fills"))
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -104,18 +104,29 @@ def _plots(res: Results, names: list[str]) -> list[tuple[str, str, str]]:
     ax.set_xticks(MARKOUT_HORIZONS_S, [f"{h:g}" for h in MARKOUT_HORIZONS_S], fontsize=8)
     ax.set_xlabel("seconds after the fill")
     ax.set_ylabel("markout per unit ($)")
-    ax.legend(loc="best", fontsize=8)
+    _legend(ax, fontsize=8)
     plots.append(("markout", _png(fig), "Markout: side x (mid later - fill price), mean per unit, by side"))
     return plots
 
 
+def _legend(ax, **kwargs) -> None:
+    """A legend only when something is labelled (a run without fills or markouts has nothing to key)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", **kwargs)
+
+
 def _fmt(value) -> str:
+    """A summary value as HTML; a missing one (None) as an em dash, also inside tables and lists."""
+    if value is None:
+        return EMPTY
     if isinstance(value, float):
         if value.is_integer():
             return f"{value:,.0f}"
         return f"{value:,.4f}".rstrip("0") if abs(value) < 1000 else f"{value:,.2f}"
-    if isinstance(value, (dict, list)):
-        return "<pre>" + html.escape(json.dumps(value, indent=1)) + "</pre>"
+    if isinstance(value, dict):
+        return "<br>".join(f"{html.escape(str(k))}: {_fmt(v)}" for k, v in value.items()) or EMPTY
+    if isinstance(value, list):
+        return ", ".join(_fmt(v) for v in value) or EMPTY
     return html.escape(str(value))
 
 
@@ -127,15 +138,17 @@ def write_report(path: str | Path, summary: dict, res: Results, names: list[str]
             ("events / s", summary["events_per_s"])]
     cards = "".join(
         f'<div class="kpi"><b class="{"pos" if isinstance(v, (int, float)) and k.startswith("PnL") and v >= 0 else "neg" if k.startswith("PnL") else ""}">'
-        f'{"-" if v is None else _fmt(v)}</b><span>{html.escape(k)}</span></div>' for k, v in kpis)
+        f'{_fmt(v)}</b><span>{html.escape(k)}</span></div>' for k, v in kpis)
     figures = "".join(f'<figure id="{key}"><img alt="{key}" src="{src}"><figcaption>{html.escape(caption)}'
                       f"</figcaption></figure>" for key, src, caption in _plots(res, names))
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in summary.items())
+    failed = (f'<p class="neg"><b>Stopped early: {html.escape(summary["error"])}</b>; the figures cover the run '
+              f"up to then.</p>" if summary.get("error") else "")
     title = f"Backtest: {Path(str(summary.get('strategy', ''))).name} on {Path(str(summary.get('data', ''))).name}"
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{CSS}</style></head><body>'
             f"<header><h1>{html.escape(title)}</h1><p>seed {summary.get('seed')} · {summary['events']:,} events in "
-            f"{summary['wall_s']:.2f} s</p></header><main><section class=kpis>{cards}</section>"
+            f"{summary['wall_s']:.2f} s</p>{failed}</header><main><section class=kpis>{cards}</section>"
             f'<section class="grid">{figures or "<p>No decisions were recorded.</p>"}</section>'
             f"<h2>Summary</h2><table>{table}</table></main></body></html>")
     Path(path).write_text(page, encoding="utf-8")

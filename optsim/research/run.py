@@ -78,6 +78,7 @@ def _takes(fn: Callable) -> tuple[set[str], bool]:
 
 
 def check_params(fn: Callable, params: Mapping) -> None:
+    """Refuse, before anything runs, a parameter the strategy does not take or one it needs."""
     reserved = sorted({"data", "seed"} & set(params))
     if reserved:
         raise StrategyError(f"parameter {reserved[0]!r} is set by the run, not by --param")
@@ -86,6 +87,16 @@ def check_params(fn: Callable, params: Mapping) -> None:
     if unknown:
         known = ", ".join(sorted(names - {"data", "seed"})) or "none"
         raise StrategyError(f"strategy {getattr(fn, '__name__', fn)} has no parameter {unknown[0]!r} (it takes: {known})")
+    missing = [name for name in _required(fn) if name not in params and name not in ("data", "seed")]
+    if missing:
+        raise StrategyError(f"strategy {getattr(fn, '__name__', fn)} needs --param {missing[0]}=VALUE "
+                            f"(the parameter has no default)")
+
+
+def _required(fn: Callable) -> list[str]:
+    """Parameters after ``bt`` without a default: the run must be given them."""
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    return [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def parse_params(pairs: list[str]) -> dict:
@@ -354,7 +365,7 @@ def summarize(bt, results: Results, data: MarketData, strategy, params: dict, cf
                 for h in SUMMARY_MARKOUTS_S}
     sharpe = results.sharpe()
     return {
-        "data": str(data.source), "strategy": strategy if isinstance(strategy, str) else
+        "data": os.path.abspath(data.source), "strategy": strategy if isinstance(strategy, str) else
         getattr(strategy, "__name__", repr(strategy)), "params": params, "config": cfg, "seed": seed,
         "instruments": names,
         "events": n_events, "wall_s": round(wall, 6), "events_per_s": round(n_events / wall, 1) if wall > 0 else None,
