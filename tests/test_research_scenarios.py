@@ -1,4 +1,5 @@
-"""Seeds, scenario draws, the illiquidity transform, the run plan and the runs table's columns: pure functions, no cluster."""
+"""Seeds, scenario draws, the illiquidity transform, the run plan and the runs table's columns:
+pure functions, no cluster."""
 from __future__ import annotations
 
 import numpy as np

@@ -3,8 +3,9 @@
 ``Results`` is the engine's recorder hook (``record_fill`` per fill, ``record_step`` after every
 elapse). Rows go straight to the CSV files (or nowhere when there is no output directory), and
 the figures the summary and report need are kept in O(1) memory: running drawdown, a Sharpe
-over the PnL changes between the first decisions of successive seconds (``SpanWelford``), markouts of fills still inside the longest horizon, and a
-thinned series (at most ``PLOT_POINTS`` rows, halved as it fills) for the plots.
+over the PnL changes between the first decisions of successive seconds (``SpanWelford``),
+markouts of fills still inside the longest horizon, and a thinned series (at most
+``PLOT_POINTS`` rows, halved as it fills) for the plots.
 """
 from __future__ import annotations
 
