@@ -3,8 +3,8 @@
 ``Results`` is the engine's recorder hook (``record_fill`` per fill, ``record_step`` after every
 elapse). Rows go straight to the CSV files (or nowhere when there is no output directory), and
 the figures the summary and report need are kept in O(1) memory: running drawdown, a Sharpe
-over the PnL changes between the first decisions of successive seconds (``SpanWelford``),
-markouts of fills still inside the longest horizon, and a thinned series (at most
+over the PnL changes between the first decisions of successive seconds (``Welford``, each change
+weighted by the seconds it spans), markouts of fills still inside the longest horizon, and a thinned series (at most
 ``PLOT_POINTS`` rows, halved as it fills) for the plots.
 """
 from __future__ import annotations
@@ -40,36 +40,19 @@ class Thinned:
 
 
 class Welford:
-    """Running mean and variance."""
-
-    def __init__(self):
-        self.n, self.mean, self.m2 = 0, 0.0, 0.0
-
-    def add(self, x: float) -> None:
-        self.n += 1
-        d = x - self.mean
-        self.mean += d / self.n
-        self.m2 += d * (x - self.mean)
-
-    @property
-    def std(self) -> float:
-        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
-
-
-class SpanWelford:
-    """Running per-second drift and variance of PnL changes that each span ``dt`` seconds.
+    """Running mean and variance; with ``dt``, of changes that each span ``dt`` seconds, per second.
 
     A change over ``dt`` seconds of a random walk has mean ``mu dt`` and variance ``sigma^2 dt``,
     so each change counts with weight ``dt``: ``mean = sum(x) / sum(dt)`` and
     ``var = sum((x - mean dt)^2 / dt) / (n - 1)`` (West's weighted update of ``x / dt``). With
     every ``dt = 1`` this is the plain sample mean and variance; decisions seconds apart are
-    no longer annualised as if each change took one second.
+    not annualised as if each change took one second.
     """
 
     def __init__(self):
         self.n, self.span, self.mean, self.m2 = 0, 0.0, 0.0, 0.0
 
-    def add(self, x: float, dt: float) -> None:
+    def add(self, x: float, dt: float = 1.0) -> None:
         self.n += 1
         self.span += dt
         rate = x / dt
@@ -139,7 +122,7 @@ class Results:
         self.fills_by_asset = [0] * len(self.assets)
         self.peak, self.max_drawdown = 0.0, 0.0  # equity starts at 0
         self.first_ns = self.last_ns = None
-        self.second_pnl = SpanWelford()
+        self.second_pnl = Welford()
         self._second, self._second_ns, self._second_equity = None, None, None
         self.markouts = Markouts()
         self.curve = Thinned()
