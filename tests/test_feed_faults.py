@@ -188,3 +188,20 @@ def test_a_full_disk_is_ridden_out_tick_by_tick_and_the_files_resume_without_a_g
     full["on"] = False
     feed.tick()
     assert heartbeat(feed)["seq"] == quotes(feed)["seq"] == 3 and heartbeat(feed)["status"] == "running"
+
+
+def test_a_feed_restarted_after_the_close_resumes_its_session_clock_not_the_open(tmp_path):
+    """The runbook's feed_stale mitigation restarts the feed: its clock must not turn back and reopen the market."""
+    ticks(Publisher(small_config(), tmp_path, clock=FakeClock()), 2)
+    hb = json.loads((tmp_path / "feed_heartbeat.json").read_text())
+    (tmp_path / "feed_heartbeat.json").write_text(json.dumps({**hb, "session_time": "2025-01-02T16:00:00"}))
+    again = Publisher(small_config(), tmp_path, clock=FakeClock())
+    ticks(again, 2)
+    assert heartbeat(again)["session_time"] == "2025-01-02T16:00:00"
+
+
+def test_a_heartbeat_of_another_date_leaves_the_clock_at_the_open(tmp_path):
+    (tmp_path / "feed_heartbeat.json").write_text(json.dumps({"session_time": "2024-12-31T15:00:00"}))
+    feed = Publisher(small_config(), tmp_path, clock=FakeClock())
+    feed.tick()
+    assert heartbeat(feed)["session_time"] == f"2025-01-02T{small_config().feed.session_open.isoformat()}"

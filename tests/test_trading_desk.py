@@ -209,6 +209,28 @@ def test_day_orders_expire_at_the_close_and_gtc_orders_stay(make_app):
     assert (late.status_code, late.get_json()["reason"]) == (403, "MARKET_CLOSED")
 
 
+def test_the_close_is_latched_when_a_restarted_feed_turns_its_clock_back(make_app):
+    app, client = make_app()
+    session_at(app, "16:00:00")
+    app.extensions["desk"].poll()
+    session_at(app, "15:59:03")  # a feed restarted at session_open
+    app.extensions["desk"].poll()
+    late = client.post("/orders", json=order())
+    assert (late.status_code, late.get_json()["reason"]) == (403, "MARKET_CLOSED")
+
+
+def test_the_close_survives_a_service_restart_on_the_same_date(make_app):
+    app, _ = make_app()
+    session_at(app, "16:00:00")
+    app.extensions["desk"].poll()
+    app.extensions["desk"].close()
+    session_at(app, "15:59:03")
+
+    _, again = make_app()
+    late = again.post("/orders", json=order())
+    assert (late.status_code, late.get_json()["reason"]) == (403, "MARKET_CLOSED")
+
+
 def test_day_orders_of_an_earlier_trading_date_are_expired_at_start(make_app, tmp_path):
     app, client = make_app()
     day = client.post("/orders", json=order()).get_json()

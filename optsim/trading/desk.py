@@ -85,7 +85,6 @@ class OrderDesk:
         self.metrics.set_state(self.risk.state.value, self.trading["source"] or "")
         self._working: dict[str, OrderSpec] = {}
         self._seq = self.store.max_seq()
-        self._session_closed = False
         self._alerts: deque[tuple[str, str, str, str, dict]] = deque()  # incidents for the poll thread to open
         self._incident_log = None
         self.breaches: dict[str, dict] = {}  # exposure limit -> the latest order refused for it (GET /risk)
@@ -416,22 +415,27 @@ class OrderDesk:
         return done
 
     def _check_session(self, heartbeat: dict | None) -> None:
-        """Expire DAY orders when the feed's session clock reaches the close of the trading date."""
+        """Expire DAY orders when the feed's session clock reaches the close of the trading date.
+
+        The close is latched and stored (session ``closed_date``): a feed restarted after it, whose clock
+        would start again at the open, does not reopen the market, nor does a service restart.
+        """
+        if self.risk.session_closed:
+            return
         raw = heartbeat.get("session_time") if heartbeat else None
         try:
             now = dt.datetime.fromisoformat(raw) if isinstance(raw, str) else None
         except ValueError:
             now = None
-        if now is None or now.date() != self.config.as_of:
+        if now is None or now.date() != self.config.as_of or now.time() < self.config.service.market_close:
             return
-        closed = now.time() >= self.config.service.market_close
-        self.risk.session_closed = closed
-        if closed and not self._session_closed:
-            expired = self._sequencer.run(self._expire_day_orders)
-            log.info("session close %s: %d DAY orders expired", now.isoformat(), len(expired))
-        self._session_closed = closed
+        self.risk.session_closed = True
+        expired = self._sequencer.run(self._close_session)
+        log.info("session close %s: %d DAY orders expired", now.isoformat(), len(expired))
 
-    def _expire_day_orders(self, db) -> list[str]:
+    def _close_session(self, db) -> list[str]:
+        """Record the close of the trading date and expire its working DAY orders."""
+        Store.set_session(db, "closed_date", self.config.as_of.isoformat())
         expired = []
         for order_id, spec in list(self._working.items()):
             if spec.time_in_force != "DAY":
@@ -677,6 +681,7 @@ class OrderDesk:
             self.execution.restore(order["id"], spec, order["venue"], order["qty"] - order["filled_qty"])
         if trading_date != today:
             Store.set_session(db, "trading_date", today)
+        self.risk.session_closed = self.store.session("closed_date") == today
         self.stats.load(db)
 
     def _expire_stored(self, db, order: dict, spec: OrderSpec, trading_date: str) -> None:

@@ -103,7 +103,8 @@ CREATE TABLE IF NOT EXISTS audit (
     details     TEXT NOT NULL                 -- JSON object
 );
 CREATE TABLE IF NOT EXISTS session (
-    key   TEXT PRIMARY KEY,                   -- trading_date: the simulated day whose DAY orders are working
+    key   TEXT PRIMARY KEY,                   -- trading_date: the simulated day whose DAY orders are working;
+                                              -- closed_date: the day whose session has closed (latched)
     value TEXT NOT NULL
 );
 """

@@ -14,6 +14,8 @@ full disk) is logged and retried on the next tick, the same way: the feed does n
 """
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import math
 import os
@@ -62,6 +64,7 @@ class Publisher:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.market = QuoteFeed(config)
+        self._resume_session()
         self.switch = FaultSwitch(self.data_dir, flags)
         self.clock = clock
         self.seq = 0  # the last snapshot's sequence number
@@ -74,6 +77,18 @@ class Publisher:
         self.on_publish = on_publish  # told the ts of every snapshot written (the recorder)
         # a full disk is ridden out tick by tick, not a crash and the supervisor's backoff: said once per 10 s
         self._cannot_write = OncePer(log, 10.0)
+
+    def _resume_session(self) -> None:
+        """A feed restarted on the same data dir and date goes on from its last heartbeat's session time:
+        starting again at ``feed.session_open`` would turn the clock back, past a close already reached."""
+        try:
+            last = json.loads((self.data_dir / HEARTBEAT_FILE).read_bytes()).get("session_time")
+            moment = dt.datetime.fromisoformat(last)
+        except (OSError, ValueError, TypeError, AttributeError):
+            return
+        self.market.clock.resume(moment)
+        if self.market.clock.now == moment:
+            log.info("resuming the session clock at %s (the last heartbeat's)", moment.isoformat())
 
     def tick(self) -> None:
         """Advance the market one interval and publish it, unless a drill says otherwise."""

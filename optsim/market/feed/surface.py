@@ -31,6 +31,11 @@ class SessionClock:
     def advance(self, seconds: float) -> None:
         self.now = min(self.now + dt.timedelta(seconds=seconds), self.session_close)
 
+    def resume(self, moment: dt.datetime) -> None:
+        """Carry on from ``moment`` (a restarted feed's last session time) if it is later on this session."""
+        if self.now < moment and moment.date() == self.open.date():
+            self.now = min(moment, self.session_close)
+
     def expiry_close(self, expiry: dt.date) -> dt.datetime:
         return dt.datetime.combine(expiry, self.close_time)
 
