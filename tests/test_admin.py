@@ -222,3 +222,27 @@ def test_venue_down_and_up_is_reported_by_admin_health_and_metrics(config, clien
     assert up.get_json() == {"venue": "MIAX", "up": True, "marked_down": False}
     write_snapshot(config, seq=2)  # a fresh snapshot: on a busy machine the first may be past the 2 s warn age
     assert client.get("/health").get_json()["status"] == "pass"
+
+
+def test_venue_marks_survive_a_restart_like_the_kill_switch(config, snapshot, admin):
+    """A crash (the supervisor restarts the service) must not bring a venue marked down by hand back up."""
+    first = create_app(config)
+    c = first.test_client()
+    c.post("/admin/venues/CBOE", json={"status": "down"}, headers=admin)
+    c.post("/admin/drills", json={"fault": "venue_down", "venue": "C2"}, headers=admin)
+    c.post("/admin/venues/MIAX", json={"status": "down"}, headers=admin)
+    c.post("/admin/venues/MIAX", json={"status": "up"}, headers=admin)
+    first.extensions["desk"].close()
+
+    again = create_app(config)
+    try:
+        c = again.test_client()
+        venues = {v["venue"]: v["up"] for v in c.get("/admin/venues", headers=admin).get_json()["venues"]}
+        drills = c.get("/admin/drills", headers=admin).get_json()
+        assert (venues["CBOE"], venues["C2"], venues["MIAX"]) == (False, False, True)
+        assert drills["service"]["venue_down"] == {"venues": ["C2"]} and "venue_down" in drills["injected_at"]
+        c.delete("/admin/drills/venue_down", headers=admin)
+        venues = {v["venue"]: v["up"] for v in c.get("/admin/venues", headers=admin).get_json()["venues"]}
+        assert (venues["CBOE"], venues["C2"]) == (False, True)
+    finally:
+        again.extensions["desk"].close()

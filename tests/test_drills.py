@@ -37,6 +37,26 @@ def test_venue_down_drill_moves_routing_and_health(client, admin):
     assert client.get("/health").get_json()["checks"]["route-C2:connections"][0]["status"] == "pass"
 
 
+def test_clearing_venue_down_leaves_the_venues_marked_down_by_hand(client, admin):
+    client.post("/admin/venues/CBOE", json={"status": "down"}, headers=admin)
+    assert "venue_down" not in client.get("/admin/drills", headers=admin).get_json()["service"]  # a hand mark
+    client.post("/admin/drills", json={"fault": "venue_down", "venue": "C2"}, headers=admin)
+    assert client.get("/admin/drills", headers=admin).get_json()["service"]["venue_down"] == {"venues": ["C2"]}
+
+    client.delete("/admin/drills/venue_down", headers=admin)
+
+    venues = {v["venue"]: v["up"] for v in client.get("/admin/venues", headers=admin).get_json()["venues"]}
+    assert (venues["CBOE"], venues["C2"]) == (False, True)
+
+
+def test_a_venue_drilled_and_marked_by_hand_stays_down_when_the_drill_clears(client, admin):
+    client.post("/admin/drills", json={"fault": "venue_down", "venue": "CBOE"}, headers=admin)
+    client.post("/admin/venues/CBOE", json={"status": "down"}, headers=admin)
+    client.delete("/admin/drills", headers=admin)
+    assert client.post("/admin/venues/CBOE", json={"status": "down"}, headers=admin).get_json()["up"] is False
+    assert "venue_down" not in client.get("/admin/drills", headers=admin).get_json()["service"]
+
+
 def test_reject_storm_rejects_with_venue_reject_and_counts_it(client, admin):
     client.post("/admin/drills", json={"fault": "reject_storm", "fraction": 1.0}, headers=admin)
     answer = client.post("/orders", json=seed_single())

@@ -137,7 +137,7 @@ def venues():
 @bp.post("/venues/<venue>")
 @require_admin
 def mark_venue(venue: str):
-    """{"status": "down"} or {"status": "up"} — marks a venue for the router (drill)."""
+    """{"status": "down"} or {"status": "up"} — marks a venue for the router by hand (kept across restarts)."""
     d = desk()
     if venue not in d.router.venues:
         raise ApiError(404, "not_found", f"no venue {venue}", [detail("venue", "NOT_FOUND", ", ".join(d.router.venues))])
@@ -146,7 +146,6 @@ def mark_venue(venue: str):
     if status not in ("up", "down"):
         raise ApiError(422, "validation_failed", "status must be up or down", [detail("status", "literal_error", "")])
     actor, reason = who_and_why(body)
-    d.router.mark(venue, status == "up")
-    d.update_gauges()
+    d.mark_venue(venue, status == "up")
     audit("venue.mark", venue, actor=actor, reason=reason, details={"status": status})
     return jsonify({"venue": venue, "up": d.router.is_up(venue), "marked_down": venue in d.router.marked_down()})

@@ -10,7 +10,7 @@ POST /admin/drills {"fault": NAME, ...parameters}; DELETE /admin/drills/NAME; DE
 | wide_spreads | underlyings: [root] | quoted at the maximum legal width |
 | venue_dark | venue | the feed stops quoting that venue |
 | seq_gap | count | the feed skips that many sequence numbers once |
-| venue_down | venue | the router marks the venue down (Toxiproxy ``down``) |
+| venue_down | venue | the router marks the venue down (Toxiproxy ``down``); clearing it leaves hand marks |
 | latency_spike | ms, jitter_ms | every order answer is that much slower (Toxiproxy ``latency``) |
 | reject_storm | fraction | that share of good orders is rejected by the venue (Toxiproxy ``toxicity``) |
 
@@ -88,8 +88,7 @@ def _inject_feed(fault: str, body: dict, data_dir) -> None:
 def _inject_service(fault: str, body: dict) -> None:
     d = desk()
     if fault == "venue_down":
-        d.router.mark(_venue(body), up=False)
-        d.update_gauges()
+        d.mark_venue(_venue(body), up=False, by=fault)
     elif fault == "latency_spike":  # both checked before either is set: a refused drill changes nothing
         latency_ms, jitter_ms = _number(body, "ms", 0, 10_000, 250), _number(body, "jitter_ms", 0, 10_000, 0)
         d.faults.latency_ms, d.faults.jitter_ms = latency_ms, jitter_ms
@@ -105,10 +104,9 @@ def _clear(fault: str) -> None:
     d = desk()
     if fault in FEED_FAULTS:
         feedctl.clear_faults(d.config.data_dir, FEED_SWITCH[fault])
-    elif fault == "venue_down":
-        for venue in d.router.marked_down():
-            d.router.mark(venue, up=True)
-        d.update_gauges()
+    elif fault == "venue_down":  # only the drill's marks: a venue also marked down by hand stays down
+        for venue in d.router.marked_down(by=fault):
+            d.mark_venue(venue, up=True, by=fault)
     elif fault == "latency_spike":
         d.faults.latency_ms = d.faults.jitter_ms = 0.0
     else:
@@ -121,8 +119,9 @@ def _state() -> dict:
     d = desk()
     feed = feedctl.read_faults(d.config.data_dir).active()
     service = d.faults.active()
-    if d.router.marked_down():
-        service["venue_down"] = {"venues": sorted(d.router.marked_down())}
+    drilled = d.router.marked_down(by="venue_down")  # not the venues marked down by hand
+    if drilled:
+        service["venue_down"] = {"venues": sorted(drilled)}
     return {"feed": feed, "service": service, "injected_at": dict(d.faults.injected_at),
             "faults": list(FEED_FAULTS + SERVICE_FAULTS)}
 

@@ -32,7 +32,7 @@ from ..domain.occ import parse_symbol
 from .positions import PositionBook
 from ..market.quotes import QuoteBook
 from .risk import Reject, RiskEngine, TradingState
-from .router import Route, Router
+from .router import HAND, Route, Router
 from .sequencer import Sequencer
 from ..domain.spec import LegSpec, OrderSpec
 from ..ops.stats import Stats
@@ -308,6 +308,14 @@ class OrderDesk:
                             **entry.get("details", {})}
         Store.insert_audit(db, entry)
         return cancelled
+
+    def mark_venue(self, venue: str, up: bool, by: str = HAND) -> None:
+        """Mark a venue down or up for the router, by hand or for a drill, and store the marks in force: like
+        the kill switch, a venue marked down stays down across a restart (committed before return)."""
+        self.router.mark(venue, up, by)
+        marks, now = self.router.marks(venue), self.clock()
+        self._sequencer.run(lambda db: Store.set_venue_marks(db, venue, marks, now))
+        self.update_gauges()
 
     def audit(self, entry: dict) -> None:
         """Append one entry to the audit log (who, what, when, from where, why); committed before return."""
@@ -682,6 +690,11 @@ class OrderDesk:
         if trading_date != today:
             Store.set_session(db, "trading_date", today)
         self.risk.session_closed = self.store.session("closed_date") == today
+        for mark in self.store.venue_marks():
+            if mark["venue"] in self.router.venues:
+                self.router.mark(mark["venue"], up=False, by=mark["marked_by"])
+                if mark["marked_by"] != HAND:
+                    self.faults.injected_at.setdefault(mark["marked_by"], mark["ts"])
         self.stats.load(db)
 
     def _expire_stored(self, db, order: dict, spec: OrderSpec, trading_date: str) -> None:

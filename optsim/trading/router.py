@@ -1,6 +1,6 @@
 """Venue choice: best price, then lowest cost, never through the live NBBO, never to a venue that is down.
 
-A venue marked down (drill or feed gone dark) leaves the protected set (self-help), so the NBBO the
+A venue marked down (by hand, by a drill, or gone dark in the feed) leaves the protected set (self-help), so the NBBO the
 router protects is recomputed over live venues only. A complex order goes to one venue that quotes
 every leg. An order that is not marketable rests where the maker rebate is best.
 """
@@ -14,6 +14,8 @@ from ..domain.packages import bid, offer, synthetic
 from ..market.quotes import QuoteBook, VenueQuote
 from .risk import Reject
 from ..domain.spec import OrderSpec
+
+HAND = "hand"  # a venue marked down through POST /admin/venues/<venue>
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +33,28 @@ class Router:
         # the tie-breaks between venues at the same price, looked up instead of rebuilt per venue per order
         self._take_cost = {v.name: (v.fee_take, v.entry_latency_us) for v in config.venues}
         self._make_cost = {v.name: (v.fee_make, v.entry_latency_us) for v in config.venues}
-        self._down: set[str] = set()
+        self._down: dict[str, set[str]] = {}  # venue -> who marked it down: HAND and/or a drill's name
         self._lock = threading.Lock()
 
-    # ------------------------------------------------------------------ venue state (drills)
-    def mark(self, venue: str, up: bool) -> None:
+    # ------------------------------------------------------------------ venue state (hand marks and drills)
+    def mark(self, venue: str, up: bool, by: str = HAND) -> None:
+        """Mark a venue down (or up) on behalf of ``by``: marked up by hand it is up; marked up by a drill,
+        only that drill's mark goes, so clearing a drill leaves what an operator marked down by hand."""
         with self._lock:
-            (self._down.discard if up else self._down.add)(venue)
+            marks = self._down.setdefault(venue, set())
+            if not up:
+                marks.add(by)
+            elif by == HAND:
+                marks.clear()
+            else:
+                marks.discard(by)
+            if not marks:
+                del self._down[venue]
+
+    def marks(self, venue: str) -> set[str]:
+        """Who has ``venue`` marked down (empty: nobody)."""
+        with self._lock:
+            return set(self._down.get(venue, ()))
 
     def is_up(self, venue: str) -> bool:
         snap = self.quotes.snapshot
@@ -46,8 +63,10 @@ class Router:
     def status(self) -> dict[str, bool]:
         return {name: self.is_up(name) for name in self.venues}
 
-    def marked_down(self) -> set[str]:
-        return set(self._down)
+    def marked_down(self, by: str | None = None) -> set[str]:
+        """The venues marked down (by anyone, or by ``by`` only)."""
+        with self._lock:
+            return {venue for venue, marks in self._down.items() if by is None or by in marks}
 
     # ------------------------------------------------------------------ routing
     def route(self, spec: OrderSpec) -> Route | Reject:

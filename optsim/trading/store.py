@@ -102,6 +102,12 @@ CREATE TABLE IF NOT EXISTS audit (
     reason      TEXT,
     details     TEXT NOT NULL                 -- JSON object
 );
+CREATE TABLE IF NOT EXISTS venue_marks (
+    venue  TEXT NOT NULL,
+    marked_by TEXT NOT NULL,                  -- hand | the drill that marked it (venue_down)
+    ts     REAL NOT NULL,
+    PRIMARY KEY (venue, marked_by)
+);
 CREATE TABLE IF NOT EXISTS session (
     key   TEXT PRIMARY KEY,                   -- trading_date: the simulated day whose DAY orders are working;
                                               -- closed_date: the day whose session has closed (latched)
@@ -244,6 +250,18 @@ class Store:
                          (entry["ts"], entry["actor"], entry["action"], entry.get("target"),
                           entry.get("remote_addr"), entry.get("reason"), json.dumps(entry.get("details") or {})))
         return cur.lastrowid
+
+    @staticmethod
+    def set_venue_marks(db: sqlite3.Connection, venue: str, marks: set[str], ts: float) -> None:
+        """Store who has ``venue`` marked down now (none: it is up); a mark kept keeps its first ts."""
+        db.execute(f"DELETE FROM venue_marks WHERE venue = ? AND marked_by NOT IN ({','.join('?' * len(marks))})",
+                   (venue, *marks))
+        db.executemany("INSERT OR IGNORE INTO venue_marks (venue, marked_by, ts) VALUES (?, ?, ?)",
+                       [(venue, by, ts) for by in marks])
+
+    def venue_marks(self) -> list[dict]:
+        """Every venue mark in force: venue, marked_by, ts."""
+        return [dict(r) for r in self.conn().execute("SELECT venue, marked_by, ts FROM venue_marks ORDER BY ts")]
 
     @staticmethod
     def set_session(db: sqlite3.Connection, key: str, value: str) -> None:
