@@ -245,6 +245,25 @@ def test_prints_with_bad_prices_are_dropped_and_counted(config, client):
     assert desk.quotes.bad_trades == 2
 
 
+def test_a_restarted_feed_is_followed_from_its_first_print_and_nothing_is_counted_missed(config, client):
+    """A feed restart numbers prints from 1 again (5625 -> 1184 in the field): they must not wait for 5626."""
+    desk = client.application.extensions["desk"]
+    print_ = {"ts": time.time(), "symbol": C200, "venue": "CBOE", "price": 1.2, "qty": 5, "aggressor": "BUY"}
+    write_snapshot(config, seq=40, trades=[{**print_, "trade_seq": 5624}])
+    client.get("/health")  # the first snapshot sets where the prints start
+    write_snapshot(config, seq=41, trades=[{**print_, "trade_seq": n} for n in (5624, 5625)])
+    client.get("/health")
+    assert [t.trade_seq for t in desk.quotes.drain_trades()] == [5625]
+    # Act: the feed restarts; its first snapshot the service reads already holds a few prints
+    write_snapshot(config, seq=3, trades=[{**print_, "trade_seq": n} for n in (1182, 1183, 1184)])
+    client.get("/health")
+    write_snapshot(config, seq=4, trades=[{**print_, "trade_seq": n} for n in (1183, 1184, 1185)])
+    client.get("/health")
+    # Assert
+    assert [t.trade_seq for t in desk.quotes.drain_trades()] == [1182, 1183, 1184, 1185]
+    assert desk.quotes.missed_trades == 0
+
+
 # ---------------------------------------------------------------------- health judges the snapshot in use
 @pytest.fixture
 def clocked(config):

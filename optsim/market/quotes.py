@@ -5,7 +5,8 @@ A background thread (``options_service.start_background``) takes each new snapsh
 it in as one reference, so an order reads the snapshot in use without a lock, a file stat or a parse.
 Without that thread (tests, embedded use) ``pull`` takes new files on demand. A snapshot refused
 whole leaves the last good one in use, ageing honestly (``age``); unusable series read as unquoted.
-Trade prints are taken by ``trade_seq`` so none is missed between snapshots (a gap is counted).
+Trade prints are taken by ``trade_seq`` so none is missed between snapshots (a gap is counted); a
+restarted feed (its snapshot ``seq`` or ``trade_seq`` goes back) is followed from its first print.
 """
 from __future__ import annotations
 
@@ -195,8 +196,9 @@ class QuoteBook:
             self.last_error = None
             if self.snapshot is not None and frame.seq == self.snapshot.seq:
                 return False
+            restarted = self.snapshot is not None and frame.seq < self.snapshot.seq
             snap = Snapshot(frame, self.max_cross, self.snapshot)
-            self._take_trades(frame)
+            self._take_trades(frame, restarted)
             self.snapshot = snap  # one reference: readers see the old snapshot or the new one
             if snap.unusable:
                 self.refused_series += snap.unusable
@@ -228,11 +230,15 @@ class QuoteBook:
         self.on_refused("snapshot", 1)
         return False
 
-    def _take_trades(self, frame: Frame) -> None:
+    def _take_trades(self, frame: Frame, restarted: bool = False) -> None:
         t = frame.trades
         if self._last_trade_seq is None:  # first snapshot: history before we started is not ours
             self._last_trade_seq = int(t["trade_seq"].max()) if len(t) else 0
             return
+        if restarted or (len(t) and int(t["trade_seq"].max()) < self._last_trade_seq):
+            # a restarted feed numbers its snapshots and prints from 1 again: its prints are all new, and
+            # none was missed across the restart (the old feed's last ones were taken or are gone with it)
+            self._last_trade_seq = int(t["trade_seq"].min()) - 1 if len(t) else 0
         fresh = np.sort(t[t["trade_seq"] > self._last_trade_seq], order="trade_seq")
         if not len(fresh):
             return
