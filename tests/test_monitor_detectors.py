@@ -71,7 +71,8 @@ def keys(result, incident_type=None):
 
 
 def test_healthy_poll_judges_everything_and_finds_nothing():
-    result = run(seen(NOW - 2, heartbeat=(NOW - 2.2, 92)), seen())
+    result = run(seen(NOW - 2, heartbeat=(NOW - 2.2, 92), metrics=exposition(accepted=100, latencies=[0.002] * 100)),
+                 seen(metrics=exposition(accepted=150, latencies=[0.002] * 150)))
     assert result.findings == [] and result.judged == frozenset(SIGNAL_TYPES)
     assert set(SEVERITY) == set(SIGNAL_TYPES)
 
@@ -193,7 +194,9 @@ def test_reject_rate_spike_from_counter_deltas():
     spike = run(before, seen(metrics=exposition(accepted=1030, rejected=20)))  # 10 of 40 rejected
     assert keys(spike) == ["reject_rate_spike:orders"] and spike.findings[0].details["rate"] == 0.25
     quiet = run(before, seen(metrics=exposition(accepted=1005, rejected=15)))  # only 10 orders: too few
-    assert keys(quiet) == []
+    assert keys(quiet) == [] and "reject_rate_spike" not in quiet.judged  # no verdict: an open spike holds
+    calm = run(before, seen(metrics=exposition(accepted=1040, rejected=10)))  # 40 orders, none rejected
+    assert keys(calm) == [] and "reject_rate_spike" in calm.judged
     reset = run(before, seen(metrics=exposition(accepted=5, rejected=5)))  # service restarted
     assert "reject_rate_spike" not in reset.judged
 
@@ -204,7 +207,9 @@ def test_latency_slo_breach_from_bucket_deltas():
     [finding] = slow.findings
     assert finding.type == "latency_slo_breach" and 0.25 < finding.details["p99_s"] <= 0.5
     fast = run(before, seen(metrics=exposition(latencies=[0.002] * 50 + [0.3] + [0.002] * 100)))
-    assert keys(fast) == []
+    assert keys(fast) == [] and "latency_slo_breach" in fast.judged
+    lull = run(before, seen(metrics=exposition(latencies=[0.002] * 50 + [0.002] * 5)))  # 5 orders: too few
+    assert keys(lull) == [] and "latency_slo_breach" not in lull.judged
 
 
 def test_histogram_quantile_interpolates_like_prometheus():

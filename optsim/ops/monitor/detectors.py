@@ -240,7 +240,9 @@ def reject_rate_spike(prev, now, obs, config):
     if total is None or rejected is None:
         return None
     mon = config.monitor
-    if total < mon.reject_rate_min_orders or rejected / total <= mon.reject_rate_threshold:
+    if total < mon.reject_rate_min_orders:
+        return None  # too few orders to judge: a quiet spell is not the fault fixed, so an incident holds
+    if rejected / total <= mon.reject_rate_threshold:
         return []
     rate = rejected / total
     return [Finding("reject_rate_spike:orders", "reject_rate_spike", SEVERITY["reject_rate_spike"],
@@ -250,7 +252,8 @@ def reject_rate_spike(prev, now, obs, config):
 
 
 def latency_slo_breach(prev, now, obs, config):
-    """p99 over the window between polls; needs reject_rate_min_orders orders to judge, like the reject rate."""
+    """p99 over the window between polls; needs reject_rate_min_orders orders to judge, like the reject rate
+    (fewer: no verdict, so an open breach is resolved by a poll that saw orders fast again, not by a lull)."""
     if prev.scrape is None or obs.scrape is None:
         return None
     deltas = bucket_deltas(prev.scrape, obs.scrape, "optsim_order_latency_seconds")
@@ -259,7 +262,9 @@ def latency_slo_breach(prev, now, obs, config):
     orders = deltas[-1][1] if deltas else 0
     p99 = histogram_quantile(0.99, deltas)
     slo = config.monitor.latency_slo_p99_s
-    if orders < config.monitor.reject_rate_min_orders or p99 is None or p99 <= slo:
+    if orders < config.monitor.reject_rate_min_orders or p99 is None:
+        return None
+    if p99 <= slo:
         return []
     return [Finding("latency_slo_breach:orders", "latency_slo_breach", SEVERITY["latency_slo_breach"],
                     f"order p99 latency {p99 * 1000:.0f} ms over {orders:g} orders (SLO {slo * 1000:.0f} ms)",
