@@ -16,13 +16,15 @@ CONFIG = load_config()
 VENUES = ("CBOE", "ISE", "MIAX")
 
 
-def exposition(*, down=(), crossed=0, risk=None, state="ACTIVE", accepted=0, rejected=0, latencies=(),
+def exposition(*, down=(), crossed=0, risk=None, state="ACTIVE", accepted=0, rejected=0, invalid=0, latencies=(),
                feed_seq=None, heartbeat_ts=None, quote_age=0.2, snapshot_refused=0, unusable=0) -> str:
     """What the service's /metrics would say, built with prometheus_client itself."""
     reg = CollectorRegistry()
     orders = Counter("optsim_orders", "orders", ["underlying", "venue", "status"], registry=reg)
     orders.labels("AAPL", "CBOE", "accepted").inc(accepted)
     orders.labels("AAPL", "CBOE", "rejected").inc(rejected)
+    if invalid:
+        orders.labels("unknown", "none", "invalid").inc(invalid)
     latency = Histogram("optsim_order_latency_seconds", "latency", registry=reg,
                         buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0))
     for value in latencies:
@@ -199,6 +201,13 @@ def test_reject_rate_spike_from_counter_deltas():
     assert keys(calm) == [] and "reject_rate_spike" in calm.judged
     reset = run(before, seen(metrics=exposition(accepted=5, rejected=5)))  # service restarted
     assert "reject_rate_spike" not in reset.judged
+
+
+def test_a_flood_of_malformed_requests_is_a_reject_rate_spike():
+    """400/422s never reach the desk (no trip), but a broken client is worth an incident."""
+    before = seen(NOW - 2, metrics=exposition(accepted=1000, invalid=1))
+    flood = run(before, seen(metrics=exposition(accepted=1030, invalid=11)))  # 10 malformed of 40
+    assert keys(flood) == ["reject_rate_spike:orders"] and flood.findings[0].details["rejected"] == 10
 
 
 def test_latency_slo_breach_from_bucket_deltas():

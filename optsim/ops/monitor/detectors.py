@@ -233,12 +233,16 @@ def kill_switch_engaged(prev, now, obs, config):
 
 # ---------------------------------------------------------------------- order flow between two polls
 def reject_rate_spike(prev, now, obs, config):
+    """Orders refused between two polls: risk and venue rejects, and malformed requests (400/422, status
+    ``invalid``) too. A client flooding bad bodies is an incident worth a look, though not a trip: the desk's
+    automatic trips count only orders that reached it (``OrderDesk.record_invalid``)."""
     if prev.scrape is None or obs.scrape is None:
         return None
     total = counter_delta(prev.scrape, obs.scrape, "optsim_orders_total")
     rejected = counter_delta(prev.scrape, obs.scrape, "optsim_orders_total", status="rejected")
     if total is None or rejected is None:
         return None
+    rejected += counter_delta(prev.scrape, obs.scrape, "optsim_orders_total", status="invalid") or 0.0
     mon = config.monitor
     if total < mon.reject_rate_min_orders:
         return None  # too few orders to judge: a quiet spell is not the fault fixed, so an incident holds
@@ -246,7 +250,7 @@ def reject_rate_spike(prev, now, obs, config):
         return []
     rate = rejected / total
     return [Finding("reject_rate_spike:orders", "reject_rate_spike", SEVERITY["reject_rate_spike"],
-                    f"{rate:.0%} of {total:g} orders rejected since the last poll (>{mon.reject_rate_threshold:.0%})",
+                    f"{rate:.0%} of {total:g} orders rejected or malformed since the last poll (>{mon.reject_rate_threshold:.0%})",
                     {"rejected": rejected, "orders": total, "rate": round(rate, 4),
                      "threshold": mon.reject_rate_threshold, "band": int(rate * 10)})]
 
