@@ -128,12 +128,13 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The config the flags ask for; a bad file, key or flag value ends the program with exit code 2."""
+    """The config the flags ask for; a bad file, key or flag value ends the program with exit code 2 and one
+    line on stderr naming each problem."""
     try:
         return load_config(args.config, cli_overrides(host=args.host, port=args.port, data_dir=args.data_dir,
                                                       as_of=args.as_of))
     except ConfigError as exc:
-        print(f"bad configuration:\n{exc}", file=sys.stderr)
+        print("bad configuration: " + "; ".join(str(exc).splitlines()), file=sys.stderr)
         raise SystemExit(2) from None
 
 

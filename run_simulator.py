@@ -109,7 +109,12 @@ class Supervisor:
         """Hold the next start until ``child`` is ready, so the monitor never sees a service still booting."""
         deadline = time.monotonic() + timeout_s
         while child.ready is not None and self.stop_code is None and not child.ready():
-            if child.proc is None or child.proc.poll() is not None or time.monotonic() > deadline:
+            if child.proc is None or child.proc.poll() is not None:
+                code = "did not start" if child.proc is None else f"exited with {child.proc.returncode}"
+                log.warning("%-8s %s before it was ready (see %s); starting the rest anyway", child.name, code,
+                            child.log_path)
+                return
+            if time.monotonic() > deadline:
                 log.warning("%-8s not ready after %.0fs; starting the rest anyway", child.name, timeout_s)
                 return
             time.sleep(0.1)
@@ -204,7 +209,8 @@ def admin_token(data_dir: Path, configured: str) -> str:
 
 
 def suite(args: argparse.Namespace, data_dir: Path, url: str) -> list[Child]:
-    common = [f"--data-dir={data_dir}"] + ([f"--config={args.config}"] if args.config else [])
+    # children run in the repository directory: a relative --config is resolved here, as --record is
+    common = [f"--data-dir={data_dir}"] + ([f"--config={Path(args.config).resolve()}"] if args.config else [])
     as_of = [f"--as-of={args.as_of}"] if args.as_of else []
     service_flags = [f"--{k}={v}" for k, v in (("host", args.host), ("port", args.port)) if v is not None]
     logs = data_dir / "logs"
@@ -242,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.record and not args.all:
         parser.error("--record needs --all (the feed records, and only --all starts it)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = config_from_args(args)
+    config = config_from_args(args)  # checked once here: a bad file is one line and exit 2, not a crash loop
     busy = port_in_use(config.service.host, config.service.port) if config.service.port else None
     if busy:  # before anything starts: a second suite must not report the first one's URL as its own
         print(f"cannot serve on {config.service.host}:{config.service.port}: {busy} "

@@ -95,6 +95,34 @@ def test_record_is_passed_to_the_feed_and_needs_all(tmp_path, capsys):
     assert stop.value.code == 2 and "--record needs --all" in capsys.readouterr().err
 
 
+def test_a_relative_config_is_passed_to_every_child_resolved(tmp_path, monkeypatch):
+    """Children run in the repository directory: a path relative to the caller's would crash-loop them."""
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(config="suite.toml", as_of=None, host=None, port=None, record=None)
+    for child in suite(args, tmp_path, "http://127.0.0.1:1"):
+        assert f"--config={tmp_path / 'suite.toml'}" in child.argv, child.name
+
+
+@pytest.mark.parametrize("content", ["[feed\n", '[service]\nport = "many"\nnot_a_key = 1\n'])
+def test_a_bad_config_is_one_line_and_exit_2_before_anything_starts(tmp_path, capsys, content):
+    (tmp_path / "bad.toml").write_text(content)
+    with pytest.raises(SystemExit) as stop:
+        main(["--all", "--config", str(tmp_path / "bad.toml"), "--data-dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith("bad configuration: ") and err.count("\n") == 1
+    assert not (tmp_path / "data").exists()
+
+
+def test_wait_ready_says_a_child_exited_rather_than_not_ready(tmp_path, caplog):
+    child = crash_child(tmp_path, "service")
+    child.ready = lambda: False
+    sup = Supervisor([child], {})
+    sup.start(child)
+    sup.wait_ready(child, timeout_s=30)
+    assert "service  exited with 3 before it was ready" in caplog.text and "not ready after" not in caplog.text
+    sup.terminate(143)
+
+
 # ---------------------------------------------------------------------------------------------- hardening
 def test_a_log_that_cannot_be_opened_does_not_stop_the_supervisor(tmp_path):
     # Arrange: the log's directory is a file, so neither mkdir nor open can succeed (as on a read-only disk)
