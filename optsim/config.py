@@ -234,7 +234,7 @@ class NotifyConfig(Section):
     backoff_s: float = Field(0.5, gt=0)  # doubles after each failed attempt ...
     backoff_max_s: float = Field(8.0, gt=0)  # ... up to this
     timeout_s: float = Field(2.0, gt=0)
-    base_url: str = ""  # where links point (runbook, dashboard); default http://<service.host>:<service.port>
+    base_url: str = ""  # where links point (runbook, dashboard); default the URL the monitor polls (--url)
 
     @field_validator("renotify_after_s")
     @classmethod

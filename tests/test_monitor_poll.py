@@ -136,6 +136,17 @@ def test_old_heartbeat_opens_feed_stale_until_it_is_fresh(config, service, feed)
     assert open_keys(config) == []
 
 
+def test_notification_links_point_at_the_service_polled_without_notify_base_url(config, service, feed):
+    """run_simulator --port P passes --url: the runbook link must not name the default port 8081."""
+    monitor = Monitor(config, service.url)
+    service.metrics = metrics(down=("MIAX",))
+    polls(monitor, feed, 1)
+    assert monitor.notifier.wait_idle(10)
+    [hook] = service.hooks
+    assert hook["runbook_url"] == f"{service.url}/runbook#routing-degraded"
+    assert hook["dashboard_url"] == f"{service.url}/dashboard"
+
+
 def test_route_down_per_venue_and_back(config, service, feed):
     monitor = Monitor(config, service.url)
     service.metrics = metrics(down=("MIAX",))

@@ -22,6 +22,8 @@ class Monitor:
     """One monitor process's state: the previous poll and the incident tracker."""
 
     def __init__(self, config: Config, base_url: str, *, session: requests.Session | None = None):
+        if not config.notify.base_url:  # links in notifications point at the service polled (--url), not service.port
+            config = config.model_copy(update={"notify": config.notify.model_copy(update={"base_url": base_url})})
         self.config = config
         mon = config.monitor
         session = session or requests.Session()
