@@ -491,6 +491,16 @@ def test_rejects_from_the_kill_switch_itself_do_not_count():
     assert w.evaluate(1.0, 0.0, {}, "ACTIVE") == []
 
 
+def test_a_reject_burst_right_after_a_release_trips_at_the_first_poll():
+    """The release is the baseline: the first poll after it must not take its own counts as the start."""
+    w = wire(reject_rate=0.5, reject_rate_min_orders=5)
+    w.evaluate(0.0, 0.0, {}, "HALTED")
+    w.reset_rates(1.0)  # released by hand
+    for _ in range(20):
+        w.on_order("BAD_TICK")
+    assert [t.cause for t in w.evaluate(2.0, 0.0, {}, "ACTIVE")] == ["reject_rate"]
+
+
 def test_a_trip_found_already_halted_does_not_fire_after_the_release():
     w = wire(daily_loss_limit=100.0)
     assert w.evaluate(0.0, -150.0, {}, "HALTED") == []  # a restart into HALTED with the loss still there

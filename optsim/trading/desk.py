@@ -301,7 +301,7 @@ class OrderDesk:
                 if order_id not in self._working:
                     cancelled.append(order_id)
         if state is TradingState.ACTIVE:
-            self.trips.reset_rates()
+            self.trips.reset_rates(now)
         entry = {"ts": now, "actor": actor, "action": "kill_switch.set", "target": state.value, "reason": reason,
                  **(audit or {})}
         entry["details"] = {"from": previous.value, "to": state.value, "source": source, "cancelled": cancelled,

@@ -121,6 +121,8 @@ class TripWire:
                     f"{worst} limit breached on fills and marks: {over[worst]:.0%} of its cap",
                     {"limits": {k: round(v, 4) for k, v in over.items()}, "worst": worst})
 
-    def reset_rates(self) -> None:
-        """Forget the order window (after a release, orders rejected while halted are history)."""
+    def reset_rates(self, now: float) -> None:
+        """Start the order window again at ``now`` (after a release, orders rejected while halted are history):
+        the counts at the release are the baseline, so a burst right after it is judged at the next poll."""
         self._samples.clear()
+        self._samples.append((now, self.orders, self.rejects))
