@@ -111,6 +111,12 @@ def test_kill_switch_without_a_body_halts(client, admin):
     assert r.get_json()["state"] == "HALTED"
 
 
+def test_the_kill_switch_log_line_has_the_defaulted_reason(client, admin, caplog):
+    r = client.post("/admin/kill-switch", headers=admin)
+    assert r.get_json()["reason"] == "HALTED by hand"
+    assert "trading state HALTED by 'admin' ('HALTED by hand')" in caplog.text
+
+
 def test_halt_shows_in_health_and_metrics(client, admin):
     # Arrange
     client.post("/orders", json=seed_single())

@@ -84,7 +84,8 @@ def kill_switch():
         raise ApiError(422, "validation_failed", "state must be HALTED or REDUCING",
                        [detail("state", "literal_error", "HALTED or REDUCING")])
     actor, reason = who_and_why(body)
-    cancelled = desk().set_trading_state(TradingState(state), actor, reason or f"{state} by hand", "manual",
+    reason = reason or f"{state} by hand"  # the reason in force, as stored, audited and answered
+    cancelled = desk().set_trading_state(TradingState(state), actor, reason, "manual",
                                          {"remote_addr": request.remote_addr})
     current_app.logger.warning("kill switch: trading state %s by %r (%r), %d orders cancelled", state, actor,
                                reason, len(cancelled))  # quoted: a CR/LF in the caller's text cannot forge a line
