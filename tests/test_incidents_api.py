@@ -53,7 +53,9 @@ def test_list_shows_what_the_monitor_wrote(client, monitor_log, route_down):
 
 @pytest.mark.parametrize("query,field,reason", [
     ("status=closed", "status", "INVALID_CHOICE"),
-    ("type=Route%20Down", "type", "INVALID_FORMAT"),
+    ("type=Route%20Down", "type", "INVALID_CHOICE"),
+    ("type=nope", "type", "INVALID_CHOICE"),  # not a type the simulator raises nor one in the log
+    ("type=feed_stale,nope", "type", "INVALID_CHOICE"),
     ("since=yesterday", "since", "INVALID_TIME"),
     ("limit=0", "limit", "OUT_OF_RANGE"),
     ("limit=abc", "limit", "OUT_OF_RANGE"),
@@ -64,6 +66,14 @@ def test_bad_filter_is_422_naming_the_field(client, query, field, reason):
     body = resp.get_json()
     assert body["error"] == "validation_failed"
     assert body["details"][0]["field"] == field and body["details"][0]["reason"] == reason
+
+
+def test_a_type_filter_names_the_allowed_types_and_takes_any_type_in_the_log(client, monitor_log):
+    monitor_log.trigger("custom:1", "custom_check", "SEV4", "raised by hand")
+    [problem] = client.get("/incidents?type=nope").get_json()["details"]
+    assert "routing_degraded" in problem["message"] and "custom_check" in problem["message"]
+    assert client.get("/incidents?type=routing_degraded").get_json()["count"] == 0  # known, none yet
+    assert client.get("/incidents?type=custom_check").get_json()["count"] == 1
 
 
 def test_get_one_has_its_timeline_and_unknown_is_404(client, route_down):

@@ -18,6 +18,11 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 
+#: Every audit action; ``?action=`` takes one of them or its family (``kill_switch`` is both of its own).
+AUDIT_ACTIONS = ("kill_switch.set", "kill_switch.trip", "venue.mark", "drill.inject", "drill.clear", "incident.ack",
+                 "incident.resolve")
+AUDIT_FILTERS = tuple(dict.fromkeys([a.partition(".")[0] for a in AUDIT_ACTIONS] + list(AUDIT_ACTIONS)))
+
 def _body(fields: tuple[str, ...] | None = None) -> dict:
     """Optional JSON object body: empty is {}; anything else must be an object. With ``fields``, a key outside
     them is a 422: on these endpoints a typo (``{"stat": "REDUCING"}``) must not act on the defaults."""
@@ -116,10 +121,13 @@ def audit_log():
         faults.append(detail("limit", "BAD_FILTER", "limit must be an integer 1..1000"))
     if before and not before.isdigit():
         faults.append(detail("before", "BAD_FILTER", "before is the seq of an audit entry"))
+    action = args.get("action")
+    if action and action not in AUDIT_FILTERS:  # a misspelt action is refused, not an empty page
+        faults.append(detail("action", "INVALID_CHOICE", f"action is one of {', '.join(AUDIT_FILTERS)}"))
     if faults:
         raise validation_failed(faults)
     entries = desk().store.audit(limit=int(limit), before_seq=int(before) if before else None,
-                                 action=args.get("action") or None)
+                                 action=action or None)
     out = [{**e, "ts": rfc3339(e["ts"])} for e in entries]
     return jsonify({"entries": out, "count": len(out),
                     "next_before": out[-1]["seq"] if len(out) == int(limit) else None})
