@@ -40,7 +40,7 @@ def test_low_disk_space_fails_health(tmp_path):
     assert checks["orders-db:integrity"][0]["status"] == "pass"
 
 
-def test_a_corrupt_page_in_orders_db_fails_health(tmp_path):
+def test_a_corrupt_page_in_orders_db_fails_health(tmp_path, caplog):
     health(tmp_path)  # a store with an order in it
     db = sqlite3.connect(tmp_path / "orders.db")
     page_size = db.execute("PRAGMA page_size").fetchone()[0]
@@ -54,6 +54,8 @@ def test_a_corrupt_page_in_orders_db_fails_health(tmp_path):
     assert code == 503
     integrity = checks["orders-db:integrity"][0]
     assert integrity["status"] == "fail" and "quick_check" in integrity["output"]
+    [logged] = [r for r in caplog.records if r.levelname == "ERROR" and "integrity check failed" in r.getMessage()]
+    assert "corrupt" in logged.getMessage() and "orders.db" in logged.getMessage()  # what the runbook greps for
 
 
 def test_failing_disk_and_integrity_checks_open_their_incidents():

@@ -8,6 +8,7 @@ One connection per thread: SQLite connections must not be shared across waitress
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from ..fileio import private_file
 from .group_writer import GroupWriter
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -150,6 +153,9 @@ class Store:
         with self.conn() as db:
             db.executescript(SCHEMA)
         self.integrity = self.quick_check()  # "ok", or what is wrong: /health fails on it until repaired
+        if self.integrity != "ok":  # said in the log too: the runbook's db_corrupt check greps for it
+            log.error("orders.db integrity check failed (database corrupt): %s: %s; see runbook db_corrupt",
+                      self.path, self.integrity)
         self._client_ids = self._stored_client_ids()
 
     def _stored_client_ids(self) -> set[int] | None:
