@@ -62,6 +62,8 @@ def test_reject_storm_rejects_with_venue_reject_and_counts_it(client, admin):
     answer = client.post("/orders", json=seed_single())
     assert answer.status_code == 422
     assert answer.get_json()["reason"] == "VENUE_REJECT"
+    venue = answer.get_json()["order"]["venue"]
+    assert venue is not None and answer.get_json()["message"].startswith(f"{venue} rejected")
     assert 'optsim_order_rejects_total{reason="VENUE_REJECT"} 1.0' in client.get("/metrics").get_data(as_text=True)
     client.delete("/admin/drills", headers=admin)
     assert client.post("/orders", json=seed_single(price=1.3)).status_code == 201

@@ -116,8 +116,9 @@ class OrderDesk:
         route = None if reject else self.router.route(spec)
         if isinstance(route, Reject):
             reject = route
-        if not reject and self.faults.venue_rejects():
-            reject = Reject("VENUE_REJECT", "", f"{route.venue} rejected the order (reject storm drill)")
+        if not reject and self.faults.venue_rejects():  # the venue refused it: the order names that venue
+            return self._reject(db, spec, Reject("VENUE_REJECT", "", f"{route.venue} rejected the order "
+                                                 "(reject storm drill)"), venue=route.venue)
         if reject:
             return self._reject(db, spec, reject)
         self.journal.after_commit(lambda: self.trips.on_order(None))
@@ -140,10 +141,11 @@ class OrderDesk:
             return self.view(self.store.get_order(order_id))
         return self.view(self._as_stored(row, legs, spec))
 
-    def _reject(self, db, spec: OrderSpec, reject: Reject, keep_client_id: bool = True) -> tuple[int, dict]:
+    def _reject(self, db, spec: OrderSpec, reject: Reject, keep_client_id: bool = True,
+                venue: str | None = None) -> tuple[int, dict]:
         order_id = self._next_id()
         row = self._order_row(order_id, spec, "rejected", self.clock(), reason=reject.reason,
-                              reason_field=reject.field, message=reject.message)
+                              reason_field=reject.field, message=reject.message, venue=venue)
         if not keep_client_id:
             row["client_order_id"] = None
         legs = self._leg_rows(spec)
