@@ -121,7 +121,7 @@ def test_a_feed_stall_is_one_incident_with_its_related_signals(tracker):
     assert inc.type == "feed_stale" and inc.dedup_key == "feed:nbbo"
     assert {s["type"] for s in inc.signals.values() if s["active"]} == {"feed_stale", "feed_frozen",
                                                                         "service_unhealthy"}
-    assert "+1 related signal" in inc.summary
+    assert inc.summary.endswith("(3 signals attached)")  # every signal the incident shows, its own included
 
 
 def test_a_knock_on_signal_waits_for_its_cause_and_is_folded_in_if_it_came_alone(tracker):

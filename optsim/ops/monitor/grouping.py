@@ -113,6 +113,7 @@ def group(findings: list[Finding]) -> tuple[list[Grouped], list[Finding]]:
 
 
 def _with_related(incident: Grouped, signals: list[Finding]) -> Grouped:
-    related = len(signals) - len([s for s in signals if s in incident.signals])
-    summary = incident.summary + (f" (+{related} related signal{'s' if related != 1 else ''})" if related else "")
+    """The incident with every signal firing under it; the summary counts them all, as the incident shows them."""
+    n = len(signals)
+    summary = incident.summary + (f" ({n} signals attached)" if n > 1 else "")
     return Grouped(incident.dedup_key, incident.type, incident.severity, summary, incident.details, tuple(signals))
