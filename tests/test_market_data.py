@@ -264,6 +264,13 @@ def test_a_restarted_feed_is_followed_from_its_first_print_and_nothing_is_counte
     assert desk.quotes.missed_trades == 0
 
 
+def test_missed_trades_says_what_it_counts(client):
+    """Not 'lost to a sequence gap': a seq_gap drill skips snapshots, not prints; the ring running over does."""
+    [help_line] = [line for line in client.get("/metrics").get_data(as_text=True).splitlines()
+                   if line.startswith("# HELP optsim_feed_missed_trades ")]
+    assert "feed.trades_kept" in help_line and "sequence gap" not in help_line
+
+
 # ---------------------------------------------------------------------- health judges the snapshot in use
 @pytest.fixture
 def clocked(config):

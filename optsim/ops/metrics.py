@@ -38,7 +38,9 @@ class Metrics:
                                   "Feed heartbeat time (epoch s); age = time() - this", registry=r)
         self.quote_age = Gauge("optsim_quote_age_seconds", "Age of the NBBO snapshot in use", registry=r)
         self.feed_seq = Gauge("optsim_feed_seq", "Sequence number of the NBBO snapshot in use", registry=r)
-        self.missed_trades = Gauge("optsim_feed_missed_trades", "Trade prints lost to a feed sequence gap",
+        self.missed_trades = Gauge("optsim_feed_missed_trades",
+                                   "Trade prints the service never read since it started: they left the feed's ring "
+                                   "of recent prints (feed.trades_kept) before a snapshot holding them was taken",
                                    registry=r)
         self.locked_crossed = Gauge("optsim_locked_crossed_markets", "Series whose NBBO is locked or crossed",
                                     registry=r)
