@@ -65,3 +65,26 @@ def test_a_bad_flag_or_config_is_one_clear_message_and_exit_2(tmp_path, argv, sa
                           timeout=60)
     assert done.returncode == 2
     assert says in done.stderr and "Traceback" not in done.stderr
+
+
+def _twin_blocks(after: str) -> tuple[str, str]:
+    """The bash block and the PowerShell block that follow the README heading or bullet ``after``."""
+    text = (ROOT / "README.md").read_text()
+    found = re.search(re.escape(after) + r".*?```bash\n(.*?)```\s*```powershell\n(.*?)```", text, re.S)
+    return found.group(1), found.group(2)
+
+
+@pytest.mark.parametrize("after", ["**Silences", "**Drills**"])
+def test_readme_powershell_blocks_send_what_the_bash_blocks_send(after):
+    bash, powershell = _twin_blocks(after)
+    bodies = lambda block: set(re.findall(r"'(\{.*?\})'", block))  # noqa: E731
+    paths = lambda block: set(re.findall(r"8081(/[\w/-]+)", block))  # noqa: E731
+    assert bodies(bash) == bodies(powershell) and paths(bash) == paths(powershell)
+    assert bash.count("DELETE") == powershell.count("-Method Delete")
+
+
+def test_readme_powershell_quick_start_stops_at_a_failed_step():
+    """Windows PowerShell 5.1 has no &&: a bare ';' would run the suite after a failed install."""
+    block = re.search(r"## Quick start.*?```powershell\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    for line in (line for line in block.splitlines() if line and not line.startswith("#")):
+        assert line.count("if ($LASTEXITCODE -eq 0)") == 2 and "&&" not in line, line
