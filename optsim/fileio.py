@@ -34,10 +34,21 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def private_dir(path: str | os.PathLike) -> Path:
-    """Create ``path`` (and parents) 0700: orders, tokens and incidents are nobody else's business."""
+    """Create ``path`` (and parents) 0700: orders, tokens and incidents are nobody else's business. An existing
+    looser one of ours is tightened, as ``private_file`` does; one of someone else's that others can read
+    raises PermissionError."""
     path = Path(path)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(path, 0o700)
     return path
+
+
+def _tighten(path: Path, mode: int) -> None:
+    st = path.stat()
+    if st.st_mode & 0o077:
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            raise PermissionError(f"{path} is readable by others and not ours to fix (mode {st.st_mode & 0o777:o})")
+        path.chmod(mode)
 
 
 def private_file(path: str | os.PathLike) -> Path:
@@ -48,11 +59,7 @@ def private_file(path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    st = path.stat()
-    if st.st_mode & 0o077:
-        if hasattr(os, "getuid") and st.st_uid != os.getuid():
-            raise PermissionError(f"{path} is readable by others and not ours to fix (mode {st.st_mode & 0o777:o})")
-        path.chmod(0o600)
+    _tighten(path, 0o600)
     return path
 
 

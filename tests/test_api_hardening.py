@@ -278,3 +278,20 @@ def test_the_frameworks_own_refusals_name_a_reason_and_the_part_at_fault(client,
     r = client.open(path, method=method, data=body, headers=admin, content_type="application/json")
     assert r.status_code == status
     assert [(d["field"], d["reason"]) for d in r.get_json()["details"]] == [(field, reason)]
+
+
+def test_an_existing_open_data_dir_of_ours_is_tightened_to_700(tmp_path):
+    from optsim.fileio import private_dir
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    os.chmod(data, 0o755)
+    private_dir(data)
+    assert mode(data) == 0o700
+
+
+def test_an_open_data_dir_of_someone_elses_is_refused(tmp_path, monkeypatch):
+    from optsim.fileio import private_dir
+    os.chmod(tmp_path, 0o755)
+    monkeypatch.setattr(os, "getuid", lambda: tmp_path.stat().st_uid + 1)  # as if another user ran us
+    with pytest.raises(PermissionError, match="not ours to fix"):
+        private_dir(tmp_path)
