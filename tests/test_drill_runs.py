@@ -115,3 +115,16 @@ def app_marked_down(client, admin):
 def drill_log_lines(config):
     import json
     return [json.loads(line) for line in (config.data_dir / drill_log.FILE).read_text().splitlines()]
+
+
+def test_drill_list_reads_the_scenario_files_without_a_service(tmp_path, capsys):
+    """`run_simulator.py drill --list` before the suite is up: the scenarios, not a connection error."""
+    from run_simulator import main
+    (tmp_path / "custom_check.json").write_text("{}")  # a scenario that cannot run is listed with why
+    config = tmp_path / "c.toml"
+    config.write_text(f'[service]\nport = 18919\n[drills]\nscenario_dir = "{tmp_path}"\n')
+    assert main(["drill", "--list", "--config", str(config), "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in drill_scenarios.available():
+        assert out.count(f"{name} ") >= 1, name
+    assert "custom_check" in out and "cannot run" in out

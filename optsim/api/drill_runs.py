@@ -39,12 +39,7 @@ def running_ids() -> set[str]:
 
 @bp.get("")
 def scenarios():
-    found = []
-    for name in drill_scenarios.available(_config().drills.scenario_dir):
-        try:
-            found.append(drill_scenarios.load(name, _config().drills.scenario_dir).summary())
-        except ScenarioError as exc:
-            found.append({"drill": name, "error": str(exc)})
+    found = drill_scenarios.catalogue(_config().drills.scenario_dir)
     return jsonify({"drills": found, "count": len(found)})
 
 

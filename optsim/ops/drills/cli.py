@@ -14,6 +14,7 @@ import time
 import requests
 
 from ...config import ConfigError, cli_overrides, load_config
+from .scenarios import catalogue
 
 TIMES = (("time to detect", "ttd_s"), ("time to acknowledge", "tta_s"), ("time to mitigate", "ttm_s"),
          ("time to resolve", "ttr_s"))
@@ -29,7 +30,7 @@ def _token(config) -> str:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="run_simulator.py drill", description=__doc__.splitlines()[0])
     p.add_argument("name", nargs="?", help="scenario name (drills/<name>.json); --list shows them")
-    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument("--list", action="store_true", help="list the scenarios (from the files; no service needed)")
     p.add_argument("--url", help="service base URL (default http://<service.host>:<service.port>)")
     p.add_argument("--config", help="TOML config file")
     p.add_argument("--data-dir", help="data directory (to find data/admin_token)")
@@ -43,14 +44,15 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.list or not args.name:  # read from the scenario files: no service needed
+        for d in catalogue(config.drills.scenario_dir):
+            print(f"{d['drill']:<18} {d.get('title', '')}  " + (f"cannot run: {d['error']}" if "error" in d else
+                                                               f"expects {', '.join(d['expected_incidents'])}"))
+        return 0 if args.list else 2
     url = (args.url or f"http://{config.service.host}:{config.service.port}").rstrip("/")
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {_token(config)}"
     try:
-        if args.list or not args.name:
-            for d in http.get(f"{url}/drills", timeout=5).json()["drills"]:
-                print(f"{d['drill']:<18} {d.get('title', '')}  expects {', '.join(d.get('expected_incidents', []))}")
-            return 0 if args.list else 2
         body = {"drill": args.name, "mode": "game_day" if args.game_day else "unattended",
                 "silence": not args.no_silence}
         if args.detect_within is not None:

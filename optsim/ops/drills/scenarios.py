@@ -104,6 +104,18 @@ def available(extra: str = "") -> dict[str, Path]:
     return found
 
 
+def catalogue(extra: str = "") -> list[dict]:
+    """Every scenario's summary, or its name and why it cannot be run: read from the files, so the CLI lists
+    them without a running service and the service lists the same ones."""
+    found = []
+    for name in available(extra):
+        try:
+            found.append(load(name, extra).summary())
+        except ScenarioError as exc:
+            found.append({"drill": name, "error": str(exc)})
+    return found
+
+
 def load(name: str, extra: str = "") -> Scenario:
     """Raises KeyError for an unknown drill, ScenarioError for a file that cannot be run."""
     path = available(extra)[name]
