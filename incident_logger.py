@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import re
+import sqlite3
 import sys
 import threading
 import time
@@ -710,6 +711,19 @@ def tail(ilog: IncidentLog, lines: int, follow: bool, emit: Callable[[dict], Non
             fh.close()
 
 
+def _audit(config, command: str, incident_id: str, actor: str, note: str) -> None:
+    """The admin audit entry the HTTP ack/resolve writes (``incident.ack``/``incident.resolve``), from here too.
+    The change itself is already in the log: a store that cannot take the entry is a warning, not a failure."""
+    from optsim.trading.store import Store
+    entry = {"ts": time.time(), "actor": actor, "action": f"incident.{command}", "target": incident_id,
+             "reason": note, "details": {"via": "incident_logger.py"}}
+    try:
+        Store.append_audit(config.data_dir / "orders.db", entry)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"warning: {incident_id} changed, but its audit entry was not written to orders.db: {exc}",
+              file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done, 1 unknown incident or already resolved, 2 bad arguments."""
     parser = argparse.ArgumentParser(prog="incident_logger.py", description="Triage incidents from a terminal.")
@@ -769,6 +783,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command in ("ack", "resolve"):
             inc = (ilog.acknowledge(args.incident_id, actor=args.actor, note=args.note) if args.command == "ack"
                    else ilog.resolve(args.incident_id, actor=args.actor, note=args.note))
+            _audit(config, args.command, inc.incident_id, args.actor, args.note)
             out(inc.to_dict()) if out else print(f"{inc.incident_id} is now {inc.status} (by {args.actor})")
         else:
             tail(ilog, args.lines, args.follow,

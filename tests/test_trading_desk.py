@@ -286,6 +286,21 @@ def test_every_admin_action_is_in_the_audit_log(client, admin, app):
     assert entries[-1]["reason"] == "pre-close" and entries[-1]["details"]["from"] == "ACTIVE"
 
 
+def test_cli_acks_and_resolves_are_in_the_audit_log_while_the_service_runs(client, admin, app, config):
+    from incident_logger import main as incident_cli
+    inc = app.extensions["desk"].incident_log().trigger("route_down:BOX", "route_down", "SEV3", "BOX down").incident
+    client.post("/admin/venues/BOX", json={"status": "down"}, headers=admin)  # the service's writer is in use
+    assert incident_cli(["--data-dir", str(config.data_dir), "ack", inc.incident_id, "--actor", "dave",
+                         "--note", "on it"]) == 0
+    assert incident_cli(["--data-dir", str(config.data_dir), "resolve", inc.incident_id, "--actor", "dave"]) == 0
+
+    entries = client.get("/admin/audit?action=incident", headers=admin).get_json()["entries"]
+
+    assert [(e["action"], e["target"], e["actor"]) for e in entries] == [
+        ("incident.resolve", inc.incident_id, "dave"), ("incident.ack", inc.incident_id, "dave")]
+    assert entries[1]["reason"] == "on it"
+
+
 def test_the_audit_log_needs_the_admin_token_and_checks_its_filters(client, admin):
     assert client.get("/admin/audit").status_code == 401
     r = client.get("/admin/audit?limit=0&color=red", headers=admin)

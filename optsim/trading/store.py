@@ -258,6 +258,22 @@ class Store:
         return cur.lastrowid
 
     @staticmethod
+    def append_audit(path: str | Path, entry: dict) -> int:
+        """One audit entry from another process (incident_logger.py ack/resolve) on a short connection of its own:
+        SQLite's write lock (WAL, a 30 s busy timeout) orders it with the service's writer, running or not."""
+        db = sqlite3.connect(str(private_file(path)), isolation_level=None, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit'").fetchone() is None:
+                db.executescript(SCHEMA)  # no service has run on this data dir yet
+            db.execute("BEGIN IMMEDIATE")
+            seq = Store.insert_audit(db, entry)
+            db.execute("COMMIT")
+            return seq
+        finally:
+            db.close()
+
+    @staticmethod
     def set_venue_marks(db: sqlite3.Connection, venue: str, marks: set[str], ts: float) -> None:
         """Store who has ``venue`` marked down now (none: it is up); a mark kept keeps its first ts."""
         db.execute(f"DELETE FROM venue_marks WHERE venue = ? AND marked_by NOT IN ({','.join('?' * len(marks))})",
