@@ -250,7 +250,8 @@ def reject_rate_spike(prev, now, obs, config):
         return []
     rate = rejected / total
     return [Finding("reject_rate_spike:orders", "reject_rate_spike", SEVERITY["reject_rate_spike"],
-                    f"{rate:.0%} of {total:g} orders rejected or malformed since the last poll (>{mon.reject_rate_threshold:.0%})",
+                    f"{rate:.0%} of {total:g} orders rejected or malformed since the last poll "
+                    f"(>{mon.reject_rate_threshold:.0%})",
                     {"rejected": rejected, "orders": total, "rate": round(rate, 4),
                      "threshold": mon.reject_rate_threshold, "band": int(rate * 10)})]
 
