@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,11 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_orders import AS_OF, CONFIG_TOML  # noqa: E402
-from optsim.config import load_config  # noqa: E402
+from bench_orders import frozen_service  # noqa: E402
 from optsim.domain.models import parse_order  # noqa: E402
-from optsim.market.feed import Publisher  # noqa: E402
-from options_service import create_app  # noqa: E402
 
 ACCOUNT = "WIDE"
 
@@ -48,13 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     breadths = sorted(int(b) for b in args.breadths.split(","))
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-breadth-"))
-    (tmp / "optsim.toml").write_text(CONFIG_TOML.replace("[risk]\n", "[risk]\nquote_max_age_s = 86400\n"))
-    config = load_config(tmp / "optsim.toml", {"service": {"data_dir": str(tmp), "as_of": AS_OF}})
-    Publisher(config, tmp).tick()  # one snapshot, frozen: the feed does not run
-    app = create_app(config)
+    tmp, app = frozen_service("bench-breadth-")
     desk = app.extensions["desk"]
-    desk.quotes.refresh()
     quotes = json.loads((tmp / "quotes.json").read_text())["quotes"]
     series = [(symbol, q["bid"]) for symbol, q in quotes.items() if (q.get("bid") or 0) >= 0.5]
     if len(series) < breadths[-1]:

@@ -21,7 +21,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,19 +33,11 @@ WAYS = {"start-up frozen": False, "survivors frozen": True}
 
 def measure(book: int, steps: int, freeze_survivors: bool) -> dict:
     """One way, in this process: full-pass pauses (ms) while the book churns."""
-    from bench_orders import AS_OF, CONFIG_TOML, OrderLadder
-    from optsim.config import load_config
-    from optsim.market.feed import Publisher
+    from bench_orders import OrderLadder, frozen_service
     from optsim.ops import collector
-    from options_service import create_app
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-gc-"))
-    (tmp / "optsim.toml").write_text(CONFIG_TOML.replace("[risk]\n", "[risk]\nquote_max_age_s = 86400\n"))
-    config = load_config(tmp / "optsim.toml", {"service": {"data_dir": str(tmp), "as_of": AS_OF}})
-    Publisher(config, tmp).tick()  # one snapshot, frozen: the feed does not run
-    app = create_app(config)
+    tmp, app = frozen_service("bench-gc-")
     desk = app.extensions["desk"]
-    desk.quotes.refresh()
     ladder = OrderLadder(json.loads((tmp / "quotes.json").read_text()))
     collector.freeze_startup()
     if freeze_survivors:

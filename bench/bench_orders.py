@@ -64,7 +64,7 @@ portfolio_vega_limit = 1e15
 max_order_rate = 0        # the benchmark is a runaway client on purpose
 reject_rate = 0
 """
-FROZEN_TOML = "[risk]\nquote_max_age_s = 86400\n"  # --service-only: the one snapshot never ages out
+FROZEN_TOML = "[risk]\nquote_max_age_s = 86400\n"  # --service-only and the in-process benches: one snapshot, never aged out
 # n -> a distinct resting AAPL call order: 64 accounts x 12 strikes x 16 prices x 5 sizes before a repeat. The 12
 # strikes and their price ladders come from the chain the suite lists (``OrderLadder``): every order is listed,
 # on tick, and bids well below the market, so it rests and no risk check refuses it.
@@ -121,6 +121,22 @@ class OrderLadder:
         pacing = f"function delay() return {delay_ms:g} end" if delay_ms is not None else ""
         return LUA % {"strikes": ", ".join(self.strikes), "prices": ", ".join(f"{p:.2f}" for p in self.prices),
                       "expiry": self.expiry, "start": start, "pacing": pacing}
+
+
+def frozen_service(prefix: str):
+    """In process, for the benches that time the desk without HTTP: a service on the default chain at one
+    snapshot that never ages out (the feed does not run); returns its data dir and app."""
+    from optsim.config import load_config
+    from optsim.market.feed import Publisher
+    from options_service import create_app
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    (tmp / "optsim.toml").write_text(CONFIG_TOML.replace("[risk]\n", FROZEN_TOML))
+    config = load_config(tmp / "optsim.toml", {"service": {"data_dir": str(tmp), "as_of": AS_OF}})
+    Publisher(config, tmp).tick()
+    app = create_app(config)
+    app.extensions["desk"].quotes.refresh()
+    return tmp, app
 
 
 def free_port() -> int:

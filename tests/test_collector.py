@@ -2,7 +2,9 @@
 pass timed."""
 from __future__ import annotations
 
+import contextlib
 import gc
+import sys
 import threading
 import weakref
 
@@ -64,26 +66,30 @@ def test_a_pass_that_starts_while_a_scrape_holds_the_histogram_does_not_deadlock
         gc.callbacks.remove(callback)
 
 
-def test_serving_freezes_start_up_times_the_passes_and_sets_the_switch_interval(config):
-    # Arrange
-    import sys
+@contextlib.contextmanager
+def tuned(config, **service):
+    """A service built with ``service`` settings and its interpreter tuned; everything undone after."""
     from options_service import create_app, tune_interpreter
-    app = create_app(config.model_copy(update={"service": config.service.model_copy(
-        update={"gil_switch_interval_s": 0.002})}))
+    app = create_app(config.model_copy(update={"service": config.service.model_copy(update=service)}))
     before = sys.getswitchinterval()
-    # Act
     callbacks = tune_interpreter(app)
     try:
-        gc.collect(0)
-        # Assert
-        assert sys.getswitchinterval() == pytest.approx(0.002) and gc.get_freeze_count() > 0
-        assert app.extensions["desk"].metrics.gc_pauses.labels("0")._sum.get() > 0
-        assert len(callbacks) == 2  # the pass timer and the survivors' freezer
+        yield app, callbacks
     finally:
         for callback in callbacks:
             gc.callbacks.remove(callback)
         gc.unfreeze()
         sys.setswitchinterval(before)
+
+
+def test_serving_freezes_start_up_times_the_passes_and_sets_the_switch_interval(config):
+    # Arrange / Act
+    with tuned(config, gil_switch_interval_s=0.002) as (app, callbacks):
+        gc.collect(0)
+        # Assert
+        assert sys.getswitchinterval() == pytest.approx(0.002) and gc.get_freeze_count() > 0
+        assert app.extensions["desk"].metrics.gc_pauses.labels("0")._sum.get() > 0
+        assert len(callbacks) == 2  # the pass timer and the survivors' freezer
 
 
 def test_survivors_of_a_full_pass_are_frozen_out_of_the_next(config):
@@ -128,19 +134,8 @@ def test_a_cycle_that_dies_while_frozen_is_freed_after_the_thaw():
 
 
 def test_a_zero_thaw_interval_freezes_nothing_after_start_up(config):
-    from options_service import create_app, tune_interpreter
-    app = create_app(config.model_copy(update={"service": config.service.model_copy(
-        update={"gc_thaw_interval_s": 0})}))
-    import sys
-    before = sys.getswitchinterval()
-    callbacks = tune_interpreter(app)
-    try:
+    with tuned(config, gc_thaw_interval_s=0) as (_, callbacks):
         assert len(callbacks) == 1
-    finally:
-        for callback in callbacks:
-            gc.callbacks.remove(callback)
-        gc.unfreeze()
-        sys.setswitchinterval(before)
 
 
 def test_the_served_service_exports_its_collector_passes(suite):
