@@ -146,7 +146,8 @@ cdef class Engine:
     cdef void _clear(self, book_t* b, int side, int64_t upto) noexcept nogil
     cdef void _depth_changed(self, book_t* b, int side, int64_t tick, double prev_qty,
                              double new_qty) noexcept nogil
-    cdef int _crossed(self, book_t* b, int side, int64_t best, int64_t ts) except -1 nogil
+    cdef int _crossed(self, book_t* b, int side, int64_t prev, int64_t best,
+                      int64_t ts) except -1 nogil
     cdef int _trade(self, book_t* b, int aggressor, int64_t tick, double qty,
                     int64_t ts) except -1 nogil
     # queue models

@@ -4,7 +4,7 @@
 Every method mirrors the reference method of the same name, float steps in the same order, so
 the two give bit-identical fills; read the reference for the why of each rule.
 """
-from libc.math cimport INFINITY, cos, exp, fabs, floor, isinf, log, pow, sqrt
+from libc.math cimport INFINITY, cos, exp, fabs, floor, isfinite, isinf, log, pow, sqrt
 from libc.stdint cimport INT64_MAX, INT64_MIN, int8_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memcpy
@@ -51,6 +51,7 @@ cdef enum:
 
 cdef int64_t MAX_LADDER = 1 << 27  # ticks per side (1 GiB of levels): wider is an error
 cdef double MAX_TICK = 4503599627370496.0  # 2**52, as fillsim.ticks.MAX_TICK
+cdef int64_t WHOLE_SIDE = INT64_MIN  # a clear row's tick when its price is not finite (codes.WHOLE_SIDE)
 
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 cdef uint64_t RESPONSE_STREAM = 0x632BE59BD9B4E019ULL
@@ -65,6 +66,18 @@ cdef inline int64_t _round(double x) noexcept nogil:
     if x >= 0:
         return <int64_t>floor(x + 0.5)
     return -<int64_t>floor(-x + 0.5)
+
+
+cdef inline bint _row_ok(uint64_t ev, double px, double qty, double tick_size) noexcept nogil:
+    """reference._check_row's test: a clear row needs no size, nor a finite price."""
+    if ev & 0xFF == DEPTH_CLEAR_EVENT:
+        return not isfinite(px) or fabs(px / tick_size) < MAX_TICK
+    return fabs(px / tick_size) < MAX_TICK and 0.0 <= qty < INFINITY
+
+
+cdef inline int64_t _row_tick(double px, double tick_size) noexcept nogil:
+    """A checked row's price in ticks; WHOLE_SIDE for a clear row without a finite price."""
+    return _round(px / tick_size) if isfinite(px) else WHOLE_SIDE
 
 
 cdef inline double _fmin(double a, double b) noexcept nogil:
@@ -162,6 +175,17 @@ cdef int64_t _level_above(ladder_t* l, int64_t start, int64_t end) noexcept nogi
             return t
         t += 1
     return INT64_MAX
+
+
+cdef void _zero_levels(ladder_t* l, int64_t lo, int64_t hi) noexcept nogil:
+    """Remove the levels with ticks in [lo, hi]."""
+    cdef int64_t i
+    if lo < l.base:
+        lo = l.base
+    if hi > l.base + l.size - 1:
+        hi = l.base + l.size - 1
+    for i in range(lo - l.base, hi - l.base + 1):
+        l.qty[i] = 0.0
 
 
 cdef void _reset_book(book_t* b) noexcept nogil:
@@ -476,7 +500,7 @@ cdef class Engine:
                 if ts > until:
                     break
                 px, qty = events[exch_pos].px, events[exch_pos].qty
-                if not (fabs(px / tick_size) < MAX_TICK and 0.0 <= qty < INFINITY):
+                if not _row_ok(ev, px, qty, tick_size):
                     bad = exch_pos
                     break
                 while (self.request_head < self.n_requests
@@ -484,7 +508,7 @@ cdef class Engine:
                     self.request_head += 1
                     self._arrive(&self.requests[self.request_head - 1])
                 side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
-                self._apply_market(ts, book, ev & 0xFF, side, _round(px / tick_size), qty)
+                self._apply_market(ts, book, ev & 0xFF, side, _row_tick(px, tick_size), qty)
                 exch_pos += 1
             while bad < 0 and local_pos < n:
                 ev = events[local_pos].ev
@@ -494,11 +518,11 @@ cdef class Engine:
                 if events[local_pos].local_ts > until:
                     break
                 px, qty = events[local_pos].px, events[local_pos].qty
-                if not (fabs(px / tick_size) < MAX_TICK and 0.0 <= qty < INFINITY):
+                if not _row_ok(ev, px, qty, tick_size):
                     bad = local_pos
                     break
                 side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
-                self._local_market(lb, ev & 0xFF, side, _round(px / tick_size), qty)
+                self._local_market(lb, ev & 0xFF, side, _row_tick(px, tick_size), qty)
                 local_pos += 1
             if bad < 0:
                 self._run_until(until if until < self.stream_end else self.stream_end)
@@ -583,7 +607,7 @@ cdef class Engine:
                 if not (ev & EXCH_EVENT):
                     continue
                 ts, px, qty = events[i].exch_ts, events[i].px, events[i].qty
-                if not (fabs(px / tick_size) < MAX_TICK and 0.0 <= qty < INFINITY):
+                if not _row_ok(ev, px, qty, tick_size):
                     bad = i
                     break
                 while j < n_act or self.request_head < self.n_requests:
@@ -596,7 +620,7 @@ cdef class Engine:
                     self.request_head += 1
                     self._arrive(&self.requests[self.request_head - 1])
                 side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
-                self._apply_market(ts, 0, ev & 0xFF, side, _round(px / tick_size), qty)
+                self._apply_market(ts, 0, ev & 0xFF, side, _row_tick(px, tick_size), qty)
             while j < n_act:
                 self._send_action(j, act_ts, act_kind, act_slot, act_oid, act_prev, act_side,
                                   act_tick, act_qty, act_tif, act_type)
@@ -764,7 +788,7 @@ cdef class Engine:
         _set_bid(b, tick, qty, self.lot_size, &prev_qty)
         self._depth_changed(b, BUY, tick, prev_qty, qty)
         if b.best_bid > prev_best:
-            return self._crossed(b, SELL, b.best_bid, ts)
+            return self._crossed(b, SELL, prev_best, b.best_bid, ts)
         return 0
 
     cdef int _ask_depth(self, book_t* b, int64_t tick, double qty, int64_t ts) except -1 nogil:
@@ -773,23 +797,28 @@ cdef class Engine:
         _set_ask(b, tick, qty, self.lot_size, &prev_qty)
         self._depth_changed(b, SELL, tick, prev_qty, qty)
         if b.best_ask < prev_best:
-            return self._crossed(b, BUY, b.best_ask, ts)
+            return self._crossed(b, BUY, prev_best, b.best_ask, ts)
         return 0
 
     cdef void _clear(self, book_t* b, int side, int64_t upto) noexcept nogil:
-        cdef int64_t i
         if side == BUY:
-            for i in range(b.bid.size):
-                if b.bid.base + i >= upto:
-                    b.bid.qty[i] = 0.0
-            b.best_bid = _level_below(&b.bid, upto, b.low_bid)
+            if upto == WHOLE_SIDE:
+                _zero_levels(&b.bid, INT64_MIN, INT64_MAX)
+                b.best_bid = INT64_MIN
+            else:
+                if b.best_bid != INT64_MIN:
+                    _zero_levels(&b.bid, upto, b.best_bid)
+                b.best_bid = _level_below(&b.bid, upto - 1, b.low_bid)
             if b.best_bid == INT64_MIN:
                 b.low_bid = INT64_MAX
         elif side == SELL:
-            for i in range(b.ask.size):
-                if b.ask.base + i <= upto:
-                    b.ask.qty[i] = 0.0
-            b.best_ask = _level_above(&b.ask, upto, b.high_ask)
+            if upto == WHOLE_SIDE:
+                _zero_levels(&b.ask, INT64_MIN, INT64_MAX)
+                b.best_ask = INT64_MAX
+            else:
+                if b.best_ask != INT64_MAX:
+                    _zero_levels(&b.ask, b.best_ask, upto)
+                b.best_ask = _level_above(&b.ask, upto + 1, b.high_ask)
             if b.best_ask == INT64_MAX:
                 b.high_ask = INT64_MIN
         else:
@@ -804,13 +833,24 @@ cdef class Engine:
             if o.side == side and o.tick == tick:
                 self._queue_depth(o, prev_qty, new_qty)
 
-    cdef int _crossed(self, book_t* b, int side, int64_t best, int64_t ts) except -1 nogil:
-        cdef int64_t i, slot
+    cdef int _crossed(self, book_t* b, int side, int64_t prev, int64_t best,
+                      int64_t ts) except -1 nogil:
+        cdef int64_t i, slot, lo, hi
         cdef order_t* o
+        cdef bint scan_all
+        if side == SELL:
+            scan_all = prev == INT64_MIN or b.n_resting < best - prev
+            lo, hi = prev + 1, best
+        else:
+            scan_all = prev == INT64_MAX or b.n_resting < prev - best
+            lo, hi = best, prev - 1
         for i in range(b.n_resting):
             slot = b.resting[i]
             o = &self.orders[slot]
-            if o.side == side and (o.tick <= best if side == SELL else o.tick >= best):
+            if o.side != side:
+                continue
+            if (scan_all and ((o.tick <= best) if side == SELL else (o.tick >= best))) or (
+                    not scan_all and lo <= o.tick <= hi):
                 self._fill(slot, o.tick, o.leaves, True, ts)
         _drop_done(b, self.orders)
         return 0
@@ -818,13 +858,20 @@ cdef class Engine:
     cdef int _trade(self, book_t* b, int aggressor, int64_t tick, double qty,
                     int64_t ts) except -1 nogil:
         cdef int side = -aggressor
-        cdef int64_t i, slot
+        cdef int64_t i, slot, lo, hi
         cdef order_t* o
         cdef double excess
+        cdef bint scan_all
+        if side == BUY:
+            lo, hi = tick, b.best_ask - 1
+            scan_all = b.best_ask == INT64_MAX or b.n_resting < b.best_ask - tick
+        else:
+            lo, hi = b.best_bid + 1, tick
+            scan_all = b.best_bid == INT64_MIN or b.n_resting < tick - b.best_bid
         for i in range(b.n_resting):
             slot = b.resting[i]
             o = &self.orders[slot]
-            if o.side != side:
+            if o.side != side or not (scan_all or lo <= o.tick <= hi):
                 continue
             if o.tick == tick:
                 o.front -= qty

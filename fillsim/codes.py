@@ -1,7 +1,7 @@
 """Integer codes both engines use for report kinds, order states and book sentinels."""
 from enum import IntEnum
 
-__all__ = ["INVALID_MAX", "INVALID_MIN", "NO_TS", "OrderStatus", "ReportKind"]
+__all__ = ["INVALID_MAX", "INVALID_MIN", "NO_TS", "WHOLE_SIDE", "OrderStatus", "ReportKind"]
 
 #: Best-bid tick of an empty bid side (hftbacktest's convention).
 INVALID_MIN = -(2**63)
@@ -9,6 +9,8 @@ INVALID_MIN = -(2**63)
 INVALID_MAX = 2**63 - 1
 #: "No time yet": lower than any real timestamp.
 NO_TS = -(2**63)
+#: Price tick of a clear row whose price is not finite: the whole side goes (no real tick is this low).
+WHOLE_SIDE = -(2**63)
 
 
 class ReportKind(IntEnum):

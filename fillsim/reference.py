@@ -18,7 +18,7 @@ from collections import deque
 
 import numpy as np
 
-from .codes import INVALID_MAX, INVALID_MIN, NO_TS, OrderStatus, ReportKind
+from .codes import INVALID_MAX, INVALID_MIN, NO_TS, WHOLE_SIDE, OrderStatus, ReportKind
 from .ticks import MAX_TICK
 from .types import (
     BUY,
@@ -170,9 +170,20 @@ class _Book:
         self.resting: list[int] = []  # our live order slots, in arrival order
 
 
-def _check_row(i, px, qty, tick_size):
-    if not (abs(px / tick_size) < MAX_TICK and 0.0 <= qty < math.inf):
+def _check_row(i, ev, px, qty, tick_size):
+    """A clear row's size is unused and a non-finite price on it clears the whole side
+    (hftbacktest); every other row needs a usable price and size."""
+    if ev & 0xFF == DEPTH_CLEAR_EVENT:
+        ok = not math.isfinite(px) or abs(px / tick_size) < MAX_TICK
+    else:
+        ok = abs(px / tick_size) < MAX_TICK and 0.0 <= qty < math.inf
+    if not ok:
         raise ValueError(f"event row {i}: price {px!r} or size {qty!r} is unusable")
+
+
+def _row_tick(px, tick_size):
+    """A checked row's price in ticks; WHOLE_SIDE for a clear row without a finite price."""
+    return _round(px / tick_size) if math.isfinite(px) else WHOLE_SIDE
 
 
 def _level_below(levels, start, end):
@@ -325,11 +336,11 @@ class Engine:
                 continue
             if ts > until:
                 break
-            _check_row(exch_pos, px, qty, tick_size)
+            _check_row(exch_pos, ev, px, qty, tick_size)
             while self.requests and self.requests[0][0] < ts:
                 self._arrive(self.requests.popleft())
             side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
-            self._apply_market(ts, book, ev & 0xFF, side, _round(px / tick_size), qty)
+            self._apply_market(ts, book, ev & 0xFF, side, _row_tick(px, tick_size), qty)
             exch_pos += 1
         while local_pos < n:
             ev, _, ts, px, qty = events[local_pos].tolist()[:5]
@@ -338,9 +349,9 @@ class Engine:
                 continue
             if ts > until:
                 break
-            _check_row(local_pos, px, qty, tick_size)
+            _check_row(local_pos, ev, px, qty, tick_size)
             side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
-            self._local_market(lb, ev & 0xFF, side, _round(px / tick_size), qty)
+            self._local_market(lb, ev & 0xFF, side, _row_tick(px, tick_size), qty)
             local_pos += 1
         self.cursors = (exch_pos, local_pos)
         self._run_until(min(until, self.stream_end))
@@ -412,7 +423,7 @@ class Engine:
             if not ev & EXCH_EVENT:
                 continue
             ts, px, qty = row[1], row[3], row[4]
-            _check_row(i, px, qty, tick_size)
+            _check_row(i, ev, px, qty, tick_size)
             while j < n_act or self.requests:
                 if not self.requests:
                     self._send_action(j, act_ts, act_kind, act_slot, act_oid, act_prev, act_side,
@@ -422,7 +433,7 @@ class Engine:
                     break
                 self._arrive(self.requests.popleft())
             side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
-            self._apply_market(ts, 0, ev & 0xFF, side, _round(px / tick_size), qty)
+            self._apply_market(ts, 0, ev & 0xFF, side, _row_tick(px, tick_size), qty)
         while j < n_act:
             self._send_action(j, act_ts, act_kind, act_slot, act_oid, act_prev, act_side,
                               act_tick, act_qty, act_tif, act_type)
@@ -494,7 +505,7 @@ class Engine:
         prev_qty = self._set_bid(b, tick, qty)
         self._depth_changed(b, BUY, tick, prev_qty, qty)
         if b.best_bid > prev_best:
-            self._crossed(b, SELL, b.best_bid, ts)
+            self._crossed(b, SELL, prev_best, b.best_bid, ts)
 
     def _set_bid(self, b, tick, qty):
         """A bid level's new total, keeping best/low as HashMapMarketDepth does; the old total."""
@@ -519,7 +530,7 @@ class Engine:
         prev_qty = self._set_ask(b, tick, qty)
         self._depth_changed(b, SELL, tick, prev_qty, qty)
         if b.best_ask < prev_best:
-            self._crossed(b, BUY, b.best_ask, ts)
+            self._crossed(b, BUY, prev_best, b.best_ask, ts)
 
     def _set_ask(self, b, tick, qty):
         """An ask level's new total (the mirror of _set_bid); the old total."""
@@ -540,17 +551,32 @@ class Engine:
         return prev_qty
 
     def _clear(self, b, side, upto):
-        """Remove bids from the best down to ``upto`` (asks up to it), or the whole book."""
+        """A clear row, as hftbacktest's HashMapMarketDepth applies it.
+
+        Bids from ``upto`` up to the best bid go (asks from the best ask up to ``upto``); levels
+        beyond the best (stale after a crossing) stay. The new best is looked for from one tick
+        further than hftbacktest's scan starts (``upto - 2`` for bids, ``upto + 2`` for asks),
+        so a level right next to ``upto`` is skipped until a depth row moves the best again.
+        ``upto`` WHOLE_SIDE (a non-finite price) empties the side; side 0 empties the book.
+        """
         if side == BUY:
-            for t in [t for t in b.bid if t >= upto]:
-                del b.bid[t]
-            b.best_bid = _level_below(b.bid, upto, b.low_bid)
+            if upto == WHOLE_SIDE:
+                b.bid.clear()
+            elif b.best_bid != INVALID_MIN:
+                for t in [t for t in b.bid if upto <= t <= b.best_bid]:
+                    del b.bid[t]
+            below = [t for t, q in b.bid.items() if b.low_bid <= t <= upto - 2 and q > 0.0]
+            b.best_bid = max(below) if below else INVALID_MIN
             if b.best_bid == INVALID_MIN:
                 b.low_bid = INVALID_MAX
         elif side == SELL:
-            for t in [t for t in b.ask if t <= upto]:
-                del b.ask[t]
-            b.best_ask = _level_above(b.ask, upto, b.high_ask)
+            if upto == WHOLE_SIDE:
+                b.ask.clear()
+            elif b.best_ask != INVALID_MAX:
+                for t in [t for t in b.ask if b.best_ask <= t <= upto]:
+                    del b.ask[t]
+            above = [t for t, q in b.ask.items() if upto + 2 <= t <= b.high_ask and q > 0.0]
+            b.best_ask = min(above) if above else INVALID_MAX
             if b.best_ask == INVALID_MAX:
                 b.high_ask = INVALID_MIN
         else:
@@ -565,20 +591,42 @@ class Engine:
             if o.side == side and o.tick == tick:
                 self._queue_depth(o, prev_qty, new_qty)
 
-    def _crossed(self, b, side, best, ts):
-        """The opposite best moved onto or through resting orders of ``side``: they fill whole."""
+    def _crossed(self, b, side, prev, best, ts):
+        """The opposite best moved from ``prev`` onto or through resting orders of ``side``: they
+        fill whole. As hftbacktest, only orders between the two bests count (all of them when
+        the side was empty or the move is wider than our order count)."""
+        if side == SELL:
+            scan_all = prev == INVALID_MIN or len(b.resting) < best - prev
+            lo, hi = prev + 1, best
+        else:
+            scan_all = prev == INVALID_MAX or len(b.resting) < prev - best
+            lo, hi = best, prev - 1
         for slot in b.resting:
             o = self.orders[slot]
-            if o.side == side and (o.tick <= best if side == SELL else o.tick >= best):
+            if o.side != side:
+                continue
+            if scan_all and (o.tick <= best if side == SELL else o.tick >= best) or (
+                    not scan_all and lo <= o.tick <= hi):
                 self._fill(o, o.tick, o.leaves, True, ts)
         self._drop_done(b)
 
     def _trade(self, b, aggressor, tick, qty, ts):
-        """A print at ``tick``: orders it went through fill whole, orders at it advance in queue."""
+        """A print at ``tick``: orders it went through fill whole, orders at it advance in queue.
+
+        As hftbacktest, only orders priced between the print and the opposite best are looked
+        at (all of them when that side is empty or the span is wider than our order count);
+        an order a clear left at or through the opposite best waits for a depth row.
+        """
         side = -aggressor
+        if side == BUY:
+            lo, hi = tick, b.best_ask - 1
+            scan_all = b.best_ask == INVALID_MAX or len(b.resting) < b.best_ask - tick
+        else:
+            lo, hi = b.best_bid + 1, tick
+            scan_all = b.best_bid == INVALID_MIN or len(b.resting) < tick - b.best_bid
         for slot in b.resting:
             o = self.orders[slot]
-            if o.side != side:
+            if o.side != side or not (scan_all or lo <= o.tick <= hi):
                 continue
             if o.tick == tick:
                 self._queue_trade(o, qty)
