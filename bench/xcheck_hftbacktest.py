@@ -5,6 +5,11 @@ market maker that re-quotes the touch and one tick behind every ``interval``; ev
 sends is recorded, then replayed through ``fillsim.replay`` and the two fill lists compared.
 
     python bench/xcheck_hftbacktest.py [--events 200000] [--seed 7] [--queue riskaverse power:3]
+                                       [--clears 0.02]
+
+``--clears`` inserts depth-clear rows (that share of the rows) to cross-check how clears move
+the book. Modify is not cross-checked: hftbacktest re-queues a modified order with its old
+size (see bench/README.md), so the strategy only submits and cancels.
 
 Needs ``pip install hftbacktest`` (the ``xcheck`` extra). Prints one line per queue model and
 exits 1 on any mismatch.
@@ -33,20 +38,30 @@ def _strategy():
     from hftbacktest.order import FILLED
     from numba import njit
 
+    from fillsim.codes import INVALID_MAX, INVALID_MIN
+
     @njit
-    def quote(hbt, interval, levels, qty, actions, fills):
-        """Re-quote every ``interval`` ns; record each request and each fill."""
+    def quote(hbt, interval, levels, qty, last_ts, tail, actions, fills):
+        """Re-quote every ``interval`` ns until ``last_ts``, then only collect fills for ``tail``
+        ns more; record each request and each fill.
+
+        hftbacktest's elapse does not report the end of data while requests are in flight (it
+        never does when the latency is at least the interval), so the loop ends on the clock.
+        It also stops, cleanly, when ``actions`` or ``fills`` is full (the caller sees it from
+        the counts).
+        """
         n_act = 0
         n_fill = 0
         next_id = 1
         tick = hbt.depth(0).tick_size
+        cap = actions.shape[0]
         while True:
             status = hbt.elapse(interval)
             orders = hbt.orders(0)
             values = orders.values()
             while values.has_next():
                 order = values.get()
-                if order.status == FILLED:
+                if order.status == FILLED and n_fill < fills.shape[0]:
                     fills[n_fill, 0] = order.order_id
                     fills[n_fill, 1] = 1 if order.side == 1 else -1
                     fills[n_fill, 2] = order.price_tick
@@ -56,19 +71,25 @@ def _strategy():
                     fills[n_fill, 6] = 1 if order.arr[0].maker else 0
                     n_fill += 1
             hbt.clear_inactive_orders(0)
-            if status != 0:
-                break
             now = hbt.current_timestamp
+            if status != 0 or now > last_ts + tail or n_fill == fills.shape[0]:
+                break
+            if now > last_ts:
+                continue  # the data is over: only the fills still on their way are collected
             values = orders.values()
             while values.has_next():
                 order = values.get()
-                if order.cancellable:
+                if order.cancellable and n_act < cap:
                     hbt.cancel(0, order.order_id, False)
                     actions[n_act, 0] = now
                     actions[n_act, 1] = 2
                     actions[n_act, 2] = order.order_id
                     n_act += 1
             depth = hbt.depth(0)
+            if depth.best_bid_tick == INVALID_MIN or depth.best_ask_tick == INVALID_MAX:
+                continue  # one side is empty (a clear row): quote again once it is back
+            if n_act + 2 * levels > cap:
+                break
             for k in range(levels):
                 for side in (1, -1):
                     px_tick = depth.best_bid_tick - k if side == 1 else depth.best_ask_tick + k
@@ -111,20 +132,23 @@ def run_hftbacktest(events, snapshot, config, interval_ns=2_000_000, levels=2, q
     """Run the quoting strategy in hftbacktest; return (actions, fills, wall seconds).
 
     The wall time covers the strategy call only (its numba JIT is warmed up beforehand on a
-    small prefix of the same stream).
+    small prefix of the same stream). Raises RuntimeError if the buffers sized from the
+    stream's span ran out (the run would be cut short).
     """
     quote = _strategy()
-    cap = len(events) // 4 + 1000
+    tail = 2 * (config["entry_latency_ns"] + config["response_latency_ns"]) + interval_ns
     prefix = np.ascontiguousarray(events[: min(len(events), 2000)])
     warm = _peer_backtest(prefix, snapshot, config)
-    quote(warm, interval_ns, levels, qty, np.zeros((cap, 5), np.int64), np.zeros((cap, 7), np.int64))
+    quote(warm, interval_ns, levels, qty, _last_ts(prefix), tail, *_buffers(prefix, interval_ns, levels))
     warm.close()
     hbt = _peer_backtest(events, snapshot, config)
-    raw_actions, raw_fills = np.zeros((cap, 5), np.int64), np.zeros((cap, 7), np.int64)
+    raw_actions, raw_fills = _buffers(events, interval_ns, levels)
     start = time.perf_counter()
-    n_act, n_fill = quote(hbt, interval_ns, levels, qty, raw_actions, raw_fills)
+    n_act, n_fill = quote(hbt, interval_ns, levels, qty, _last_ts(events), tail, raw_actions, raw_fills)
     wall = time.perf_counter() - start
     hbt.close()
+    if n_act + 2 * levels > len(raw_actions) or n_fill == len(raw_fills):
+        raise RuntimeError(f"cross-check buffers full ({n_act} requests, {n_fill} fills)")
     tick = config["tick_size"]
     actions = np.zeros(n_act, dtype=fillsim.ACTION_DTYPE)
     actions["local_ts"], actions["kind"], actions["order_id"] = raw_actions[:n_act, :3].T
@@ -138,6 +162,36 @@ def run_hftbacktest(events, snapshot, config, interval_ns=2_000_000, levels=2, q
     return actions, fills, wall
 
 
+def _last_ts(events) -> int:
+    """The latest time the stream says anything: the strategy stops quoting after it."""
+    return int(max(events["exch_ts"].max(), events["local_ts"].max())) if len(events) else 0
+
+
+def _buffers(events, interval_ns, levels):
+    """Request and fill buffers for a run over the stream's span: each interval sends at most
+    one cancel and one quote per resting order (2 * levels of each); fills are bounded by quotes."""
+    ts = events["local_ts"]
+    rounds = (int(ts.max() - ts.min()) // interval_ns + 2) if len(events) else 2
+    cap = rounds * 4 * levels + 16
+    return np.zeros((cap, 5), np.int64), np.zeros((cap, 7), np.int64)
+
+
+def with_clears(events, touches, rate, seed, tick_size):
+    """``events`` with a depth-clear row after about ``rate`` of the rows: same times, a random
+    side, clearing from the touch (``touches`` after each row, as synth_stream gives them) to
+    zero to two ticks into the book."""
+    rng = np.random.default_rng(seed)
+    picked = np.flatnonzero(rng.random(len(events)) < rate)
+    clears = events[picked].copy()
+    buy = rng.random(len(picked)) < 0.5
+    depth = rng.integers(0, 3, size=len(picked))
+    ticks = np.where(buy, touches[picked, 0] - depth, touches[picked, 1] + depth)
+    clears["ev"] = (fillsim.EXCH_EVENT | fillsim.LOCAL_EVENT | fillsim.DEPTH_CLEAR_EVENT
+                    | np.where(buy, fillsim.BUY_EVENT, fillsim.SELL_EVENT))
+    clears["px"], clears["qty"] = ticks * tick_size, 0.0
+    return np.insert(events, picked + 1, clears)
+
+
 def fill_keys(fills, tick_size):
     """Comparable fills: (order_id, exch_ts, exec tick, order tick, qty, side, maker), sorted."""
     return sorted(zip(fills["order_id"].tolist(), fills["exch_ts"].tolist(),
@@ -147,10 +201,13 @@ def fill_keys(fills, tick_size):
                       fills["maker"].tolist()))
 
 
-def cross_check(n_events=100_000, seed=7, queue="riskaverse", engine=None):
-    """Run both simulators on one stream; return a dict of counts, mismatches and timings."""
+def cross_check(n_events=100_000, seed=7, queue="riskaverse", engine=None, clears=0.0):
+    """Run both simulators on one stream (with ``clears`` of its rows followed by a clear row);
+    return a dict of counts, mismatches and timings."""
     spec = StreamSpec(n_events=n_events, seed=seed)
-    events, snapshot, _ = synth_stream(spec)
+    events, snapshot, touches = synth_stream(spec)
+    if clears:
+        events = with_clears(events, np.asarray(touches), clears, seed, spec.tick_size)
     config = {"tick_size": spec.tick_size, "lot_size": 1.0, "entry_latency_ns": 200_000,
               "response_latency_ns": 200_000, "queue_model": QUEUES[queue], "partial_fills": False}
     actions, peer_fills, peer_wall = run_hftbacktest(events, snapshot, config)
@@ -160,7 +217,7 @@ def cross_check(n_events=100_000, seed=7, queue="riskaverse", engine=None):
     theirs_k, ours_k = fill_keys(peer_fills, spec.tick_size), fill_keys(ours, spec.tick_size)
     missing = sorted(set(theirs_k) - set(ours_k))
     extra = sorted(set(ours_k) - set(theirs_k))
-    return {"queue": queue, "events": n_events, "requests": len(actions), "peer_fills": len(theirs_k),
+    return {"queue": queue, "events": len(events), "requests": len(actions), "peer_fills": len(theirs_k),
             "our_fills": len(ours_k), "match": theirs_k == ours_k, "missing": missing[:5],
             "extra": extra[:5], "peer_wall_s": peer_wall, "our_wall_s": our_wall}
 
@@ -170,6 +227,7 @@ def main(argv=None) -> int:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--queue", nargs="+", default=["riskaverse", "power:3"], choices=sorted(QUEUES))
+    parser.add_argument("--clears", type=float, default=0.0, help="share of rows followed by a clear row")
     args = parser.parse_args(argv)
     from importlib.metadata import version
 
@@ -179,7 +237,7 @@ def main(argv=None) -> int:
           f"{args.events:,} events, seed {args.seed}")
     ok = True
     for queue in args.queue:
-        r = cross_check(args.events, args.seed, queue)
+        r = cross_check(args.events, args.seed, queue, clears=args.clears)
         ok &= r["match"]
         print(f"  {queue:10s} requests {r['requests']:6d}  fills peer {r['peer_fills']:5d} "
               f"ours {r['our_fills']:5d}  {'IDENTICAL' if r['match'] else 'MISMATCH'}  "
