@@ -63,7 +63,8 @@ cdef double _qty_of(qty, double lot_size) except? -1.0:
         q = <double>qty
         if isfinite(q) and q > 0.0:
             lots = q / lot_size
-            if fabs(lots - floor(lots + 0.5)) <= 1e-9 * (lots if lots > 1.0 else 1.0):
+            if lots < 9007199254740992.0 and fabs(lots - floor(lots + 0.5)) <= 1e-9 * (
+                    lots if lots > 1.0 else 1.0):
                 return q
     return _checked_qty(qty, lot_size)
 

@@ -51,6 +51,7 @@ cdef enum:
 
 cdef int64_t MAX_LADDER = 1 << 27  # ticks per side (1 GiB of levels): wider is an error
 cdef double MAX_TICK = 4503599627370496.0  # 2**52, as fillsim.ticks.MAX_TICK
+cdef double MAX_LOTS = 9007199254740992.0  # 2**53, as fillsim.ticks.MAX_LOTS
 cdef int64_t WHOLE_SIDE = INT64_MIN  # a clear row's tick when its price is not finite (codes.WHOLE_SIDE)
 
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
@@ -62,17 +63,25 @@ cdef double TWO_PI = 6.283185307179586
 # ===== helpers ==================================================================================
 
 cdef inline int64_t _round(double x) noexcept nogil:
-    """C-side twin of reference._round: halves away from zero."""
+    """C-side twin of reference._round for ticks (|x| < 2**52, checked at the edge)."""
     if x >= 0:
         return <int64_t>floor(x + 0.5)
     return -<int64_t>floor(-x + 0.5)
 
 
-cdef inline bint _row_ok(uint64_t ev, double px, double qty, double tick_size) noexcept nogil:
+cdef inline double _lots(double x) noexcept nogil:
+    """reference._round for a size in lots, kept in double: a sum of sizes can pass int64."""
+    if x >= 0:
+        return floor(x + 0.5)
+    return -floor(-x + 0.5)
+
+
+cdef inline bint _row_ok(uint64_t ev, double px, double qty, double tick_size,
+                         double lot_size) noexcept nogil:
     """reference._check_row's test: a clear row needs no size, nor a finite price."""
     if ev & 0xFF == DEPTH_CLEAR_EVENT:
         return not isfinite(px) or fabs(px / tick_size) < MAX_TICK
-    return fabs(px / tick_size) < MAX_TICK and 0.0 <= qty < INFINITY
+    return fabs(px / tick_size) < MAX_TICK and 0.0 <= qty and qty / lot_size < MAX_LOTS
 
 
 cdef inline int64_t _row_tick(double px, double tick_size) noexcept nogil:
@@ -269,7 +278,7 @@ cdef inline double _cdiv(double a, double b) noexcept nogil:
 cdef int _set_bid(book_t* b, int64_t tick, double qty, double lot, double* prev_qty) except -1 nogil:
     """A bid level's new total, keeping best/low as hftbacktest's HashMapMarketDepth does."""
     prev_qty[0] = _level(&b.bid, tick)
-    if _round(qty / lot) > 0:
+    if _lots(qty / lot) > 0:
         _set_level(&b.bid, tick, qty)
         if tick > b.best_bid:
             b.best_bid = tick
@@ -289,7 +298,7 @@ cdef int _set_bid(book_t* b, int64_t tick, double qty, double lot, double* prev_
 cdef int _set_ask(book_t* b, int64_t tick, double qty, double lot, double* prev_qty) except -1 nogil:
     """An ask level's new total (the mirror of _set_bid)."""
     prev_qty[0] = _level(&b.ask, tick)
-    if _round(qty / lot) > 0:
+    if _lots(qty / lot) > 0:
         _set_level(&b.ask, tick, qty)
         if tick < b.best_ask:
             b.best_ask = tick
@@ -500,7 +509,7 @@ cdef class Engine:
                 if ts > until:
                     break
                 px, qty = events[exch_pos].px, events[exch_pos].qty
-                if not _row_ok(ev, px, qty, tick_size):
+                if not _row_ok(ev, px, qty, tick_size, self.lot_size):
                     bad = exch_pos
                     break
                 while (self.request_head < self.n_requests
@@ -518,7 +527,7 @@ cdef class Engine:
                 if events[local_pos].local_ts > until:
                     break
                 px, qty = events[local_pos].px, events[local_pos].qty
-                if not _row_ok(ev, px, qty, tick_size):
+                if not _row_ok(ev, px, qty, tick_size, self.lot_size):
                     bad = local_pos
                     break
                 side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
@@ -529,7 +538,7 @@ cdef class Engine:
         self.stream_exch, self.stream_local = exch_pos, local_pos
         if bad >= 0:
             raise ValueError(f"event row {bad}: price {events[bad].px!r} or size "
-                             f"{events[bad].qty!r} is unusable")
+                             f"{events[bad].qty!r} is unusable (sizes: >= 0, under 2**53 lots)")
         return (exch_pos < n or local_pos < n
                 or (self.request_head < self.n_requests
                     and self.requests[self.request_head].arrival <= self.stream_end)
@@ -607,7 +616,7 @@ cdef class Engine:
                 if not (ev & EXCH_EVENT):
                     continue
                 ts, px, qty = events[i].exch_ts, events[i].px, events[i].qty
-                if not _row_ok(ev, px, qty, tick_size):
+                if not _row_ok(ev, px, qty, tick_size, self.lot_size):
                     bad = i
                     break
                 while j < n_act or self.request_head < self.n_requests:
@@ -633,7 +642,7 @@ cdef class Engine:
                     n_fills += 1
         if bad >= 0:
             raise ValueError(f"event row {bad}: price {events[bad].px!r} or size "
-                             f"{events[bad].qty!r} is unusable")
+                             f"{events[bad].qty!r} is unusable (sizes: >= 0, under 2**53 lots)")
         out = np.zeros(n_fills, dtype=FILL_DTYPE)
         cdef uint64_t[:] o_oid = out["order_id"]
         cdef int8_t[:] o_side = out["side"]
@@ -926,8 +935,8 @@ cdef class Engine:
         return _cdiv(log(1.0 + back), log(1.0 + back + front))
 
     cdef double _queue_excess(self, order_t* o) noexcept nogil:
-        cdef int64_t whole = _round(-o.front / self.lot_size)
-        return <double>whole * self.lot_size if whole > 0 else 0.0
+        cdef double whole = _lots(-o.front / self.lot_size)
+        return whole * self.lot_size if whole > 0 else 0.0
 
     # ---- orders at the exchange ----------------------------------------------------------------
 
@@ -935,7 +944,7 @@ cdef class Engine:
                    int64_t ts) except -1 nogil:
         cdef order_t* o = &self.orders[slot]
         cdef double rest = o.leaves - exec_qty
-        if _round(rest / self.lot_size) <= 0:
+        if _lots(rest / self.lot_size) <= 0:
             exec_qty, rest = o.leaves, 0.0
             o.status = S_FILLED
         else:
@@ -984,7 +993,7 @@ cdef class Engine:
         cdef double filled = o.qty - o.leaves
         cdef double leaves = qty - filled
         cdef bint requeue
-        if _round(leaves / self.lot_size) <= 0:
+        if _lots(leaves / self.lot_size) <= 0:
             _remove_resting(b, slot)
             return self._end(slot, S_CANCELED, R_CANCELED, ts)
         requeue = tick != o.tick or qty > o.qty
@@ -1052,7 +1061,7 @@ cdef class Engine:
                 if q > 0.0:
                     total += q
                 t -= 1
-        return _round(total / self.lot_size) >= _round(o.leaves / self.lot_size)
+        return _lots(total / self.lot_size) >= _lots(o.leaves / self.lot_size)
 
     cdef int _take(self, book_t* b, int64_t slot, int64_t ts) except -1 nogil:
         cdef order_t* o = &self.orders[slot]

@@ -51,8 +51,8 @@ import numpy as np
 from .codes import INVALID_MAX, INVALID_MIN, OrderStatus, ReportKind
 from .config import Config
 from .engines import ENGINE, engine_class
-from .ticks import to_ticks
-from .types import BUY, BUY_EVENT, EVENT_DTYPE, EXCH_EVENT, LOCAL_EVENT, SELL, SELL_EVENT
+from .ticks import MAX_LOTS, snapshot_levels
+from .types import BUY, EVENT_DTYPE, EXCH_EVENT, LOCAL_EVENT, SELL
 
 __all__ = ["Asset", "AssetView", "Backtest", "Fill", "Order", "PyBacktest"]
 
@@ -197,10 +197,7 @@ class _LegBase:
         self.core.add_book()
         self.core.attach(0, asset.events)
         if asset.snapshot is not None:
-            snap = asset.snapshot
-            sides = np.where(snap["ev"] & BUY_EVENT, BUY,
-                             np.where(snap["ev"] & SELL_EVENT, SELL, 0)).astype(np.int8)
-            ticks, qtys = to_ticks(snap["px"], cfg.tick_size), snap["qty"].astype(np.float64)
+            sides, ticks, qtys = snapshot_levels(asset.snapshot, cfg.tick_size, cfg.lot_size)
             self.core.apply_snapshot(0, sides, ticks, qtys)
             self.core.apply_snapshot(0, sides, ticks, qtys, True)
         self.tick_size, self.lot_size = cfg.tick_size, cfg.lot_size
@@ -598,6 +595,8 @@ def _checked_qty(qty, lot_size: float) -> float:
     if not (math.isfinite(q) and q > 0):
         raise ValueError(f"qty must be positive, got {qty!r}")
     lots = q / lot_size
+    if not lots < MAX_LOTS:
+        raise ValueError(f"qty {qty!r} is 2**53 lots of {lot_size} or more")
     if abs(lots - round(lots)) > 1e-9 * max(1.0, lots):
         raise ValueError(f"qty {qty!r} is not a whole number of lots of {lot_size}")
     return q

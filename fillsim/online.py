@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .codes import INVALID_MAX, INVALID_MIN, OrderStatus, ReportKind
 from .config import Config
 from .engines import ENGINE, engine_class
-from .ticks import to_tick
+from .ticks import MAX_LOTS, to_tick
 from .types import BUY, DEPTH_CLEAR_EVENT, DEPTH_EVENT, GTC, LIMIT, SELL, TRADE_EVENT
 
 __all__ = ["OnlineEngine", "OrderState", "Report", "Touch"]
@@ -96,11 +96,11 @@ class OnlineEngine:
 
     def depth(self, instrument, side: int, px: float, qty: float, ts_ns: int) -> None:
         """A price level's new total on the bid (side=+1) or ask (side=-1); qty 0 removes it."""
-        self._market(instrument, DEPTH_EVENT, _side(side), px, _qty(qty, zero_ok=True), ts_ns)
+        self._market(instrument, DEPTH_EVENT, _side(side), px, _qty(qty, self.config.lot_size, zero_ok=True), ts_ns)
 
     def trade(self, instrument, aggressor_side: int, px: float, qty: float, ts_ns: int) -> None:
         """A print; ``aggressor_side`` +1 = buyer lifted the offer, -1 = seller hit the bid."""
-        self._market(instrument, TRADE_EVENT, _side(aggressor_side), px, _qty(qty), ts_ns)
+        self._market(instrument, TRADE_EVENT, _side(aggressor_side), px, _qty(qty, self.config.lot_size), ts_ns)
 
     def clear(self, instrument, ts_ns: int, side: int = 0, px: float = 0.0) -> None:
         """Clear the book: one side from its best through ``px``, or everything (side=0)."""
@@ -129,7 +129,7 @@ class OnlineEngine:
         Raises ValueError for a bad side, size, price, tif or type, or an ``order_id`` that is
         still open (an id may be reused once its order is done).
         """
-        side, qty = _side(side), _qty(qty)
+        side, qty = _side(side), _qty(qty, self.config.lot_size)
         if tif not in (0, 1, 2, 3) or ord_type not in (0, 1):
             raise ValueError("tif must be 0..3 (GTC, IOC, FOK, GTX), ord_type 0 or 1 (limit, market)")
         tick = to_tick(px, self.config.tick_size)
@@ -153,7 +153,7 @@ class OnlineEngine:
         The order keeps its queue place unless the price changes or the size grows; a new
         total at or below what has executed cancels the rest.
         """
-        tick, qty = to_tick(px, self.config.tick_size), _qty(qty)
+        tick, qty = to_tick(px, self.config.tick_size), _qty(qty, self.config.lot_size)
         with self._lock:
             self._core.modify(int(ts_ns), self._slots.get(order_id, -1), order_id, tick, qty)
 
@@ -198,8 +198,10 @@ def _side(side) -> int:
     return int(side)
 
 
-def _qty(qty, zero_ok: bool = False) -> float:
+def _qty(qty, lot_size: float, zero_ok: bool = False) -> float:
     qty = float(qty)
     if not math.isfinite(qty) or qty < 0 or (qty == 0 and not zero_ok):
         raise ValueError(f"quantity must be a positive number, got {qty!r}")
+    if not qty / lot_size < MAX_LOTS:
+        raise ValueError(f"quantity {qty!r} is 2**53 lots of {lot_size} or more")
     return qty

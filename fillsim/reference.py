@@ -19,7 +19,7 @@ from collections import deque
 import numpy as np
 
 from .codes import INVALID_MAX, INVALID_MIN, NO_TS, WHOLE_SIDE, OrderStatus, ReportKind
-from .ticks import MAX_TICK
+from .ticks import MAX_LOTS, MAX_TICK
 from .types import (
     BUY,
     BUY_EVENT,
@@ -170,15 +170,16 @@ class _Book:
         self.resting: list[int] = []  # our live order slots, in arrival order
 
 
-def _check_row(i, ev, px, qty, tick_size):
+def _check_row(i, ev, px, qty, tick_size, lot_size):
     """A clear row's size is unused and a non-finite price on it clears the whole side
     (hftbacktest); every other row needs a usable price and size."""
     if ev & 0xFF == DEPTH_CLEAR_EVENT:
         ok = not math.isfinite(px) or abs(px / tick_size) < MAX_TICK
     else:
-        ok = abs(px / tick_size) < MAX_TICK and 0.0 <= qty < math.inf
+        ok = abs(px / tick_size) < MAX_TICK and 0.0 <= qty and qty / lot_size < MAX_LOTS
     if not ok:
-        raise ValueError(f"event row {i}: price {px!r} or size {qty!r} is unusable")
+        raise ValueError(f"event row {i}: price {px!r} or size {qty!r} is unusable "
+                         "(sizes: >= 0, under 2**53 lots)")
 
 
 def _row_tick(px, tick_size):
@@ -336,7 +337,7 @@ class Engine:
                 continue
             if ts > until:
                 break
-            _check_row(exch_pos, ev, px, qty, tick_size)
+            _check_row(exch_pos, ev, px, qty, tick_size, self.lot_size)
             while self.requests and self.requests[0][0] < ts:
                 self._arrive(self.requests.popleft())
             side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
@@ -349,7 +350,7 @@ class Engine:
                 continue
             if ts > until:
                 break
-            _check_row(local_pos, ev, px, qty, tick_size)
+            _check_row(local_pos, ev, px, qty, tick_size, self.lot_size)
             side = BUY if ev & BUY_EVENT else (SELL if ev & SELL_EVENT else 0)
             self._local_market(lb, ev & 0xFF, side, _row_tick(px, tick_size), qty)
             local_pos += 1
@@ -423,7 +424,7 @@ class Engine:
             if not ev & EXCH_EVENT:
                 continue
             ts, px, qty = row[1], row[3], row[4]
-            _check_row(i, ev, px, qty, tick_size)
+            _check_row(i, ev, px, qty, tick_size, self.lot_size)
             while j < n_act or self.requests:
                 if not self.requests:
                     self._send_action(j, act_ts, act_kind, act_slot, act_oid, act_prev, act_side,

@@ -5,15 +5,13 @@ import numpy as np
 
 from .config import Config
 from .engines import engine_class
-from .ticks import to_ticks
+from .ticks import MAX_LOTS, snapshot_levels, to_ticks
 from .types import (
     ACTION_DTYPE,
     BUY,
-    BUY_EVENT,
     EVENT_DTYPE,
     FILL_DTYPE,
     SELL,
-    SELL_EVENT,
     SUBMIT,
 )
 
@@ -81,20 +79,20 @@ def replay(events, actions, config=None, snapshot=None, *, engine: str | None = 
     ------
     TypeError : an input is not a structured array with the needed fields.
     ValueError : bad config, an action with an unknown kind, side, tif or order type, or an
-        exchange row with a non-finite or absurd price or size.
+        exchange or snapshot row with a non-finite or absurd price (a clear row may have a
+        non-finite one: it clears the whole side) or a size that is negative, not finite or
+        2**53 lots or more.
     """
     cfg = Config.coerce(config)
     events = _as_records("events", events, EVENT_DTYPE)
     actions = _as_records("actions", actions, ACTION_DTYPE)
     actions = actions[np.argsort(actions["local_ts"], kind="stable")]
-    _check_actions(actions)
+    _check_actions(actions, cfg.lot_size)
     core = engine_class(engine)(*cfg.engine_params())
     book = core.add_book()
     if snapshot is not None:
         snap = _as_records("snapshot", snapshot, EVENT_DTYPE)
-        sides = np.where(snap["ev"] & BUY_EVENT, BUY, np.where(snap["ev"] & SELL_EVENT, SELL, 0))
-        core.apply_snapshot(book, sides.astype(np.int8), to_ticks(snap["px"], cfg.tick_size),
-                            snap["qty"].astype(np.float64))
+        core.apply_snapshot(book, *snapshot_levels(snap, cfg.tick_size, cfg.lot_size))
     slot, prev = _order_slots(actions)
     fills = core.replay(
         events, np.ascontiguousarray(actions["local_ts"]), np.ascontiguousarray(actions["kind"]),
@@ -106,7 +104,7 @@ def replay(events, actions, config=None, snapshot=None, *, engine: str | None = 
     return fills
 
 
-def _check_actions(actions: np.ndarray) -> None:
+def _check_actions(actions: np.ndarray, lot_size: float) -> None:
     if not np.isin(actions["kind"], (1, 2, 3)).all():
         raise ValueError("action kind must be 1 (submit), 2 (cancel) or 3 (modify)")
     submits = actions[actions["kind"] == SUBMIT]
@@ -119,5 +117,7 @@ def _check_actions(actions: np.ndarray) -> None:
     sized = actions[actions["kind"] != 2]
     if not (np.isfinite(sized["qty"]).all() and (sized["qty"] > 0).all()):
         raise ValueError("order quantities must be positive")
+    if not (sized["qty"] / lot_size < MAX_LOTS).all():
+        raise ValueError("order quantities must be under 2**53 lots")
     if not np.isfinite(sized["px"]).all():
         raise ValueError("order prices must be finite")

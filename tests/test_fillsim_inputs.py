@@ -1,0 +1,91 @@
+"""Input edges both engines hold alike: sizes in lots, snapshot rows (each raises the same error)."""
+import numpy as np
+import pytest
+
+import fillsim
+from fillsim import (
+    ACTION_DTYPE,
+    BUY_EVENT,
+    DEPTH_EVENT,
+    DEPTH_SNAPSHOT_EVENT,
+    EVENT_DTYPE,
+    EXCH_EVENT,
+    LOCAL_EVENT,
+    SELL_EVENT,
+    SUBMIT,
+    TRADE_EVENT,
+)
+
+pytestmark = pytest.mark.timeout(30)
+ENGINES = ["cython", "python"]
+
+
+def row(kind, side, ts, px, qty):
+    flag = BUY_EVENT if side == 1 else SELL_EVENT
+    return (EXCH_EVENT | LOCAL_EVENT | flag | kind, ts, ts, px, qty, 0, 0, 0.0)
+
+
+def rows(*r):
+    return np.array(list(r), dtype=EVENT_DTYPE)
+
+
+SNAPSHOT = rows(row(DEPTH_SNAPSHOT_EVENT, 1, 0, 1.00, 5), row(DEPTH_SNAPSHOT_EVENT, -1, 0, 1.02, 5))
+BUY_AT_1 = np.array([(50, SUBMIT, 1, 1, 1.00, 1.0, 0, 0)], dtype=ACTION_DTYPE)
+
+
+def cfg(lot_size=1.0):
+    return {"tick_size": 0.01, "lot_size": lot_size, "entry_latency_ns": 10, "response_latency_ns": 10}
+
+
+# ---- sizes of 2**53 lots or more are refused at the edge (the C engine's lot counts stay in range)
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("stream, lot_size", [
+    (rows(row(TRADE_EVENT, -1, 100, 1.00, 1e19)), 1e-9),
+    (rows(row(DEPTH_EVENT, 1, 100, 1.00, 1e11)), 1e-300),  # 1e311 lots: not even finite
+])
+def test_an_event_size_of_2_53_lots_or_more_is_refused(stream, lot_size, engine):
+    one_lot = BUY_AT_1.copy()
+    one_lot["qty"] = lot_size
+    with pytest.raises(ValueError, match=r"event row 0: .*under 2\*\*53 lots"):
+        fillsim.replay(stream, one_lot, cfg(lot_size), None, engine=engine)
+    bt = fillsim.Backtest([fillsim.Asset(stream, tick_size=0.01, lot_size=lot_size)], engine=engine)
+    with pytest.raises(ValueError, match="event row 0"):
+        bt.elapse(1_000)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sizes_just_under_the_limit_fill_alike(engine):
+    lot = 1e-9
+    big = (2**53 - 1) * lot
+    stream = rows(row(TRADE_EVENT, -1, 100, 1.00, big), row(TRADE_EVENT, -1, 200, 1.00, big))
+    fills = fillsim.replay(stream, BUY_AT_1, cfg(lot), SNAPSHOT, engine=engine)
+    assert [(int(f["order_id"]), int(f["exch_ts"])) for f in fills] == [(1, 100)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_order_size_of_2_53_lots_or_more_is_refused(engine):
+    acts = BUY_AT_1.copy()
+    acts["qty"] = 2.0**53
+    with pytest.raises(ValueError, match=r"under 2\*\*53 lots"):
+        fillsim.replay(rows(), acts, cfg(), SNAPSHOT, engine=engine)
+    bt = fillsim.Backtest([fillsim.Asset(rows(row(DEPTH_EVENT, 1, 0, 1.0, 1)), tick_size=0.01)], engine=engine)
+    with pytest.raises(ValueError, match=r"qty .* 2\*\*53 lots"):
+        bt.buy(1.0, 2.0**53)
+    online = fillsim.OnlineEngine(cfg(), engine=engine)
+    with pytest.raises(ValueError, match=r"2\*\*53 lots"):
+        online.depth("X", 1, 1.0, 2.0**60, 0)
+
+
+# ---- snapshot rows get the event rows' check ------------------------------------------------
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("px, qty", [(1.00, float("nan")), (1.00, -1.0), (1.00, float("inf")),
+                                     (float("nan"), 5.0), (1.00, 2.0**53)])
+def test_an_unusable_snapshot_row_is_refused_naming_it(px, qty, engine):
+    snap = rows(row(DEPTH_SNAPSHOT_EVENT, -1, 0, 1.02, 5), row(DEPTH_SNAPSHOT_EVENT, 1, 0, px, qty))
+    stream = rows(row(TRADE_EVENT, -1, 100, 1.00, 1))
+    with pytest.raises(ValueError, match="snapshot row 1"):
+        fillsim.replay(stream, BUY_AT_1, cfg(), snap, engine=engine)
+    with pytest.raises(ValueError, match="snapshot row 1"):
+        fillsim.Backtest([fillsim.Asset(stream, snapshot=snap, tick_size=0.01)], engine=engine)
