@@ -294,7 +294,7 @@ cdef class Backtest:
         if self._done:
             self._step_recorded()
             return False
-        until = self._now + <int64_t>ns
+        until = min(self._now + int(ns), INT64_MAX)  # any ns: the clock stops at the end of time
         if len(self._legs) == 1:
             leg = self._legs[0]
             busy = leg.core._step(until)

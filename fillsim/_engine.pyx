@@ -89,6 +89,11 @@ cdef inline int64_t _row_tick(double px, double tick_size) noexcept nogil:
     return _round(px / tick_size) if isfinite(px) else WHOLE_SIDE
 
 
+cdef inline int64_t _later(int64_t ts, int64_t latency) noexcept nogil:
+    """``ts + latency`` (latency >= 0), held at INT64_MAX (the end of time) instead of wrapping."""
+    return INT64_MAX if ts > INT64_MAX - latency else ts + latency
+
+
 cdef inline double _fmin(double a, double b) noexcept nogil:
     if a != a:
         return b
@@ -707,7 +712,7 @@ cdef class Engine:
     cdef int _send(self, int64_t ts, uint8_t kind, int64_t slot, uint64_t order_id,
                    int64_t prev_slot, int64_t tick, double qty) except -1 nogil:
         cdef request_t* r
-        cdef int64_t arrival = ts + _draw(&self.entry)
+        cdef int64_t arrival = _later(ts, _draw(&self.entry))
         if arrival < self.last_arrival:
             arrival = self.last_arrival
         self.last_arrival = arrival
@@ -746,7 +751,7 @@ cdef class Engine:
                      int64_t exec_tick, double exec_qty, double leaves, bint maker,
                      int64_t ts) except -1 nogil:
         cdef report_t* r
-        cdef int64_t local = ts + _draw(&self.response)
+        cdef int64_t local = _later(ts, _draw(&self.response))
         if local < self.last_local:
             local = self.last_local
         self.last_local = local

@@ -345,7 +345,7 @@ class PyBacktest(Backtest):
         if self._done:
             self._step_recorded()
             return False
-        until = self._now + int(ns)
+        until = min(self._now + int(ns), INVALID_MAX)  # any ns: the clock stops at the end of time
         busy = False
         merged = []
         for leg in self._legs:

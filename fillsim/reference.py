@@ -461,7 +461,7 @@ class Engine:
 
     def _send(self, ts, kind, slot, order_id, prev_slot, tick, qty):
         """A request leaves us at ``ts``; it never overtakes the one sent before it."""
-        arrival = max(ts + self.entry.draw(), self.last_arrival)
+        arrival = max(min(ts + self.entry.draw(), INVALID_MAX), self.last_arrival)  # C's _later
         self.last_arrival = arrival
         if slot >= 0:
             self.orders[slot].inflight += 1
@@ -480,7 +480,7 @@ class Engine:
                 return
 
     def _report(self, kind, o, order_id, tick, exec_tick, exec_qty, leaves, maker, ts):
-        local = max(ts + self.response.draw(), self.last_local)
+        local = max(min(ts + self.response.draw(), INVALID_MAX), self.last_local)
         self.last_local = local
         book, side = (o.book, o.side) if o is not None else (-1, 0)
         self.reports.append((int(kind), order_id, book, side, tick, exec_tick, exec_qty, leaves,
