@@ -49,7 +49,7 @@ cdef enum:
     S_EXPIRED = 5
     S_REJECTED = 6
 
-cdef int64_t MAX_LADDER = 1 << 27  # ticks per side (1 GiB of levels): wider is an error
+cdef int64_t MAX_LADDER = 1 << 27  # ticks per side (1 GiB of levels), as fillsim.ticks.MAX_LADDER
 cdef double MAX_TICK = 4503599627370496.0  # 2**52, as fillsim.ticks.MAX_TICK
 cdef double MAX_LOTS = 9007199254740992.0  # 2**53, as fillsim.ticks.MAX_LOTS
 cdef int64_t WHOLE_SIDE = INT64_MIN  # a clear row's tick when its price is not finite (codes.WHOLE_SIDE)

@@ -19,7 +19,7 @@ from collections import deque
 import numpy as np
 
 from .codes import INVALID_MAX, INVALID_MIN, NO_TS, WHOLE_SIDE, OrderStatus, ReportKind
-from .ticks import MAX_LOTS, MAX_TICK
+from .ticks import MAX_LADDER, MAX_LOTS, MAX_TICK
 from .types import (
     BUY,
     BUY_EVENT,
@@ -160,14 +160,30 @@ class _Order:
 class _Book:
     """One instrument's exchange book, kept the way hftbacktest's HashMapMarketDepth keeps it."""
 
-    __slots__ = ("ask", "best_ask", "best_bid", "bid", "high_ask", "low_bid", "resting")
+    __slots__ = ("ask", "ask_span", "best_ask", "best_bid", "bid", "bid_span", "high_ask", "low_bid",
+                 "resting")
 
     def __init__(self):
         self.bid: dict[int, float] = {}
         self.ask: dict[int, float] = {}
+        self.bid_span, self.ask_span = [0, 0], [0, 0]  # the C engine's ladder per side: [base, size]
         self.best_bid, self.best_ask = INVALID_MIN, INVALID_MAX
         self.low_bid, self.high_ask = INVALID_MAX, INVALID_MIN
         self.resting: list[int] = []  # our live order slots, in arrival order
+
+
+def _reach(span, tick, qty):
+    """Follow the C engine's ladder of one side ([base, size], grown as _set_level grows it) and
+    raise its error when a level would make it span more than MAX_LADDER ticks."""
+    base, size = span
+    if qty == 0.0 or 0 <= tick - base < size:
+        return
+    lo, hi = (tick, tick) if size == 0 else (min(tick, base), max(tick, base + size - 1))
+    width = hi - lo + 1
+    if width > MAX_LADDER:
+        raise ValueError(f"price range of {width} ticks on one side is too wide for the book")
+    size = min(max(width * 2, 1024), MAX_LADDER)
+    span[:] = [lo - (size - width) // 2, size]
 
 
 def _check_row(i, ev, px, qty, tick_size, lot_size):
@@ -293,9 +309,11 @@ class Engine:
             side, tick, qty = int(side), int(tick), float(qty)
             if side == BUY:
                 b.best_bid, b.low_bid = max(b.best_bid, tick), min(b.low_bid, tick)
+                _reach(b.bid_span, tick, qty)
                 b.bid[tick] = qty
             elif side == SELL:
                 b.best_ask, b.high_ask = min(b.best_ask, tick), max(b.high_ask, tick)
+                _reach(b.ask_span, tick, qty)
                 b.ask[tick] = qty
 
     # ---- backtest face: one stream per book, the exchange and the local feed side by side --
@@ -512,6 +530,7 @@ class Engine:
         """A bid level's new total, keeping best/low as HashMapMarketDepth does; the old total."""
         prev_qty = b.bid.get(tick, 0.0)
         if _round(qty / self.lot_size) > 0:
+            _reach(b.bid_span, tick, qty)
             b.bid[tick] = qty
             if tick > b.best_bid:
                 b.best_bid = tick
@@ -537,6 +556,7 @@ class Engine:
         """An ask level's new total (the mirror of _set_bid); the old total."""
         prev_qty = b.ask.get(tick, 0.0)
         if _round(qty / self.lot_size) > 0:
+            _reach(b.ask_span, tick, qty)
             b.ask[tick] = qty
             if tick < b.best_ask:
                 b.best_ask = tick

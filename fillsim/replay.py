@@ -10,6 +10,7 @@ from .types import (
     ACTION_DTYPE,
     BUY,
     EVENT_DTYPE,
+    EXCH_EVENT,
     FILL_DTYPE,
     SELL,
     SUBMIT,
@@ -63,8 +64,9 @@ def replay(events, actions, config=None, snapshot=None, *, engine: str | None = 
 
     Parameters
     ----------
-    events : EVENT_DTYPE array, one instrument, in exchange-time order (rows without
-        EXCH_EVENT are the local feed's and are skipped).
+    events : EVENT_DTYPE array, one instrument; its exchange rows (EXCH_EVENT) in
+        ``exch_ts`` order, as ``Asset`` requires (rows without the flag are the local feed's
+        and are skipped).
     actions : ACTION_DTYPE array of requests at their send (local) times; they are
         handled in send-time order, ties in array order.
     config : Config, a dict of its fields, or None for the defaults.
@@ -78,13 +80,16 @@ def replay(events, actions, config=None, snapshot=None, *, engine: str | None = 
     Raises
     ------
     TypeError : an input is not a structured array with the needed fields.
-    ValueError : bad config, an action with an unknown kind, side, tif or order type, or an
+    ValueError : bad config, exchange rows out of time order, an action with an unknown kind, side, tif or order type, or an
         exchange or snapshot row with a non-finite or absurd price (a clear row may have a
         non-finite one: it clears the whole side) or a size that is negative, not finite or
         2**53 lots or more.
     """
     cfg = Config.coerce(config)
     events = _as_records("events", events, EVENT_DTYPE)
+    exch_ts = events["exch_ts"][(events["ev"] & EXCH_EVENT) != 0]
+    if (exch_ts[1:] < exch_ts[:-1]).any():
+        raise ValueError("events: exch_ts of the exchange rows must not go back in time")
     actions = _as_records("actions", actions, ACTION_DTYPE)
     actions = actions[np.argsort(actions["local_ts"], kind="stable")]
     _check_actions(actions, cfg.lot_size)

@@ -6,13 +6,16 @@ import numpy as np
 
 from .types import BUY, BUY_EVENT, SELL, SELL_EVENT
 
-__all__ = ["MAX_LOTS", "MAX_TICK", "snapshot_levels", "to_tick", "to_ticks"]
+__all__ = ["MAX_LADDER", "MAX_LOTS", "MAX_TICK", "snapshot_levels", "to_tick", "to_ticks"]
 
 #: Largest |tick| accepted: beyond 2**52 a float price no longer names a unique tick.
 MAX_TICK = 2**52
 #: Sizes must be under 2**53 lots: beyond that a float size no longer names a whole lot count
 #: (and the C engine's lot counts would leave int64).
 MAX_LOTS = 2**53
+#: Widest price range one side of a book may span, in ticks: the C engine keeps each side as an
+#: array by tick (1 GiB at this width); a level that would widen it further is a ValueError.
+MAX_LADDER = 2**27
 
 
 def to_tick(px: float, tick_size: float) -> int:

@@ -89,3 +89,48 @@ def test_an_unusable_snapshot_row_is_refused_naming_it(px, qty, engine):
         fillsim.replay(stream, BUY_AT_1, cfg(), snap, engine=engine)
     with pytest.raises(ValueError, match="snapshot row 1"):
         fillsim.Backtest([fillsim.Asset(stream, snapshot=snap, tick_size=0.01)], engine=engine)
+
+
+# ---- a book side spanning more than 2**27 ticks is refused by both engines ------------------
+
+LADDER = 2**27
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("far, refused", [
+    (LADDER - 600, False),  # fits the first ladder's slack (511 ticks below the first level)
+    (LADDER - 100, True),  # the levels span fewer ticks, but the C ladder would not: refused alike
+    (LADDER + 5, True),
+])
+def test_a_book_side_wider_than_the_ladder_is_refused_alike(far, refused, engine):
+    stream = rows(row(DEPTH_EVENT, -1, 100, 0.0, 1), row(DEPTH_EVENT, -1, 200, far * 0.01, 1))
+    if refused:
+        with pytest.raises(ValueError, match="ticks on one side is too wide for the book"):
+            fillsim.replay(stream, BUY_AT_1, cfg(), None, engine=engine)
+    else:
+        assert fillsim.replay(stream, BUY_AT_1, cfg(), None, engine=engine).tolist() != []
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_snapshot_wider_than_the_ladder_is_refused_alike(engine):
+    snap = rows(row(DEPTH_SNAPSHOT_EVENT, 1, 0, 1.00, 5), row(DEPTH_SNAPSHOT_EVENT, 1, 0, -(LADDER * 0.01), 5))
+    with pytest.raises(ValueError, match="too wide for the book"):
+        fillsim.replay(rows(), BUY_AT_1, cfg(), snap, engine=engine)
+
+
+# ---- replay checks time order as Asset does --------------------------------------------------
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_replay_refuses_exchange_rows_out_of_time_order(engine):
+    stream = rows(row(TRADE_EVENT, -1, 200, 0.99, 1), row(TRADE_EVENT, -1, 100, 0.99, 1))
+    with pytest.raises(ValueError, match="exch_ts of the exchange rows must not go back in time"):
+        fillsim.replay(stream, BUY_AT_1, cfg(), SNAPSHOT, engine=engine)
+    feed_only = stream.copy()
+    feed_only["ev"][1] &= ~np.uint64(EXCH_EVENT)  # a feed row's exch_ts is not the exchange's clock
+    assert len(fillsim.replay(feed_only, BUY_AT_1, cfg(), SNAPSHOT, engine=engine)) == 1
+
+
+def test_asset_time_order_check_does_not_wrap_across_int64():
+    stream = rows(row(TRADE_EVENT, -1, -(2**63) + 1, 0.99, 1), row(TRADE_EVENT, -1, 2**63 - 1, 0.99, 1))
+    stream["local_ts"] = stream["exch_ts"]
+    fillsim.Asset(stream, tick_size=0.01)  # in order: np.diff wrapped to -2 and refused it
