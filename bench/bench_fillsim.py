@@ -44,7 +44,7 @@ spec.loader.exec_module(x)
 d = np.load({path!r})
 events, snapshot = np.ascontiguousarray(d["events"]), np.ascontiguousarray(d["snapshot"])
 hbt = x._peer_backtest(events, snapshot, {config!r})
-n_act, n_fill = x._strategy()(hbt, 2_000_000, 2, 1.0, np.zeros((9999, 5), np.int64), np.zeros((9999, 7), np.int64))
+n_act, n_fill = x._strategy()(hbt, 2_000_000, 2, 1.0, x._last_ts(events), 0, *x._buffers(events, 2_000_000, 2))
 print(time.perf_counter() - t0, n_fill)
 """
 
