@@ -211,6 +211,8 @@ def _set(field, row, value):
     ("config not json", {"config": np.array("{nope")}, None, [], "config entry is not JSON"),
     ("nan price", {"fix": _set("px", 50, np.nan)}, None, [], "non-finite price"),
     ("negative qty", {"fix": _set("qty", 7, -3.0)}, None, [], "first: row 7"),
+    ("size past 2**53 lots", {"fix": _set("qty", 30, 1e300)}, None, [], "size of 2**53 lots"),
+    ("price past 2**52 ticks", {"fix": _set("px", 30, 1e14)}, None, [], "price of 2**52 ticks"),
     ("missing snapshot", {}, None, ["--snapshot", "{tmp}/nonexist.npz"], "no such snapshot file"),
 ])
 def test_bad_data_is_refused_before_the_run_in_one_line(tmp_path, capsys, case, npz, config, argv, message):

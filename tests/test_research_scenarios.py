@@ -22,9 +22,9 @@ def test_run_seed_is_the_spawned_child_keyed_by_index():
 
 
 def test_draws_do_not_depend_on_which_factors_vary():
-    base = Config(entry_latency_ns=100_000, response_latency_ns=40_000)
-    every = draw(run_rng(5, 0), FACTORS, base, run_seed(5, 0))
-    latency_only = draw(run_rng(5, 0), ["latency"], base, run_seed(5, 0))
+    base, given = Config(entry_latency_ns=100_000, response_latency_ns=40_000), ("entry_latency_ns", "response_latency_ns")
+    every = draw(run_rng(5, 0), FACTORS, base, run_seed(5, 0), given)
+    latency_only = draw(run_rng(5, 0), ["latency"], base, run_seed(5, 0), given)
     assert latency_only.config["entry_latency_ns"] == every.config["entry_latency_ns"]
     assert latency_only.liquidity == 0.0 and "queue_model" not in latency_only.config
     assert every.config["queue_model"] in QUEUE_MODELS
@@ -35,12 +35,17 @@ def test_draws_do_not_depend_on_which_factors_vary():
 
 
 def test_each_unconfigured_latency_mean_gets_its_own_default():
-    entry_only = draw(run_rng(1, 0), ["latency"], Config(entry_latency_ns=300_000), 9)
-    response_only = draw(run_rng(1, 0), ["latency"], Config(response_latency_ns=300_000), 9)
+    entry_only = draw(run_rng(1, 0), ["latency"], Config(entry_latency_ns=300_000), 9, ["entry_latency_ns"])
+    response_only = draw(run_rng(1, 0), ["latency"], Config(response_latency_ns=300_000), 9, ["response_latency_ns"])
     assert entry_only.config["entry_latency_ns"] == response_only.config["response_latency_ns"]
     scale = entry_only.config["entry_latency_ns"] / 300_000
     assert entry_only.config["response_latency_ns"] == pytest.approx(DEFAULT_RESPONSE_NS * scale, abs=1)
     assert response_only.config["entry_latency_ns"] == pytest.approx(DEFAULT_ENTRY_NS * scale, abs=1)
+
+
+def test_a_latency_set_to_zero_stays_zero_when_drawn():
+    scen = draw(run_rng(1, 0), ["latency"], Config(response_latency_ns=0), 9, ["response_latency_ns"])
+    assert scen.config["response_latency_ns"] == 0 and scen.config["entry_latency_ns"] > 0
 
 
 def test_unconfigured_latency_gets_the_stated_default_and_jitter():

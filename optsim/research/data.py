@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fillsim.ticks import MAX_LOTS, MAX_TICK
 from fillsim.types import (DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT, EVENT_DTYPE, EVENT_TYPE_MASK, EXCH_EVENT,
                            TRADE_EVENT)
 
@@ -152,17 +153,26 @@ def check_rows(events: np.ndarray, where: str) -> np.ndarray:
     if bad.any():
         k = int(np.argmax(bad))
         raise DataError(f"{where}: {int(bad.sum())} book or trade rows have a non-finite price or a negative or "
-                        f"non-finite quantity (first: row {k}, px {px[k]!r}, qty {qty[k]!r})")
+                        f"non-finite quantity (first: row {k}, px {float(px[k])!r}, qty {float(qty[k])!r})")
     return events
 
 
-def check_tick(events: np.ndarray, tick_size: float, where: str) -> None:
+def check_tick(events: np.ndarray, tick_size: float, lot_size: float, where: str) -> None:
     """Refuse a tick size the exchange rows' prices are not multiples of: fillsim would round them
-    onto another grid (tick 0.02 on cent prices merges levels, 0.003 invents prices)."""
-    px = events["px"][((events["ev"] & EXCH_EVENT) != 0) & np.isfinite(events["px"])]
+    onto another grid (tick 0.02 on cent prices merges levels, 0.003 invents prices); and prices
+    or sizes past what fillsim counts in ticks and lots (2**52, 2**53), which it would refuse
+    only once the run reached them, as if the strategy had failed."""
+    exch = ((events["ev"] & EXCH_EVENT) != 0) & np.isfinite(events["px"])
+    px, qty = events["px"][exch], events["qty"][exch]
     if not px.size:
         return
     steps = px / tick_size
+    past = ~((np.abs(steps) < MAX_TICK) & (qty / lot_size < MAX_LOTS))
+    if past.any():
+        k = int(np.argmax(past))
+        raise DataError(f"{where}: {int(past.sum())} rows have a price of 2**52 ticks or more or a size of 2**53 lots "
+                        f"or more (first: px {float(px[k])!r}, qty {float(qty[k])!r}; tick {tick_size:g}, "
+                        f"lot {lot_size:g})")
     off = np.abs(steps - np.round(steps))
     if off.max() > TICK_TOLERANCE:
         k = int(np.argmax(off))

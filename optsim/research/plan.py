@@ -129,7 +129,7 @@ def tasks(spec: Spec) -> list[RunTask]:
     for rep in range(spec.runs):
         seed = run_seed(spec.seed, rep)
         for i, params, base, base_cfg, liquidity in points:
-            scen = draw(run_rng(spec.seed, rep), spec.vary, base_cfg, seed)  # same draws per point
+            scen = draw(run_rng(spec.seed, rep), spec.vary, base_cfg, seed, given=base)  # same draws per point
             config = {**base, **scen.config}
             _fillsim(config)
             out.append(RunTask(run_id=f"{i:05d}-{rep:05d}", point=i, rep=rep, seed=seed,

@@ -212,7 +212,7 @@ def _assets(data: MarketData, cfg: Mapping, seed: int) -> list:
         if len(data.instruments) == 1 and "tick_size" in cfg:  # a plain file whose tick the user knows
             base["tick_size"] = cfg["tick_size"]
         config = _engine_config(base, {k: v for k, v in cfg.items() if k != "tick_size"}, seed)
-        check_tick(data.events(inst.name), config["tick_size"], f"{data.source}: {inst.name}")
+        check_tick(data.events(inst.name), config["tick_size"], config["lot_size"], f"{data.source}: {inst.name}")
         maker, taker = _fees(inst, cfg, venue)
         try:
             assets.append(fillsim.Asset(data.events(inst.name), snapshot=data.snapshot(inst.name), config=config,

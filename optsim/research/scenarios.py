@@ -15,6 +15,7 @@ stated sets:
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,8 +57,10 @@ class Scenario:
         return MAX_DROPOUT * self.liquidity
 
 
-def draw(rng: np.random.Generator, vary, base: Config, run_seed: int) -> Scenario:
-    """Draw a run's scenario; factors not in ``vary`` keep the base config and the stream."""
+def draw(rng: np.random.Generator, vary, base: Config, run_seed: int, given: Collection[str] = ()) -> Scenario:
+    """Draw a run's scenario; factors not in ``vary`` keep the base config and the stream. A latency
+    mean named in ``given`` (the run's own config keys) is scaled as set, 0 included; one not set
+    is scaled from its default."""
     unknown = set(vary) - set(FACTORS)
     if unknown:
         raise ValueError(f"cannot vary {sorted(unknown)}: choose from {list(FACTORS)}")
@@ -68,8 +71,8 @@ def draw(rng: np.random.Generator, vary, base: Config, run_seed: int) -> Scenari
     thin_seed = int(rng.integers(2**63))
     config: dict = {}
     if "latency" in vary:
-        entry = base.entry_latency_ns or DEFAULT_ENTRY_NS  # each mean on its own: a grid may set one
-        response = base.response_latency_ns or DEFAULT_RESPONSE_NS
+        entry = base.entry_latency_ns if "entry_latency_ns" in given else DEFAULT_ENTRY_NS
+        response = base.response_latency_ns if "response_latency_ns" in given else DEFAULT_RESPONSE_NS
         jitter = base.jitter
         kind, sigma = (jitter.kind, jitter.sigma) if jitter.kind != "none" else ("lognormal", DEFAULT_JITTER_SIGMA)
         config["entry_latency_ns"] = round(entry * scale)
