@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, ValidationError) as exc:
         logging.getLogger("monitor").error("bad configuration: %s", exc)
         return 2
-    url = args.url or f"http://{config.service.host}:{config.service.port}"
+    url = args.url or config.service.url
     monitor = Monitor(config, url)
     if args.once:
         monitor.poll_once()

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     where = "OPTSIM_ADMIN_TOKEN or the config" if config.admin_token else data_dir / "admin_token"
     os.environ["OPTSIM_ADMIN_TOKEN"] = admin_token(data_dir, config.admin_token)
-    url = f"http://{config.service.host}:{config.service.port}"
+    url = config.service.url
     log.info("trading date %s; dashboard %s/dashboard; admin token in %s", config.as_of, url, where)
     if not args.all:
         log.warning("service only: no quote feed runs, so orders are rejected NO_REFERENCE and /health fails "

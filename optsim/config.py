@@ -37,6 +37,13 @@ class ServiceConfig(Section):
     gil_switch_interval_s: float = Field(0.001, gt=0, le=0.1)  # how long a thread may wait for the GIL (Python: 5 ms)
     gc_thaw_interval_s: float = Field(600.0, ge=0)  # full passes walk objects made since the last; 0: freeze none
 
+    @property
+    def url(self) -> str:
+        """Where the suite's own processes reach the service: loopback for a wildcard bind (0.0.0.0, ::),
+        an IPv6 address in brackets."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
 
 class AuthConfig(Section):
     """Who may place and cancel orders, and which Host names the service answers to."""
@@ -303,7 +310,7 @@ class Config(Section):
 
     @property
     def base_url(self) -> str:
-        return self.notify.base_url.rstrip("/") or f"http://{self.service.host}:{self.service.port}"
+        return self.notify.base_url.rstrip("/") or self.service.url
 
     def webhooks(self) -> list[Webhook]:
         """``notify.webhooks`` plus the ``monitor.webhook_url`` shorthand."""

@@ -1,9 +1,12 @@
 """Drill endpoints: each fault lands where it should (feed control file, router, service faults) and clears."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from optsim.market import feedctl
+from optsim.ops import silences
 from tests.conftest import seed_single
 
 
@@ -55,6 +58,31 @@ def test_a_venue_drilled_and_marked_by_hand_stays_down_when_the_drill_clears(cli
     client.delete("/admin/drills", headers=admin)
     assert client.post("/admin/venues/CBOE", json={"status": "down"}, headers=admin).get_json()["up"] is False
     assert "venue_down" not in client.get("/admin/drills", headers=admin).get_json()["service"]
+
+
+def test_marking_the_drills_last_venue_up_by_hand_ends_the_drill_and_its_silence(client, admin, app):
+    client.post("/admin/drills", json={"fault": "venue_down", "venue": "C2"}, headers=admin)
+    # Act
+    client.post("/admin/venues/C2", json={"status": "up"}, headers=admin)
+    # Assert: nothing left of the drill, so a real outage after it is paged
+    drills = client.get("/admin/drills", headers=admin).get_json()
+    assert "venue_down" not in drills["service"] and "venue_down" not in drills["injected_at"]
+    config = app.extensions["desk"].config
+    [silence] = silences.load(config.data_dir)
+    assert silence.ends_at <= time.time() + config.drills.silence_grace_s  # ending, not in six hours
+    actions = [e["action"] for e in client.get("/admin/audit", headers=admin).get_json()["entries"]]
+    assert actions[:2] == ["drill.clear", "venue.mark"]
+
+
+def test_a_drill_injected_again_within_the_grace_gets_a_full_silence(client, admin, app):
+    client.post("/admin/drills", json={"fault": "venue_down", "venue": "C2"}, headers=admin)
+    client.delete("/admin/drills/venue_down", headers=admin)  # its silence now ends after the grace
+    # Act
+    client.post("/admin/drills", json={"fault": "venue_down", "venue": "NOM"}, headers=admin)
+    # Assert: one silence in force, for the drill's whole length, not the cleared one's last minutes
+    config, now = app.extensions["desk"].config, time.time()
+    [live] = [s for s in silences.load(config.data_dir) if s.state(now) == "active"]
+    assert live.ends_at > now + config.drills.silence_grace_s
 
 
 def test_reject_storm_rejects_with_venue_reject_and_counts_it(client, admin):

@@ -88,3 +88,11 @@ def test_readme_powershell_quick_start_stops_at_a_failed_step():
     block = re.search(r"## Quick start.*?```powershell\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
     for line in (line for line in block.splitlines() if line and not line.startswith("#")):
         assert line.count("if ($LASTEXITCODE -eq 0)") == 2 and "&&" not in line, line
+
+
+@pytest.mark.parametrize("host, url", [("127.0.0.1", "http://127.0.0.1:8081"), ("0.0.0.0", "http://127.0.0.1:8081"),
+                                       ("::1", "http://[::1]:8081"), ("::", "http://[::1]:8081"),
+                                       ("localhost", "http://localhost:8081")])
+def test_the_suite_reaches_the_service_at_a_url_it_can_open(host, url):
+    # a wildcard bind is reached on loopback, an IPv6 address in brackets (monitor, drills, webhook links)
+    assert load_config(overrides={"service": {"host": host}}).service.url == url

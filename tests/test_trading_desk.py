@@ -267,6 +267,18 @@ def test_halted_survives_a_restart_with_who_when_and_why(make_app, admin):
     assert again.get("/risk").get_json()["trading_state"]["state"] == "HALTED"
 
 
+def test_risk_with_nothing_held_shows_the_limits_in_force(client, app):
+    client.post("/orders", json=order())
+    client.post("/admin/kill-switch", json={"state": "HALTED"}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    # Act: the halt cancelled the one working order, so the account holds nothing
+    [account] = client.get("/risk").get_json()["accounts"]
+    # Assert
+    lim = app.extensions["desk"].config.risk
+    caps = {name: account["limits"][name]["limit"] for name in ("position", "delta", "vega")}
+    assert caps == {"position": lim.position_limit, "delta": lim.delta_limit, "vega": lim.vega_limit}
+    assert all(account["limits"][name]["utilization"] == 0 for name in caps)
+
+
 def test_every_admin_action_is_in_the_audit_log(client, admin, app):
     client.post("/admin/kill-switch", json={"state": "REDUCING", "reason": "pre-close"}, headers=admin)
     client.post("/admin/kill-switch/release", json={"actor": "bob"}, headers=admin)

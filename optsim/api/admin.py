@@ -157,4 +157,7 @@ def mark_venue(venue: str):
     actor, reason = who_and_why(body)
     d.mark_venue(venue, status == "up")
     audit("venue.mark", venue, actor=actor, reason=reason, details={"status": status})
+    if status == "up":
+        from .drills import end_venue_down_if_unmarked  # drills builds on this module: imported here, not above
+        end_venue_down_if_unmarked(actor)
     return jsonify({"venue": venue, "up": d.router.is_up(venue), "marked_down": venue in d.router.marked_down()})

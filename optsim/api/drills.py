@@ -115,6 +115,15 @@ def _clear(fault: str) -> None:
     silences.end(d.config.data_dir, drill=fault, at=time.time() + d.config.drills.silence_grace_s)
 
 
+def end_venue_down_if_unmarked(actor: str) -> None:
+    """A venue marked up by hand loses the drill's mark too; once no venue is left marked by the drill, the
+    drill is over, its silence included, or a real outage after it would open already silenced."""
+    d = desk()
+    if "venue_down" in d.faults.injected_at and not d.router.marked_down(by="venue_down"):
+        _clear("venue_down")
+        audit("drill.clear", "venue_down", actor=actor, reason="its venues were marked up by hand")
+
+
 def _state() -> dict:
     d = desk()
     feed = feedctl.read_faults(d.config.data_dir).active()
@@ -152,7 +161,8 @@ def inject():
         _inject_service(fault, body)
     now = time.time()
     desk().faults.injected_at[fault] = now
-    if silence and not any(s.drill == fault and s.state(now) != "expired" for s in silences.load(desk().config.data_dir)):
+    if silence:  # a fresh one: the last may be ending, cleared less than silence_grace_s ago
+        silences.end(desk().config.data_dir, drill=fault, at=now)
         silences.add(desk().config.data_dir, {"type": list(DRILL_EXPECTS[fault])}, now, now + DRILL_SILENCE_MAX_S,
                      "drill", f"drill {fault}: recorded and scored, not paged", drill=fault, now=now)
     audit("drill.inject", fault, details={k: v for k, v in body.items() if k != "fault"})

@@ -531,6 +531,7 @@ class RiskEngine:
         Projected = filled positions plus working orders' unfilled legs, as the pre-trade checks count them.
         """
         ex, lim = exposure or self.exposure, self.limits
+        caps = {"position": lim.position_limit, "delta": lim.delta_limit, "vega": lim.vega_limit}
         out = []
         for account in sorted(ex.accounts()):
             limits = {"credit": _use(ex.premium.get(account, 0.0), lim.credit_limit)}
@@ -546,14 +547,14 @@ class RiskEngine:
                                                 "delta": _use(totals["delta"], lim.delta_limit),
                                                 "vega": _use(totals["vega"], lim.vega_limit)}}
                 for name in ("position", "delta", "vega"):
-                    limits[name] = max(limits.get(name, _use(0, 1)), underlyings[root]["limits"][name],
+                    limits[name] = max(limits.get(name, _use(0, caps[name])), underlyings[root]["limits"][name],
                                        key=lambda u: u["utilization"])
             portfolio = self._summed(ex.projected(account).items(), AccountGreeks())
             port_delta, port_vega = portfolio.dollar_delta, portfolio.portfolio_vega
             limits["portfolio_delta"] = _use(port_delta, lim.portfolio_delta_limit)
             limits["portfolio_vega"] = _use(port_vega, lim.portfolio_vega_limit)
-            for name in EXPOSURE_LIMITS:
-                limits.setdefault(name, _use(0, 1))
+            for name, cap in caps.items():  # nothing held in any underlying: none of the limit used
+                limits.setdefault(name, _use(0, cap))
             out.append({"account": account, "underlyings": underlyings,
                         "portfolio": {"dollar_delta": round(port_delta, 2), "vega": round(port_vega, 2)},
                         "limits": {name: limits[name] for name in EXPOSURE_LIMITS}})

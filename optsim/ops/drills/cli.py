@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
             print(f"{d['drill']:<18} {d.get('title', '')}  " + (f"cannot run: {d['error']}" if "error" in d else
                                                                f"expects {', '.join(d['expected_incidents'])}"))
         return 0 if args.list else 2
-    url = (args.url or f"http://{config.service.host}:{config.service.port}").rstrip("/")
+    url = (args.url or config.service.url).rstrip("/")
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {_token(config)}"
     try:
