@@ -579,6 +579,8 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
             ok = sum(v for k, v in r["statuses"].items() if isinstance(k, int) and 200 <= k < 300)
             print(f"{name:8} {rate:8g} {r['sent']:6d} {ok:6d} {r['sent'] - ok:6d} {r['p50_ms']:8.2f} "
                   f"{r['p99_ms']:8.2f} {r['p999_ms']:9.2f} {r['max_ms']:8.1f} {r['cpu_ms']:10.2f}")
+    for line in verdicts(results, rates, args.rounds):
+        print(line)
     if args.paced:
         print(f"\nwrk paced, as the issue checks it: -c{PACED_CONNECTIONS}, each connection one request per "
               f"{1000 * PACED_CONNECTIONS / args.paced:g} ms after an answer (~{args.paced:g}/s; no coordinated-omission "
@@ -596,6 +598,28 @@ def report(args, threads: int, snaps: list[dict], results: dict, counts: dict, r
     print(json.dumps({"snapshots": snaps, "ratio": ratio and round(ratio, 3), "ratios": [round(x, 3) for x in ratios],
                       "counts": counts}
                      | {k: {kk: vv for kk, vv in v.items() if kk != "raw"} for k, v in results.items()}, default=str))
+
+
+GOAL_RATE, GOAL_P99_MS, GOAL_RATIO = 100.0, 10.0, 0.5
+NOISY_SPREAD = 1.3  # the echo's fastest round this much faster than its slowest: the host changed speed mid-run
+
+
+def verdicts(results: dict, rates: list[float], rounds: int) -> list[str]:
+    """The goals, judged from this run, and when the host itself makes a figure meaningless: an echo that misses
+    the latency goal on its own, or whose req/s moved between rounds, says the host was busy, not the service."""
+    out = []
+    if GOAL_RATE in rates:
+        echo, orders = results[f"echo rate {GOAL_RATE:g}"], results[f"rate {GOAL_RATE:g}"]
+        met = orders["p99_ms"] < GOAL_P99_MS and orders["answered"] == orders["sent"]
+        out.append(f"goal p99 < {GOAL_P99_MS:g} ms at {GOAL_RATE:g}/s: orders {orders['p99_ms']:.2f} ms, "
+                   f"{'met' if met else 'NOT met'} (the bare echo {echo['p99_ms']:.2f} ms in the same run)")
+        if echo["p99_ms"] >= GOAL_P99_MS:
+            out.append("  the host is too busy to judge it: the bare echo misses the goal on its own")
+    echo_rps = [results[f"echo {k}"]["rps"] for k in range(1, rounds + 1)]
+    if echo_rps and max(echo_rps) > NOISY_SPREAD * min(echo_rps):
+        out.append(f"  the echo ran at {min(echo_rps):.0f}-{max(echo_rps):.0f} req/s across rounds: the host changed "
+                   "speed mid-run, so read the ratio round by round")
+    return out
 
 
 def start_profile(pid: int, seconds: float, name: str) -> subprocess.Popen | None:
