@@ -113,6 +113,20 @@ def test_plan_keeps_run_keys_beside_the_drawn_fillsim_config():
         assert 50_000 <= t.config["entry_latency_ns"] <= 200_000 and t.config["queue_model"] in QUEUE_MODELS
 
 
+def test_drawn_latency_is_centred_on_the_datas_own_when_the_run_sets_none():
+    venues = {"venues": [{"name": "A", "entry_latency_us": 180, "response_latency_us": 120}]}
+    spec = Spec(mode="montecarlo", data="rec", strategy="mm", runs=3, vary=("latency",))
+    on_venue, plain = tasks(spec, venues), tasks(spec)
+    for drawn, default in zip(on_venue, plain):
+        scale = default.config["entry_latency_ns"] / DEFAULT_ENTRY_NS
+        assert drawn.config["entry_latency_ns"] == pytest.approx(180_000 * scale, abs=1)
+        assert drawn.config["response_latency_ns"] == pytest.approx(120_000 * scale, abs=1)
+    set_by_run = Spec(mode="montecarlo", data="rec", strategy="mm", runs=1, vary=("latency",),
+                      config={"response_latency_ns": 0})
+    [task] = tasks(set_by_run, venues)
+    assert task.config["response_latency_ns"] == 0 and task.config["entry_latency_ns"] > 0
+
+
 def test_runs_table_latency_columns_are_the_venue_or_file_defaults_the_run_used(tmp_path):
     from optsim.research.data import load_manifest
     from optsim.research.fanout import _row

@@ -67,8 +67,8 @@ def run_fanout(spec: Spec, out_dir: str | Path, *, workers: int | None = None,
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    planned = tasks(spec)
     manifest = load_manifest(spec.data)  # the venue's latencies a recording's runs get by default
+    planned = tasks(spec, manifest)
     atomic_write_json(out_dir / "spec.json", spec.to_json())
     table = RunsTable(out_dir, columns(spec), resume=resume)
     todo = [t for t in planned if t.run_id not in table.done]

@@ -84,11 +84,11 @@ def _spec(args, mode: str, **fields) -> Spec:
 def check(spec: Spec) -> None:
     """Refuse, before any worker starts, what would fail every run: unreadable data, an unknown
     strategy or parameter, a bad grid value or config."""
-    load_data(spec.data)
+    data = load_data(spec.data)
     fn = resolve_strategy(spec.strategy)
     for point in spec.points:
         check_params(fn, {**spec.params, **split_point(point)[0]})
-    tasks(spec)
+    tasks(spec, data.manifest)
 
 
 def _montecarlo(args) -> Spec:

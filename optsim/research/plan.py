@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fillsim import Config
 
-from .run import RUN_KEYS, ns_value
+from .run import RUN_KEYS, config_defaults, ns_value
 from .scenarios import FACTORS, draw
 from .seeds import run_rng, run_seed
 from .worker import RunTask
@@ -112,8 +113,12 @@ def _fillsim(config: dict) -> Config:
     return Config.coerce({k: v for k, v in config.items() if k not in RUN_KEYS})
 
 
-def tasks(spec: Spec) -> list[RunTask]:
+def tasks(spec: Spec, manifest: Mapping | None = None) -> list[RunTask]:
     """Every run of ``spec`` in (point, replicate) order.
+
+    With the data's ``manifest`` (``data.load_manifest``), a drawn latency a run does not set is
+    drawn around the data's own (a recording's venue, a file's stored config), as the run itself
+    would use it, rather than around the plain defaults.
 
     Raises ValueError when a point's config is invalid (before anything runs).
     """
@@ -124,12 +129,14 @@ def tasks(spec: Spec) -> list[RunTask]:
         if not 0.0 <= liquidity <= 1.0:
             raise ValueError(f"liquidity must be in [0, 1], got {liquidity!r}")
         base = {**spec.config, **cfg}
-        points.append((i, {**spec.params, **params}, base, _fillsim(base), liquidity))
+        _fillsim(base)
+        means = {**config_defaults(manifest or {}, base), **base}  # the config the run would have undrawn
+        points.append((i, {**spec.params, **params}, base, _fillsim(means), means, liquidity))
     out = []
     for rep in range(spec.runs):
         seed = run_seed(spec.seed, rep)
-        for i, params, base, base_cfg, liquidity in points:
-            scen = draw(run_rng(spec.seed, rep), spec.vary, base_cfg, seed, given=base)  # same draws per point
+        for i, params, base, base_cfg, means, liquidity in points:
+            scen = draw(run_rng(spec.seed, rep), spec.vary, base_cfg, seed, given=means)  # same draws per point
             config = {**base, **scen.config}
             _fillsim(config)
             out.append(RunTask(run_id=f"{i:05d}-{rep:05d}", point=i, rep=rep, seed=seed,
