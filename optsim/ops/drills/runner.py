@@ -84,10 +84,12 @@ class DrillRun:
             status, reason = "failed", f"{exc.__class__.__name__}: {exc}"[:300]
         if injected and "mitigated_at" not in self._t:
             self._rollback()
-        # the status changes last, so whoever sees a finished run sees all of it
-        self.record.update(event="finish", finished_at=rfc3339(self.clock()), reason=reason,
-                           phase="done" if status == "passed" else self.record["phase"], status=status)
-        drill_log.append(self.data_dir, self.record)
+        finish = {**self.record, "event": "finish", "finished_at": rfc3339(self.clock()), "reason": reason,
+                  "phase": "done" if status == "passed" else self.record["phase"], "status": status}
+        drill_log.append(self.data_dir, finish)
+        # the status changes last, once the log has the finish: whoever sees a finished run sees all of it, and
+        # the history (which takes a started run that is no longer running for interrupted) has it too
+        self.record.update(finish)
         return self.record
 
     # -------------------------------------------------------------- phases
