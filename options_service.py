@@ -34,8 +34,9 @@ def create_app(config: Config | dict[str, Any] | None = None, *, execution=None,
     app.extensions["desk"] = OrderDesk(config, **desk_kwargs)
     errors.init_app(app)
 
-    from optsim.api import admin, auth, drills, ops, orders, positions
+    from optsim.api import admin, auth, drills, gateway, ops, orders, positions
     auth.init_app(app)
+    gateway.install(app, orders.ENTRY)
     app.register_blueprint(orders.bp)
     app.register_blueprint(positions.bp)
     app.register_blueprint(drills.bp)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 
@@ -64,30 +64,33 @@ _HTTP_FIELDS = {404: "path", 405: "method", 415: "Content-Type"}  # else "": the
 
 def init_app(app: Flask) -> None:
     """Answer ApiError and werkzeug's HTTP errors in the one shape; unexpected errors as a JSON 500."""
+    for kind in (ApiError, HTTPException, sqlite3.Error, Exception):
+        app.register_error_handler(kind, lambda exc: answer(app, exc))
 
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return jsonify(exc.to_dict()), exc.status
 
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        code = exc.code or 500
+def answer(app: Flask, exc: Exception) -> Response:
+    """The API's answer to ``exc`` raised by a request, whether a Flask route or the order gateway raised it."""
+    headers: list[tuple[str, str]] = []
+    if isinstance(exc, ApiError):
+        body, status = exc.to_dict(), exc.status
+    elif isinstance(exc, HTTPException):
+        status = exc.code or 500
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]  # Allow on a 405
-        error = HTTP_ERRORS.get(code, "http_error")
-        return jsonify({"error": error, "message": exc.description,
-                        "details": [detail(_HTTP_FIELDS.get(code, ""), error.upper(), exc.description)]}), code, headers
-
-    @app.errorhandler(sqlite3.Error)
-    def _store_error(exc: sqlite3.Error):  # the request was fine; the database could not take it
+        error = HTTP_ERRORS.get(status, "http_error")
+        body = {"error": error, "message": exc.description,
+                "details": [detail(_HTTP_FIELDS.get(status, ""), error.upper(), exc.description)]}
+    elif isinstance(exc, sqlite3.Error):  # the request was fine; the database could not take it
         app.logger.error("order store error: %s", exc)
         if is_disk_full(exc):
-            return jsonify({"error": "storage_full", "message": "the order store's disk is full; nothing was stored",
-                            "details": [detail("", "DISK_FULL", "retry once space is freed")]}), 507
-        return jsonify({"error": "storage_unavailable", "message": "the order store failed; nothing was stored",
-                        "details": [detail("", "STORE_ERROR", str(exc))]}), 503
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):  # a bug, not bad input: log it and say so without leaking internals
-        app.logger.exception("unhandled error")
-        return jsonify({"error": "internal_error", "message": "internal error; see the service log",
-                        "details": []}), 500
+            body, status = {"error": "storage_full", "message": "the order store's disk is full; nothing was stored",
+                            "details": [detail("", "DISK_FULL", "retry once space is freed")]}, 507
+        else:
+            body, status = {"error": "storage_unavailable", "message": "the order store failed; nothing was stored",
+                            "details": [detail("", "STORE_ERROR", str(exc))]}, 503
+    else:  # a bug, not bad input: log it and say so without leaking internals
+        app.logger.error("unhandled error", exc_info=exc)
+        body, status = {"error": "internal_error", "message": "internal error; see the service log", "details": []}, 500
+    response = app.json.response(body)
+    response.status_code = status
+    response.headers.extend(headers)
+    return response

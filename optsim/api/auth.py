@@ -13,7 +13,8 @@ import hmac
 import ipaddress
 from dataclasses import dataclass
 
-from flask import Flask, Request, current_app, request
+from flask import Flask, current_app, request
+from werkzeug.wrappers import Request
 
 from ..config import Config
 from ..errors import ApiError, detail
@@ -131,10 +132,12 @@ def _hostname(host: str) -> str:
 def init_app(app: Flask) -> None:
     """Refuse requests whose Host is not ours before any route runs (DNS rebinding)."""
     allowed = allowed_hosts(app.config["OPTSIM_CONFIG"])
+    app.before_request(lambda: check_host(request._get_current_object(), allowed))  # not through the proxy's lookup
 
-    @app.before_request
-    def _check_host():
-        name = _hostname(request._get_current_object().host).lower()  # not through the proxy's failed lookup
-        if name not in allowed and not is_loopback(name):
-            raise ApiError(400, "bad_host", f"Host {name!r} is not one this service answers to",
-                           [detail("Host", "HOST_NOT_ALLOWED", "add it to [auth] allowed_hosts to allow it")])
+
+def check_host(req: Request, allowed: frozenset[str]) -> None:
+    """400 unless the request's Host is loopback or one of ``allowed``."""
+    name = _hostname(req.host).lower()
+    if name not in allowed and not is_loopback(name):
+        raise ApiError(400, "bad_host", f"Host {name!r} is not one this service answers to",
+                       [detail("Host", "HOST_NOT_ALLOWED", "add it to [auth] allowed_hosts to allow it")])
