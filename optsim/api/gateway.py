@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from flask import Flask, Response
+from flask import Flask
 from werkzeug.wrappers import Request
 
 from .. import errors
 from .auth import allowed_hosts, check_host
 
-Handler = Callable[[Request, Flask], Response]
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+Handler = Callable[[Request, Flask], WSGIApp]  # the answer: a werkzeug Response, or any WSGI app
 
 
 class OrderGateway:
