@@ -2,7 +2,7 @@
 
 At saturation an order spent ~12 % of the service's GIL time in Flask itself (py-spy ``--gil``): the
 request context's push and pop, URL matching, the before- and after-request passes, finalising the
-response. In process that was 668 k of an order's instructions through Flask against 549 k without
+response. In process an order took 668 k instructions through Flask against 560 k through the gateway
 (callgrind; the bench's bare Flask echo is 263 k). So a POST to exactly one of the order entry paths
 (``orders.ENTRY``) is answered here with werkzeug's request and response, the classes Flask builds on,
 through the same handler, the same Host check and the same error answers (``errors.answer``). The two
