@@ -7,60 +7,15 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ..errors import ApiError, detail, unknown_names, validation_failed
+from ..errors import ApiError, detail, validation_failed
 from ..trading.risk import TradingState
 from ..timefmt import rfc3339
 from . import desk
+from .audit import AUDIT_FILTERS, audit, object_body, who_and_why
 from .auth import require_admin
-from .orders import json_body
+from .drills import end_venue_down_if_unmarked
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-
-#: Every audit action; ``?action=`` takes one of them or its family (``kill_switch`` is both of its own).
-AUDIT_ACTIONS = ("kill_switch.set", "kill_switch.trip", "venue.mark", "drill.inject", "drill.clear", "incident.ack",
-                 "incident.resolve")
-AUDIT_FILTERS = tuple(dict.fromkeys([a.partition(".")[0] for a in AUDIT_ACTIONS] + list(AUDIT_ACTIONS)))
-
-def _body(fields: tuple[str, ...] | None = None) -> dict:
-    """Optional JSON object body: empty is {}; anything else must be an object. With ``fields``, a key outside
-    them is a 422: on these endpoints a typo (``{"stat": "REDUCING"}``) must not act on the defaults."""
-    raw = request.get_data(cache=True)
-    if not raw:
-        return {}
-    body = json_body(request, raw)
-    if not isinstance(body, dict):
-        raise ApiError(422, "validation_failed", "the body must be a JSON object", [detail("", "object_type", "")])
-    if fields is not None and (unknown := unknown_names(body, fields, "UNKNOWN_FIELD",
-                                                        f"a field here; fields: {', '.join(fields)}")):
-        raise validation_failed(unknown)
-    return body
-
-
-AUDIT_TEXT_MAX = 200
-
-
-def who_and_why(body: dict) -> tuple[str, str]:
-    """``actor`` and ``reason`` from an admin body (strings of at most 200 characters); 422 names the field."""
-    faults = [detail(k, "string_type", f"{k} is a string of at most {AUDIT_TEXT_MAX} characters")
-              for k in ("actor", "reason") if k in body and not (isinstance(body[k], str)
-                                                                 and len(body[k]) <= AUDIT_TEXT_MAX)]
-    if faults:
-        raise validation_failed(faults)
-    return body.get("actor") or "admin", body.get("reason") or ""
-
-
-def audit(action: str, target: str | None = None, *, actor: str = "admin", reason: str = "",
-          details: dict | None = None) -> None:
-    """Append one admin action to the audit log, with the client address it came from.
-
-    An app without an order desk (the incident API on its own) has no store to audit into.
-    """
-    if "desk" not in current_app.extensions:
-        return
-    desk().audit({"actor": actor, "action": action, "target": target, "reason": reason,
-                  "remote_addr": request.remote_addr, "details": details or {}})
 
 
 def _state_view() -> dict:
@@ -83,7 +38,7 @@ def kill_switch():
 
     The state is stored with who set it, when and why, so a restart comes back in it.
     """
-    body = _body(("state", "actor", "reason"))
+    body = object_body(("state", "actor", "reason"))
     state = body.get("state", "HALTED")
     if state not in ("HALTED", "REDUCING"):
         raise ApiError(422, "validation_failed", "state must be HALTED or REDUCING",
@@ -101,7 +56,7 @@ def kill_switch():
 @require_admin
 def release():
     """Back to ACTIVE; the open risk_trip incidents are resolved by whoever released."""
-    actor, reason = who_and_why(_body(("actor", "reason")))
+    actor, reason = who_and_why(object_body(("actor", "reason")))
     d = desk()
     d.set_trading_state(TradingState.ACTIVE, actor, reason or "released by hand", "manual",
                         {"remote_addr": request.remote_addr})
@@ -150,7 +105,7 @@ def mark_venue(venue: str):
     d = desk()
     if venue not in d.router.venues:
         raise ApiError(404, "not_found", f"no venue {venue}", [detail("venue", "NOT_FOUND", ", ".join(d.router.venues))])
-    body = _body(("status", "actor", "reason"))
+    body = object_body(("status", "actor", "reason"))
     status = body.get("status")
     if status not in ("up", "down"):
         raise ApiError(422, "validation_failed", "status must be up or down", [detail("status", "literal_error", "")])
@@ -158,6 +113,5 @@ def mark_venue(venue: str):
     d.mark_venue(venue, status == "up")
     audit("venue.mark", venue, actor=actor, reason=reason, details={"status": status})
     if status == "up":
-        from .drills import end_venue_down_if_unmarked  # drills builds on this module: imported here, not above
         end_venue_down_if_unmarked(actor)
     return jsonify({"venue": venue, "up": d.router.is_up(venue), "marked_down": venue in d.router.marked_down()})

@@ -16,7 +16,7 @@ from ..ops.drills import log as drill_log, scenarios as drill_scenarios
 from ..ops.drills.runner import DrillRun
 from ..ops.drills.scenarios import LIMITS, ScenarioError
 from ..errors import ApiError, detail, validation_failed
-from .admin import _body
+from .audit import object_body
 from .auth import require_admin
 from .params import bounded_int
 
@@ -46,7 +46,7 @@ def scenarios():
 @bp.post("/runs")
 @require_admin
 def start():
-    body, errors = _body(), []
+    body, errors = object_body(), []
     errors += [detail(k, "UNKNOWN_FIELD", f"fields are {', '.join(FIELDS)}") for k in body if k not in FIELDS]
     names = drill_scenarios.available(_config().drills.scenario_dir)
     if not isinstance(body.get("drill"), str) or body["drill"] not in names:

@@ -29,7 +29,7 @@ from ..ops import silences
 from ..ops.incident_types import DRILL_EXPECTS
 from ..errors import ApiError, detail, unknown_names, validation_failed
 from . import desk
-from .admin import _body, audit
+from .audit import audit, object_body
 from .auth import require_admin
 
 bp = Blueprint("drills", __name__, url_prefix="/admin/drills")
@@ -144,7 +144,7 @@ def list_drills():
 @bp.post("")
 @require_admin
 def inject():
-    body = _body()
+    body = object_body()
     fault = body.get("fault")
     if fault not in FEED_FAULTS + SERVICE_FAULTS:
         raise _bad("fault", f"fault must be one of {', '.join(FEED_FAULTS + SERVICE_FAULTS)}")

@@ -16,7 +16,7 @@ from ..ops import silences
 from ..ops.incident_types import INCIDENT_TYPES, SEVERITIES
 
 from ..errors import ApiError, detail, unknown_names, validation_failed
-from .admin import audit
+from .audit import audit
 from .auth import require_admin
 from .orders import json_body
 from .params import bounded_int

@@ -16,7 +16,7 @@ from ..ops import silences
 from ..errors import ApiError, detail, validation_failed
 from ..ops.incident_types import INCIDENT_TYPES
 from ..timefmt import parse_time
-from .admin import _body
+from .audit import object_body
 from .auth import require_admin
 
 bp = Blueprint("silences", __name__, url_prefix="/admin/silences")
@@ -86,7 +86,7 @@ def _text(body: dict, name: str, errors: list) -> str:
 @bp.post("")
 @require_admin
 def create():
-    body, errors, now = _body(), [], time.time()
+    body, errors, now = object_body(), [], time.time()
     errors += [detail(k, "UNKNOWN_FIELD", f"fields are {', '.join(FIELDS)}") for k in body if k not in FIELDS]
     matchers = _matchers(body.get("matchers"), errors)
     starts = _when(body, "starts_at", errors)
