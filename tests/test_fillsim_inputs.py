@@ -3,33 +3,14 @@ import numpy as np
 import pytest
 
 import fillsim
-from fillsim import (
-    ACTION_DTYPE,
-    BUY_EVENT,
-    DEPTH_EVENT,
-    DEPTH_SNAPSHOT_EVENT,
-    EVENT_DTYPE,
-    EXCH_EVENT,
-    LOCAL_EVENT,
-    SELL_EVENT,
-    SUBMIT,
-    TRADE_EVENT,
-)
+from fillsim import ACTION_DTYPE, DEPTH_EVENT, DEPTH_SNAPSHOT_EVENT, EXCH_EVENT, SUBMIT, TRADE_EVENT
+from tests.fillsim_rows import event_row, events
 
 pytestmark = pytest.mark.timeout(30)
 ENGINES = ["cython", "python"]
 
 
-def row(kind, side, ts, px, qty):
-    flag = BUY_EVENT if side == 1 else SELL_EVENT
-    return (EXCH_EVENT | LOCAL_EVENT | flag | kind, ts, ts, px, qty, 0, 0, 0.0)
-
-
-def rows(*r):
-    return np.array(list(r), dtype=EVENT_DTYPE)
-
-
-SNAPSHOT = rows(row(DEPTH_SNAPSHOT_EVENT, 1, 0, 1.00, 5), row(DEPTH_SNAPSHOT_EVENT, -1, 0, 1.02, 5))
+SNAPSHOT = events(event_row(DEPTH_SNAPSHOT_EVENT, 1, 0, 1.00, 5), event_row(DEPTH_SNAPSHOT_EVENT, -1, 0, 1.02, 5))
 BUY_AT_1 = np.array([(50, SUBMIT, 1, 1, 1.00, 1.0, 0, 0)], dtype=ACTION_DTYPE)
 
 
@@ -41,8 +22,8 @@ def cfg(lot_size=1.0):
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("stream, lot_size", [
-    (rows(row(TRADE_EVENT, -1, 100, 1.00, 1e19)), 1e-9),
-    (rows(row(DEPTH_EVENT, 1, 100, 1.00, 1e11)), 1e-300),  # 1e311 lots: not even finite
+    (events(event_row(TRADE_EVENT, -1, 100, 1.00, 1e19)), 1e-9),
+    (events(event_row(DEPTH_EVENT, 1, 100, 1.00, 1e11)), 1e-300),  # 1e311 lots: not even finite
 ])
 def test_an_event_size_of_2_53_lots_or_more_is_refused(stream, lot_size, engine):
     one_lot = BUY_AT_1.copy()
@@ -58,7 +39,7 @@ def test_an_event_size_of_2_53_lots_or_more_is_refused(stream, lot_size, engine)
 def test_sizes_just_under_the_limit_fill_alike(engine):
     lot = 1e-9
     big = (2**53 - 1) * lot
-    stream = rows(row(TRADE_EVENT, -1, 100, 1.00, big), row(TRADE_EVENT, -1, 200, 1.00, big))
+    stream = events(event_row(TRADE_EVENT, -1, 100, 1.00, big), event_row(TRADE_EVENT, -1, 200, 1.00, big))
     fills = fillsim.replay(stream, BUY_AT_1, cfg(lot), SNAPSHOT, engine=engine)
     assert [(int(f["order_id"]), int(f["exch_ts"])) for f in fills] == [(1, 100)]
 
@@ -68,8 +49,8 @@ def test_an_order_size_of_2_53_lots_or_more_is_refused(engine):
     acts = BUY_AT_1.copy()
     acts["qty"] = 2.0**53
     with pytest.raises(ValueError, match=r"under 2\*\*53 lots"):
-        fillsim.replay(rows(), acts, cfg(), SNAPSHOT, engine=engine)
-    bt = fillsim.Backtest([fillsim.Asset(rows(row(DEPTH_EVENT, 1, 0, 1.0, 1)), tick_size=0.01)], engine=engine)
+        fillsim.replay(events(), acts, cfg(), SNAPSHOT, engine=engine)
+    bt = fillsim.Backtest([fillsim.Asset(events(event_row(DEPTH_EVENT, 1, 0, 1.0, 1)), tick_size=0.01)], engine=engine)
     with pytest.raises(ValueError, match=r"qty .* 2\*\*53 lots"):
         bt.buy(1.0, 2.0**53)
     online = fillsim.OnlineEngine(cfg(), engine=engine)
@@ -83,8 +64,8 @@ def test_an_order_size_of_2_53_lots_or_more_is_refused(engine):
 @pytest.mark.parametrize("px, qty", [(1.00, float("nan")), (1.00, -1.0), (1.00, float("inf")),
                                      (float("nan"), 5.0), (1.00, 2.0**53)])
 def test_an_unusable_snapshot_row_is_refused_naming_it(px, qty, engine):
-    snap = rows(row(DEPTH_SNAPSHOT_EVENT, -1, 0, 1.02, 5), row(DEPTH_SNAPSHOT_EVENT, 1, 0, px, qty))
-    stream = rows(row(TRADE_EVENT, -1, 100, 1.00, 1))
+    snap = events(event_row(DEPTH_SNAPSHOT_EVENT, -1, 0, 1.02, 5), event_row(DEPTH_SNAPSHOT_EVENT, 1, 0, px, qty))
+    stream = events(event_row(TRADE_EVENT, -1, 100, 1.00, 1))
     with pytest.raises(ValueError, match="snapshot row 1"):
         fillsim.replay(stream, BUY_AT_1, cfg(), snap, engine=engine)
     with pytest.raises(ValueError, match="snapshot row 1"):
@@ -103,7 +84,7 @@ LADDER = 2**27
     (LADDER + 5, True),
 ])
 def test_a_book_side_wider_than_the_ladder_is_refused_alike(far, refused, engine):
-    stream = rows(row(DEPTH_EVENT, -1, 100, 0.0, 1), row(DEPTH_EVENT, -1, 200, far * 0.01, 1))
+    stream = events(event_row(DEPTH_EVENT, -1, 100, 0.0, 1), event_row(DEPTH_EVENT, -1, 200, far * 0.01, 1))
     if refused:
         with pytest.raises(ValueError, match="ticks on one side is too wide for the book"):
             fillsim.replay(stream, BUY_AT_1, cfg(), None, engine=engine)
@@ -113,16 +94,16 @@ def test_a_book_side_wider_than_the_ladder_is_refused_alike(far, refused, engine
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_snapshot_wider_than_the_ladder_is_refused_alike(engine):
-    snap = rows(row(DEPTH_SNAPSHOT_EVENT, 1, 0, 1.00, 5), row(DEPTH_SNAPSHOT_EVENT, 1, 0, -(LADDER * 0.01), 5))
+    snap = events(event_row(DEPTH_SNAPSHOT_EVENT, 1, 0, 1.00, 5), event_row(DEPTH_SNAPSHOT_EVENT, 1, 0, -(LADDER * 0.01), 5))
     with pytest.raises(ValueError, match="too wide for the book"):
-        fillsim.replay(rows(), BUY_AT_1, cfg(), snap, engine=engine)
+        fillsim.replay(events(), BUY_AT_1, cfg(), snap, engine=engine)
 
 
 # ---- replay checks time order as Asset does --------------------------------------------------
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_replay_refuses_exchange_rows_out_of_time_order(engine):
-    stream = rows(row(TRADE_EVENT, -1, 200, 0.99, 1), row(TRADE_EVENT, -1, 100, 0.99, 1))
+    stream = events(event_row(TRADE_EVENT, -1, 200, 0.99, 1), event_row(TRADE_EVENT, -1, 100, 0.99, 1))
     with pytest.raises(ValueError, match="exch_ts of the exchange rows must not go back in time"):
         fillsim.replay(stream, BUY_AT_1, cfg(), SNAPSHOT, engine=engine)
     feed_only = stream.copy()
@@ -131,6 +112,6 @@ def test_replay_refuses_exchange_rows_out_of_time_order(engine):
 
 
 def test_asset_time_order_check_does_not_wrap_across_int64():
-    stream = rows(row(TRADE_EVENT, -1, -(2**63) + 1, 0.99, 1), row(TRADE_EVENT, -1, 2**63 - 1, 0.99, 1))
+    stream = events(event_row(TRADE_EVENT, -1, -(2**63) + 1, 0.99, 1), event_row(TRADE_EVENT, -1, 2**63 - 1, 0.99, 1))
     stream["local_ts"] = stream["exch_ts"]
     fillsim.Asset(stream, tick_size=0.01)  # in order: np.diff wrapped to -2 and refused it

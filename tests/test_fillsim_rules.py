@@ -11,7 +11,6 @@ from fillsim import (
     DEPTH_CLEAR_EVENT,
     DEPTH_EVENT,
     DEPTH_SNAPSHOT_EVENT,
-    EVENT_DTYPE,
     EXCH_EVENT,
     FOK,
     GTX,
@@ -20,12 +19,12 @@ from fillsim import (
     MARKET,
     MODIFY,
     SELL,
-    SELL_EVENT,
     SUBMIT,
     TRADE_EVENT,
     OrderStatus,
     ReportKind,
 )
+from tests.fillsim_rows import event_row, events
 
 ENTRY, RESPONSE = 10, 5
 CFG = {"tick_size": 0.01, "entry_latency_ns": ENTRY, "response_latency_ns": RESPONSE}
@@ -37,12 +36,8 @@ def engine(request):
 
 
 def row(kind, side, px, qty, ts, flags=EXCH_EVENT | LOCAL_EVENT):
-    side_flag = BUY_EVENT if side == BUY else (SELL_EVENT if side == SELL else 0)
-    return (flags | side_flag | kind, ts, ts, px, qty, 0, 0, 0.0)
-
-
-def events(*rows):
-    return np.array(list(rows), dtype=EVENT_DTYPE)
+    """An event row, price and size first: these cases read as books."""
+    return event_row(kind, side, ts, px, qty, flags)
 
 
 #: bids 1.00 x10, 0.99 x20; asks 1.01 x10, 1.02 x20
