@@ -202,6 +202,20 @@ def test_a_body_declared_over_the_limit_is_refused_on_its_headers_in_json(limite
     assert error["details"] == [{"field": "", "reason": "PAYLOAD_TOO_LARGE", "message": "send at most 1024 bytes"}]
 
 
+def test_a_body_of_exactly_the_limit_is_taken_and_one_byte_more_is_not(limited):
+    """The limit is the most a body may have, as the app's own check and the 413's "send at most" say;
+    waitress refuses a body of its ``max_request_body_size`` or more."""
+    port = limited.effective_port
+    for size, expected in ((1024, 201), (1025, 413)):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                         + f"Content-Length: {size}\r\n\r\n".encode() + b"x" * size * (expected == 201))
+            status, _, body = _answer(sock)
+        assert status == expected, (size, body[:200])
+        if status == 413:
+            assert json.loads(body)["details"][0]["message"] == "send at most 1024 bytes"
+
+
 def test_a_chunked_body_over_the_limit_and_a_bad_request_line_are_refused_in_json(limited):
     port = limited.effective_port
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:

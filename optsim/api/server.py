@@ -18,6 +18,7 @@ import threading
 import time
 
 from waitress import wasyncore
+from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask
@@ -36,7 +37,7 @@ class JsonErrorTask(ErrorTask):
     def execute(self):
         error = self.request.error
         if error.code == 413:  # the app's own answer to a body over the limit
-            answer = payload_too_large(self.channel.adj.max_request_body_size)
+            answer = payload_too_large(self.channel.adj.max_request_body_size - 1)  # see make_server
         else:
             kind, message = HTTP_ERRORS.get(error.code, "http_error"), f"{error.reason}: {error.body}"
             answer = ApiError(error.code, kind, message, [detail("", kind.upper(), message)])
@@ -65,7 +66,12 @@ class AnsweringChannel(HTTPChannel):
 
 def make_server(app, **adjustments):
     """``waitress.create_server`` with every listening socket handing its connections to ``AnsweringChannel``,
-    and its "Task queue depth" warning (one per request that queues) passed once per 10 s."""
+    and its "Task queue depth" warning (one per request that queues) passed once per 10 s.
+
+    ``max_request_body_size`` is the most a body may have, as the app's limit is (``MAX_CONTENT_LENGTH``, and the
+    413's "send at most"); waitress refuses a body of its size or more, so it is handed one byte more."""
+    adjustments["max_request_body_size"] = int(adjustments.get("max_request_body_size",
+                                                               Adjustments.max_request_body_size)) + 1
     sockets: dict = {}
     server = create_server(app, map=sockets, **adjustments)
     server.task_dispatcher.queue_logger = OncePer(logging.getLogger("waitress.queue"), 10.0)
