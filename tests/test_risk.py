@@ -66,6 +66,15 @@ def multi(leg: int | None = None, **changes) -> dict:
     return body
 
 
+def by_symbol(body: dict, symbol: str, leg: int | None = None) -> dict:
+    """``body`` with a leg's series given as one OCC symbol instead of its four fields."""
+    target = body if leg is None else body["legs"][leg]
+    for name in ("underlying", "expiry", "strike", "option_type"):
+        target.pop(name)
+    target["symbol"] = symbol
+    return body
+
+
 def reject_count(client, reason: str) -> float:
     text = client.get("/metrics").get_data(as_text=True)
     for family in text_string_to_metric_families(text):
@@ -114,6 +123,14 @@ CASES = [
     ("not-listed-expiry", {}, {}, None, "/orders", single(expiry="2025-01-16"), "NOT_LISTED", 422, "expiry"),
     ("not-listed-underlying", {}, {}, None, "/orders", single(underlying="IBM"), "NOT_LISTED", 422, "underlying"),
     ("not-listed-leg", {}, {}, None, "/orders/multi", multi(1, strike=216), "NOT_LISTED", 422, "legs.1.strike"),
+    # a series given as one OCC symbol is named as the symbol, not as a field the order never sent
+    ("not-listed-symbol", {}, {}, None, "/orders", by_symbol(single(), "AAPL  250117C00201000"), "NOT_LISTED", 422,
+     "symbol"),
+    ("not-listed-leg-symbol", {}, {}, None, "/orders/multi", by_symbol(multi(), "AAPL  250117C00216000", leg=1),
+     "NOT_LISTED", 422, "legs.1.symbol"),
+    ("expired-symbol", {}, {}, None, "/orders", by_symbol(single(), "AAPL  241220C00200000"), "EXPIRED", 422, "symbol"),
+    ("restricted-symbol", {"restricted": ["AAPL"]}, {}, None, "/orders", by_symbol(single(), "AAPL  250117C00200000"),
+     "RESTRICTED", 422, "symbol"),
     ("bad-tick-single-penny-above-3", {}, {}, None, "/orders", single(price=25.12), "BAD_TICK", 422, "price"),
     ("bad-tick-single-sub-penny", {}, {}, None, "/orders", single(price=1.255), "BAD_TICK", 422, "price"),
     ("bad-tick-complex-net", {}, {}, None, "/orders/multi", multi(price=0.455), "BAD_TICK", 422, "price"),

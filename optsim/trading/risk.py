@@ -69,6 +69,12 @@ def leg_field(spec: OrderSpec, i: int, name: str) -> str:
     return name if spec.kind == "single" else f"legs.{i}.{name}"
 
 
+def series_field(spec: OrderSpec, i: int, part: str) -> str:
+    """The field at fault in a leg's series: ``symbol`` when the order gave the series as one, else ``part``."""
+    given = spec.body if spec.kind == "single" else next(iter(spec.body.get("legs", [])[i:i + 1]), {})
+    return leg_field(spec, i, "symbol" if "symbol" in given else part)
+
+
 @dataclass(slots=True)
 class LegGreeks:
     delta: float  # share-equivalent per contract (delta x multiplier)
@@ -323,7 +329,7 @@ class RiskEngine:
 
     def check_restricted(self, spec: OrderSpec) -> Reject | None:
         if spec.underlying in self.limits.restricted:
-            return Reject("RESTRICTED", leg_field(spec, 0, "underlying"), f"{spec.underlying} is on the restricted list")
+            return Reject("RESTRICTED", series_field(spec, 0, "underlying"), f"{spec.underlying} is on the restricted list")
         return None
 
     def check_listed(self, spec: OrderSpec) -> Reject | None:
@@ -331,7 +337,7 @@ class RiskEngine:
         for i, leg in enumerate(spec.legs):
             sym = leg.symbol
             if sym.expiry < as_of or (sym.expiry == as_of and self._past_close()):
-                return Reject("EXPIRED", leg_field(spec, i, "expiry"),
+                return Reject("EXPIRED", series_field(spec, i, "expiry"),
                               f"{sym.padded.strip()} expired {sym.expiry} (trading date {as_of})")
             if self.chain.get(sym) is None:
                 return Reject("NOT_LISTED", self._unlisted_field(spec, i), self._unlisted_message(sym))
@@ -366,13 +372,13 @@ class RiskEngine:
         for i, leg in enumerate(spec.legs):
             q = self.quotes.quote(leg.symbol.padded)
             if q is None and self.quotes.snapshot.refused(leg.symbol.padded):
-                return Reject("NO_REFERENCE", leg_field(spec, i, "strike"),
+                return Reject("NO_REFERENCE", series_field(spec, i, "strike"),
                               f"the feed's quote for {leg.symbol.padded.strip()} failed the market-data checks "
                               "(NaN, negative, zero with size or crossed): not traded on")
             if q is None or not (q.has_bid or q.has_ask):
-                return Reject("NO_REFERENCE", leg_field(spec, i, "strike"), f"no NBBO for {leg.symbol.padded.strip()}")
+                return Reject("NO_REFERENCE", series_field(spec, i, "strike"), f"no NBBO for {leg.symbol.padded.strip()}")
             if q.locked_or_crossed:
-                return Reject("NO_REFERENCE", leg_field(spec, i, "strike"),
+                return Reject("NO_REFERENCE", series_field(spec, i, "strike"),
                               f"NBBO for {leg.symbol.padded.strip()} is locked/crossed ({q.bid} x {q.ask})")
         return None
 
@@ -688,10 +694,10 @@ class RiskEngine:
     def _unlisted_field(self, spec: OrderSpec, i: int) -> str:
         sym = spec.legs[i].symbol
         if sym.root not in self.chain.expiries:
-            return leg_field(spec, i, "underlying")
+            return series_field(spec, i, "underlying")
         if sym.expiry not in self.chain.expiries[sym.root]:
-            return leg_field(spec, i, "expiry")
-        return leg_field(spec, i, "strike")
+            return series_field(spec, i, "expiry")
+        return series_field(spec, i, "strike")
 
     def _unlisted_message(self, sym) -> str:
         if sym.root not in self.chain.expiries:
