@@ -230,6 +230,17 @@ def test_host_header_is_checked_against_the_allow_list(tmp_path, host, ok):
         app.extensions["desk"].close()
 
 
+def test_a_request_without_a_host_header_is_served(client):
+    """HTTP/1.0 clients may send no Host: not a browser, so not a rebinding attack (was 400 "waitress.invalid")."""
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+    for method, path, body in (("GET", "/livez", None), ("POST", "/orders", json.dumps(seed_single()))):
+        environ = EnvironBuilder(method=method, path=path, data=body, content_type="application/json").get_environ()
+        del environ["HTTP_HOST"]
+        environ.update(SERVER_NAME="waitress.invalid", SERVER_PROTOCOL="HTTP/1.0")
+        _, status, _ = run_wsgi_app(client.application, environ, buffered=True)
+        assert status.split()[0] in ("200", "201"), (path, status)
+
+
 # ---------------------------------------------------------------------------------------------- file modes
 def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)

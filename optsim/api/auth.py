@@ -136,7 +136,11 @@ def init_app(app: Flask) -> None:
 
 
 def check_host(req: Request, allowed: frozenset[str]) -> None:
-    """400 unless the request's Host is loopback or one of ``allowed``."""
+    """400 unless the request's Host is loopback or one of ``allowed``. A request with no Host header at all
+    (HTTP/1.0) is let through: a browser always sends one, so it cannot be a rebinding attack, and without it
+    werkzeug would check the server's own placeholder name (waitress's ``waitress.invalid``)."""
+    if "HTTP_HOST" not in req.environ:
+        return
     name = _hostname(req.host).lower()
     if name not in allowed and not is_loopback(name):
         raise ApiError(400, "bad_host", f"Host {name!r} is not one this service answers to",
