@@ -39,7 +39,8 @@ def touches(engine, snapshot, rows, times=(1500, 2500, 3500, 9500)):
 #: name: (snapshot, rows after the opening print, hftbacktest's touches at 1500/2500/3500/9500)
 CASES = {
     "bid clear at the best skips the next tick": (
-        book([100, 99, 98], [102]), [event_row(DEPTH_EVENT, 1, 1000, 90, 1), event_row(DEPTH_CLEAR_EVENT, 1, 2000, 100)],
+        book([100, 99, 98], [102]), [event_row(DEPTH_EVENT, 1, 1000, 90, 1),
+                                     event_row(DEPTH_CLEAR_EVENT, 1, 2000, 100)],
         [(100, 102), (98, 102), (98, 102), (98, 102)]),
     "bid clear below the best": (
         book([100, 99, 98, 97, 96], [102]), [event_row(DEPTH_CLEAR_EVENT, 1, 2000, 99)],
@@ -64,10 +65,12 @@ CASES = {
          event_row(DEPTH_EVENT, -1, 3000, 110, 1), event_row(DEPTH_EVENT, -1, 9000, 111, 1)],
         [(102, 103), (102, NO_ASK), (102, 110), (102, 110)]),
     "nan price clears the whole bid side": (
-        book([100, 99, 98], [102]), [event_row(DEPTH_CLEAR_EVENT, 1, 2000, math.nan), event_row(DEPTH_EVENT, 1, 9000, 91, 1)],
+        book([100, 99, 98], [102]), [event_row(DEPTH_CLEAR_EVENT, 1, 2000, math.nan),
+                                     event_row(DEPTH_EVENT, 1, 9000, 91, 1)],
         [(100, 102), (NO_BID, 102), (NO_BID, 102), (91, 102)]),
     "infinite price clears the whole ask side": (
-        book([100], [102, 103]), [event_row(DEPTH_CLEAR_EVENT, -1, 2000, math.inf), event_row(DEPTH_EVENT, -1, 9000, 110, 1)],
+        book([100], [102, 103]), [event_row(DEPTH_CLEAR_EVENT, -1, 2000, math.inf),
+                                  event_row(DEPTH_EVENT, -1, 9000, 110, 1)],
         [(100, 102), (100, NO_ASK), (100, NO_ASK), (100, 110)]),
     "no side clears the book": (
         book([100], [102, 103]), [event_row(DEPTH_CLEAR_EVENT, 0, 2000, 0.0), event_row(DEPTH_EVENT, -1, 9000, 110, 1)],
@@ -91,7 +94,8 @@ def _fills(engine, snapshot, rows, actions):
 @pytest.mark.parametrize("engine", ["cython", "python"])
 def test_a_sell_below_the_cleared_bids_rests_as_in_hftbacktest(engine):
     # the clear at 100 leaves the best bid at 98 (not 99): a sell at 99 rests and never fills
-    rows = [event_row(DEPTH_EVENT, 1, 1000, 90, 1), event_row(DEPTH_CLEAR_EVENT, 1, 2000, 100), event_row(DEPTH_EVENT, 1, 9000, 90, 1)]
+    rows = [event_row(DEPTH_EVENT, 1, 1000, 90, 1), event_row(DEPTH_CLEAR_EVENT, 1, 2000, 100),
+            event_row(DEPTH_EVENT, 1, 9000, 90, 1)]
     assert _fills(engine, book([100, 99, 98], [102]), rows, [(3000, SUBMIT, 1, -1, 99.0, 1.0, 0, 0)]) == []
 
 

@@ -94,7 +94,8 @@ def test_a_book_side_wider_than_the_ladder_is_refused_alike(far, refused, engine
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_snapshot_wider_than_the_ladder_is_refused_alike(engine):
-    snap = events(event_row(DEPTH_SNAPSHOT_EVENT, 1, 0, 1.00, 5), event_row(DEPTH_SNAPSHOT_EVENT, 1, 0, -(LADDER * 0.01), 5))
+    snap = events(event_row(DEPTH_SNAPSHOT_EVENT, 1, 0, 1.00, 5),
+                  event_row(DEPTH_SNAPSHOT_EVENT, 1, 0, -(LADDER * 0.01), 5))
     with pytest.raises(ValueError, match="too wide for the book"):
         fillsim.replay(events(), BUY_AT_1, cfg(), snap, engine=engine)
 
