@@ -75,7 +75,7 @@ def _filters() -> dict:
     errors = unknown_names(args, FILTERS, "UNKNOWN_FILTER", "a filter")
     out = {"state": next(iter(_choices("state", tuple(STATES), errors) or ()), None),
            "severity": _choices("severity", SEVERITIES, errors),
-           "types": _choices("type", _known_types(), errors),
+           "types": _choices("type", _known_types(), errors) if "type" in args else None,  # reads the log
            "since": _time("since", errors), "until": _time("until", errors)}
     if args.get("state") and "," in args["state"]:
         errors.append(detail("state", "INVALID_CHOICE", "state is one value"))
