@@ -1,8 +1,9 @@
 """Venue choice: best price, then lowest cost, never through the live NBBO, never to a venue that is down.
 
 A venue marked down (by hand, by a drill, or gone dark in the feed) leaves the protected set
-(self-help), so the NBBO the router protects is recomputed over live venues only. A complex order goes to one venue that quotes
-every leg. An order that is not marketable rests where the maker rebate is best.
+(self-help), so the NBBO the router protects is recomputed over live venues only. A complex order
+goes to one venue that quotes every leg. An order that is not marketable rests where the maker
+rebate is best.
 """
 from __future__ import annotations
 
