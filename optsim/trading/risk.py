@@ -329,7 +329,8 @@ class RiskEngine:
 
     def check_restricted(self, spec: OrderSpec) -> Reject | None:
         if spec.underlying in self.limits.restricted:
-            return Reject("RESTRICTED", series_field(spec, 0, "underlying"), f"{spec.underlying} is on the restricted list")
+            return Reject("RESTRICTED", series_field(spec, 0, "underlying"),
+                          f"{spec.underlying} is on the restricted list")
         return None
 
     def check_listed(self, spec: OrderSpec) -> Reject | None:
@@ -376,7 +377,8 @@ class RiskEngine:
                               f"the feed's quote for {leg.symbol.padded.strip()} failed the market-data checks "
                               "(NaN, negative, zero with size or crossed): not traded on")
             if q is None or not (q.has_bid or q.has_ask):
-                return Reject("NO_REFERENCE", series_field(spec, i, "strike"), f"no NBBO for {leg.symbol.padded.strip()}")
+                return Reject("NO_REFERENCE", series_field(spec, i, "strike"),
+                              f"no NBBO for {leg.symbol.padded.strip()}")
             if q.locked_or_crossed:
                 return Reject("NO_REFERENCE", series_field(spec, i, "strike"),
                               f"NBBO for {leg.symbol.padded.strip()} is locked/crossed ({q.bid} x {q.ask})")
